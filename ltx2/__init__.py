@@ -1,0 +1,30 @@
+"""ltx2: a warm LTX-2 host on diffusers that streams synchronized video and audio chunks."""
+
+from .control import JobControl
+from .engine_api import Engine, ModelInfo
+from .errors import Cancelled, CheckpointError, InvalidParams, Ltx2Error, OutOfMemory
+from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
+from .params import GenerationParams, Limits, SampleFormat, frames_for_duration
+
+__all__ = [
+    "AudioChunk",
+    "Cancelled",
+    "CheckpointError",
+    "ClipFormat",
+    "Completed",
+    "Engine",
+    "Event",
+    "GenerationParams",
+    "InvalidParams",
+    "JobControl",
+    "Limits",
+    "Ltx2Error",
+    "ModelInfo",
+    "OutOfMemory",
+    "Phase",
+    "Progress",
+    "SampleFormat",
+    "Timings",
+    "VideoChunk",
+    "frames_for_duration",
+]

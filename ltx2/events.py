@@ -1,0 +1,108 @@
+"""Domain events a generation yields, in order: Progress*, (AudioChunk, VideoChunk)*, Completed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from .params import SampleFormat
+
+
+class Phase(IntEnum):
+    """Generation phase (numbers match the wire contract)."""
+
+    QUEUED = 1
+    ENCODING = 2
+    DENOISING = 3
+    DECODING = 4
+    PAUSED = 5
+
+
+@dataclass(frozen=True)
+class ClipFormat:
+    """The shape of the clip a job will stream, known before it runs."""
+
+    width: int
+    height: int
+    num_frames: int
+    frame_rate: float
+    sample_rate: int
+    channels: int
+    num_samples: int
+    sample_format: SampleFormat
+    seed: int
+    steps: int
+    audio_only: bool = False
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Phase and step updates; `preview_rgb` is set only when params.preview asked for it."""
+
+    phase: Phase
+    step: int = 0
+    total_steps: int = 0
+    frames_decoded: int = 0
+    total_frames: int = 0
+    elapsed_s: float = 0.0
+    preview_rgb: bytes = b""
+    preview_width: int = 0
+    preview_height: int = 0
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """Interleaved PCM covering samples [first_sample, first_sample + num_samples)."""
+
+    first_sample: int
+    num_samples: int
+    sample_rate: int
+    channels: int
+    sample_format: SampleFormat
+    data: bytes
+
+    @property
+    def pts_s(self) -> float:
+        return self.first_sample / self.sample_rate
+
+
+@dataclass(frozen=True)
+class VideoChunk:
+    """RGB8 frames [first_frame, first_frame + num_frames), back to back, row-major."""
+
+    first_frame: int
+    num_frames: int
+    width: int
+    height: int
+    frame_rate: float
+    data: bytes
+
+    @property
+    def pts_s(self) -> float:
+        return self.first_frame / self.frame_rate
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Wall-clock seconds spent in each phase of one run."""
+
+    queue_s: float = 0.0
+    encode_s: float = 0.0
+    denoise_s: float = 0.0
+    decode_s: float = 0.0
+    first_chunk_s: float = 0.0
+    total_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The last event of a successful generation."""
+
+    seed: int
+    num_frames: int
+    num_samples: int
+    timings: Timings
+    cache_hit: bool = False
+
+
+Event = Progress | AudioChunk | VideoChunk | Completed

@@ -1,0 +1,177 @@
+"""Generation parameters and their validation: the one place where limits live."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from enum import IntEnum
+
+from .errors import InvalidParams
+
+TEMPORAL_COMPRESSION = 8
+SPATIAL_MULTIPLE = 32
+
+
+class SampleFormat(IntEnum):
+    """PCM encoding of audio chunks (numbers match the wire contract)."""
+
+    S16LE = 1
+    F32LE = 2
+
+    @property
+    def bytes_per_sample(self) -> int:
+        return 2 if self is SampleFormat.S16LE else 4
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Deployment limits. Defaults suit one 80 GB GPU; a daemon may lower or raise them."""
+
+    min_size: int = 64
+    max_width: int = 1920
+    max_height: int = 1088
+    max_frames: int = 257
+    max_steps: int = 100
+    max_prompt_chars: int = 4000
+    min_frame_rate: float = 1.0
+    max_frame_rate: float = 60.0
+    max_guidance_scale: float = 30.0
+    max_chunk_frames: int = 256
+    max_audio_sample_rate: int = 192_000
+    min_audio_sample_rate: int = 8_000
+
+
+def frames_for_duration(duration_s: float, frame_rate: float) -> int:
+    """The 8k+1 frame count closest to `duration_s` seconds at `frame_rate`."""
+    k = max(0, round((duration_s * frame_rate - 1) / TEMPORAL_COMPRESSION))
+    return TEMPORAL_COMPRESSION * k + 1
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Everything that defines one clip and how it is streamed.
+
+    Fields that change the output (everything except `chunk_frames`, which only changes how the
+    same clip is cut) are listed by `output_key()`, which caches use.
+    """
+
+    prompt: str
+    negative_prompt: str = ""
+    width: int = 768
+    height: int = 512
+    num_frames: int = 121
+    frame_rate: float = 24.0
+    steps: int = 30
+    seed: int | None = None
+    video_guidance_scale: float = 3.0
+    audio_guidance_scale: float = 7.0
+    # LTX-2's recommended multi-guidance (diffusers' defaults): 4 transformer passes per step.
+    stg_scale: float = 1.0
+    modality_scale: float = 3.0
+    guidance_rescale: float = 0.7
+    chunk_frames: int = 24
+    # Delivery: 0 keeps the model's native rate.
+    audio_sample_rate: int = 0
+    sample_format: SampleFormat = SampleFormat.S16LE
+    # Foley: skip decoding video; audio is unchanged.
+    audio_only: bool = False
+    preview: bool = False
+    tags: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_frames / self.frame_rate
+
+    @property
+    def latent_frames(self) -> int:
+        return (self.num_frames - 1) // TEMPORAL_COMPRESSION + 1
+
+    def with_seed(self, seed: int) -> GenerationParams:
+        return replace(self, seed=seed)
+
+    def validate(self, limits: Limits = Limits()) -> None:
+        """Raise `InvalidParams` for the first rule broken; the message names field, value, rule."""
+        check_params(self, limits)
+
+    def output_key(self) -> dict[str, object]:
+        """The fields that change the generated clip or its encoding (for cache keys)."""
+        skip = {"chunk_frames", "tags", "preview"}
+        out: dict[str, object] = {}
+        for f in fields(self):
+            if f.name in skip:
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = int(value) if isinstance(value, SampleFormat) else value
+        return out
+
+
+def _finite(name: str, value: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise InvalidParams(name, value, "must be a finite number")
+
+
+def _integer(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidParams(name, value, "must be an integer")
+    return value
+
+
+def _in_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise InvalidParams(name, value, f"must be between {low:g} and {high:g}")
+
+
+def check_params(p: GenerationParams, limits: Limits) -> None:
+    """Validate every field of `p` against `limits` (see `GenerationParams.validate`)."""
+    if not isinstance(p.prompt, str) or not p.prompt.strip():
+        raise InvalidParams("prompt", p.prompt, "must be a non-empty string")
+    if len(p.prompt) > limits.max_prompt_chars:
+        raise InvalidParams(
+            "prompt", f"<{len(p.prompt)} characters>", f"must be at most {limits.max_prompt_chars} characters"
+        )
+    if not isinstance(p.negative_prompt, str):
+        raise InvalidParams("negative_prompt", p.negative_prompt, "must be a string")
+    if len(p.negative_prompt) > limits.max_prompt_chars:
+        raise InvalidParams(
+            "negative_prompt",
+            f"<{len(p.negative_prompt)} characters>",
+            f"must be at most {limits.max_prompt_chars} characters",
+        )
+    for name, maximum in (("width", limits.max_width), ("height", limits.max_height)):
+        value = _integer(name, getattr(p, name))
+        if value % SPATIAL_MULTIPLE:
+            raise InvalidParams(name, value, f"must be a multiple of {SPATIAL_MULTIPLE}")
+        _in_range(name, value, limits.min_size, maximum)
+    frames = _integer("num_frames", p.num_frames)
+    if frames < 1 or (frames - 1) % TEMPORAL_COMPRESSION:
+        below = max(1, frames - 1) // TEMPORAL_COMPRESSION * TEMPORAL_COMPRESSION + 1
+        raise InvalidParams(
+            "num_frames", frames, f"must be 8k+1 (for example {below} or {below + TEMPORAL_COMPRESSION})"
+        )
+    _in_range("num_frames", frames, 9, limits.max_frames)
+    _finite("frame_rate", p.frame_rate)
+    _in_range("frame_rate", p.frame_rate, limits.min_frame_rate, limits.max_frame_rate)
+    _in_range("steps", _integer("steps", p.steps), 1, limits.max_steps)
+    if p.seed is not None:
+        _in_range("seed", _integer("seed", p.seed), 0, 2**63 - 1)
+    for name in ("video_guidance_scale", "audio_guidance_scale", "modality_scale"):
+        value = getattr(p, name)
+        _finite(name, value)
+        _in_range(name, value, 1.0, limits.max_guidance_scale)
+    _finite("stg_scale", p.stg_scale)
+    _in_range("stg_scale", p.stg_scale, 0.0, limits.max_guidance_scale)
+    _finite("guidance_rescale", p.guidance_rescale)
+    _in_range("guidance_rescale", p.guidance_rescale, 0.0, 1.0)
+    chunk = _integer("chunk_frames", p.chunk_frames)
+    if chunk < TEMPORAL_COMPRESSION or chunk % TEMPORAL_COMPRESSION:
+        raise InvalidParams("chunk_frames", chunk, "must be a positive multiple of 8")
+    _in_range("chunk_frames", chunk, TEMPORAL_COMPRESSION, limits.max_chunk_frames)
+    rate = _integer("audio_sample_rate", p.audio_sample_rate)
+    if rate != 0:
+        _in_range("audio_sample_rate", rate, limits.min_audio_sample_rate, limits.max_audio_sample_rate)
+    try:
+        SampleFormat(p.sample_format)
+    except ValueError:
+        raise InvalidParams("sample_format", p.sample_format, "must be S16LE (1) or F32LE (2)") from None
+    if not isinstance(p.tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in p.tags.items()):
+        raise InvalidParams("tags", p.tags, "must map strings to strings")
