@@ -1,0 +1,1 @@
+"""Python SDK for the ltx2d daemon."""

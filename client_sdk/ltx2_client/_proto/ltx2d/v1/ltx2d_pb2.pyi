@@ -1,0 +1,371 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIORITY_UNSPECIFIED: _ClassVar[Priority]
+    PRIORITY_REALTIME: _ClassVar[Priority]
+    PRIORITY_INTERACTIVE: _ClassVar[Priority]
+    PRIORITY_BATCH: _ClassVar[Priority]
+
+class SampleFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SAMPLE_FORMAT_UNSPECIFIED: _ClassVar[SampleFormat]
+    SAMPLE_FORMAT_S16LE: _ClassVar[SampleFormat]
+    SAMPLE_FORMAT_F32LE: _ClassVar[SampleFormat]
+
+class FrameFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FRAME_FORMAT_UNSPECIFIED: _ClassVar[FrameFormat]
+    FRAME_FORMAT_RGB8: _ClassVar[FrameFormat]
+    FRAME_FORMAT_JPEG: _ClassVar[FrameFormat]
+
+class CachePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CACHE_POLICY_UNSPECIFIED: _ClassVar[CachePolicy]
+    CACHE_POLICY_BYPASS: _ClassVar[CachePolicy]
+    CACHE_POLICY_REFRESH: _ClassVar[CachePolicy]
+
+class Phase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PHASE_UNSPECIFIED: _ClassVar[Phase]
+    PHASE_QUEUED: _ClassVar[Phase]
+    PHASE_ENCODING: _ClassVar[Phase]
+    PHASE_DENOISING: _ClassVar[Phase]
+    PHASE_DECODING: _ClassVar[Phase]
+    PHASE_PAUSED: _ClassVar[Phase]
+PRIORITY_UNSPECIFIED: Priority
+PRIORITY_REALTIME: Priority
+PRIORITY_INTERACTIVE: Priority
+PRIORITY_BATCH: Priority
+SAMPLE_FORMAT_UNSPECIFIED: SampleFormat
+SAMPLE_FORMAT_S16LE: SampleFormat
+SAMPLE_FORMAT_F32LE: SampleFormat
+FRAME_FORMAT_UNSPECIFIED: FrameFormat
+FRAME_FORMAT_RGB8: FrameFormat
+FRAME_FORMAT_JPEG: FrameFormat
+CACHE_POLICY_UNSPECIFIED: CachePolicy
+CACHE_POLICY_BYPASS: CachePolicy
+CACHE_POLICY_REFRESH: CachePolicy
+PHASE_UNSPECIFIED: Phase
+PHASE_QUEUED: Phase
+PHASE_ENCODING: Phase
+PHASE_DENOISING: Phase
+PHASE_DECODING: Phase
+PHASE_PAUSED: Phase
+
+class GenerateRequest(_message.Message):
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_frames", "duration_s", "frame_rate", "steps", "seed", "video_guidance_scale", "audio_guidance_scale", "chunk_frames", "priority", "audio_sample_rate", "sample_format", "frame_format", "jpeg_quality", "cache_policy", "tags", "audio_only", "stg_scale", "modality_scale", "guidance_rescale", "preview")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    JPEG_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    CACHE_POLICY_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_ONLY_FIELD_NUMBER: _ClassVar[int]
+    STG_SCALE_FIELD_NUMBER: _ClassVar[int]
+    MODALITY_SCALE_FIELD_NUMBER: _ClassVar[int]
+    GUIDANCE_RESCALE_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_FIELD_NUMBER: _ClassVar[int]
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    num_frames: int
+    duration_s: float
+    frame_rate: float
+    steps: int
+    seed: int
+    video_guidance_scale: float
+    audio_guidance_scale: float
+    chunk_frames: int
+    priority: Priority
+    audio_sample_rate: int
+    sample_format: SampleFormat
+    frame_format: FrameFormat
+    jpeg_quality: int
+    cache_policy: CachePolicy
+    tags: _containers.ScalarMap[str, str]
+    audio_only: bool
+    stg_scale: float
+    modality_scale: float
+    guidance_rescale: float
+    preview: bool
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., duration_s: _Optional[float] = ..., frame_rate: _Optional[float] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., video_guidance_scale: _Optional[float] = ..., audio_guidance_scale: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., priority: _Optional[_Union[Priority, str]] = ..., audio_sample_rate: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., jpeg_quality: _Optional[int] = ..., cache_policy: _Optional[_Union[CachePolicy, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., audio_only: _Optional[bool] = ..., stg_scale: _Optional[float] = ..., modality_scale: _Optional[float] = ..., guidance_rescale: _Optional[float] = ..., preview: _Optional[bool] = ...) -> None: ...
+
+class ClipFormat(_message.Message):
+    __slots__ = ("width", "height", "num_frames", "frame_rate", "sample_rate", "channels", "num_samples", "sample_format", "frame_format", "seed", "steps", "audio_only")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_ONLY_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    height: int
+    num_frames: int
+    frame_rate: float
+    sample_rate: int
+    channels: int
+    num_samples: int
+    sample_format: SampleFormat
+    frame_format: FrameFormat
+    seed: int
+    steps: int
+    audio_only: bool
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., frame_rate: _Optional[float] = ..., sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., num_samples: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., seed: _Optional[int] = ..., steps: _Optional[int] = ..., audio_only: _Optional[bool] = ...) -> None: ...
+
+class GenerateEvent(_message.Message):
+    __slots__ = ("job_id", "accepted", "progress", "audio_chunk", "video_chunk", "completed")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    accepted: Accepted
+    progress: Progress
+    audio_chunk: AudioChunk
+    video_chunk: VideoChunk
+    completed: Completed
+    def __init__(self, job_id: _Optional[str] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., audio_chunk: _Optional[_Union[AudioChunk, _Mapping]] = ..., video_chunk: _Optional[_Union[VideoChunk, _Mapping]] = ..., completed: _Optional[_Union[Completed, _Mapping]] = ...) -> None: ...
+
+class Accepted(_message.Message):
+    __slots__ = ("job_id", "queue_position", "cache_hit", "format")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    queue_position: int
+    cache_hit: bool
+    format: ClipFormat
+    def __init__(self, job_id: _Optional[str] = ..., queue_position: _Optional[int] = ..., cache_hit: _Optional[bool] = ..., format: _Optional[_Union[ClipFormat, _Mapping]] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("phase", "step", "total_steps", "frames_decoded", "total_frames", "elapsed_s", "preview_rgb", "preview_width", "preview_height")
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_DECODED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_S_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_RGB_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    phase: Phase
+    step: int
+    total_steps: int
+    frames_decoded: int
+    total_frames: int
+    elapsed_s: float
+    preview_rgb: bytes
+    preview_width: int
+    preview_height: int
+    def __init__(self, phase: _Optional[_Union[Phase, str]] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., frames_decoded: _Optional[int] = ..., total_frames: _Optional[int] = ..., elapsed_s: _Optional[float] = ..., preview_rgb: _Optional[bytes] = ..., preview_width: _Optional[int] = ..., preview_height: _Optional[int] = ...) -> None: ...
+
+class AudioChunk(_message.Message):
+    __slots__ = ("first_sample", "num_samples", "sample_rate", "channels", "sample_format", "pts_s", "data")
+    FIRST_SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    PTS_S_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    first_sample: int
+    num_samples: int
+    sample_rate: int
+    channels: int
+    sample_format: SampleFormat
+    pts_s: float
+    data: bytes
+    def __init__(self, first_sample: _Optional[int] = ..., num_samples: _Optional[int] = ..., sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., pts_s: _Optional[float] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class VideoChunk(_message.Message):
+    __slots__ = ("first_frame", "num_frames", "width", "height", "frame_format", "pts_s", "data", "jpeg_frames")
+    FIRST_FRAME_FIELD_NUMBER: _ClassVar[int]
+    NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    PTS_S_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    JPEG_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    first_frame: int
+    num_frames: int
+    width: int
+    height: int
+    frame_format: FrameFormat
+    pts_s: float
+    data: bytes
+    jpeg_frames: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, first_frame: _Optional[int] = ..., num_frames: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., pts_s: _Optional[float] = ..., data: _Optional[bytes] = ..., jpeg_frames: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class Timings(_message.Message):
+    __slots__ = ("queue_s", "encode_s", "denoise_s", "decode_s", "first_chunk_s", "total_s")
+    QUEUE_S_FIELD_NUMBER: _ClassVar[int]
+    ENCODE_S_FIELD_NUMBER: _ClassVar[int]
+    DENOISE_S_FIELD_NUMBER: _ClassVar[int]
+    DECODE_S_FIELD_NUMBER: _ClassVar[int]
+    FIRST_CHUNK_S_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_S_FIELD_NUMBER: _ClassVar[int]
+    queue_s: float
+    encode_s: float
+    denoise_s: float
+    decode_s: float
+    first_chunk_s: float
+    total_s: float
+    def __init__(self, queue_s: _Optional[float] = ..., encode_s: _Optional[float] = ..., denoise_s: _Optional[float] = ..., decode_s: _Optional[float] = ..., first_chunk_s: _Optional[float] = ..., total_s: _Optional[float] = ...) -> None: ...
+
+class Completed(_message.Message):
+    __slots__ = ("seed", "num_frames", "num_samples", "cache_hit", "timings")
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    seed: int
+    num_frames: int
+    num_samples: int
+    cache_hit: bool
+    timings: Timings
+    def __init__(self, seed: _Optional[int] = ..., num_frames: _Optional[int] = ..., num_samples: _Optional[int] = ..., cache_hit: _Optional[bool] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+
+class CancelRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class CancelResponse(_message.Message):
+    __slots__ = ("found",)
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    def __init__(self, found: _Optional[bool] = ...) -> None: ...
+
+class GetInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LoadRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class UnloadRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Limits(_message.Message):
+    __slots__ = ("max_width", "max_height", "max_frames", "max_steps", "max_prompt_chars", "min_size", "min_frame_rate", "max_frame_rate", "max_guidance_scale")
+    MAX_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    MAX_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PROMPT_CHARS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MIN_FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
+    MAX_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    max_width: int
+    max_height: int
+    max_frames: int
+    max_steps: int
+    max_prompt_chars: int
+    min_size: int
+    min_frame_rate: float
+    max_frame_rate: float
+    max_guidance_scale: float
+    def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_frames: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_prompt_chars: _Optional[int] = ..., min_size: _Optional[int] = ..., min_frame_rate: _Optional[float] = ..., max_frame_rate: _Optional[float] = ..., max_guidance_scale: _Optional[float] = ...) -> None: ...
+
+class Info(_message.Message):
+    __slots__ = ("version", "model_id", "model_path", "model_fingerprint", "loaded", "device", "dtype", "parameter_counts", "memory_bytes", "native_sample_rate", "limits", "defaults", "queue_depth", "queue_capacity", "running_job_id", "keep_alive_s", "protocol_version")
+    class ParameterCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_PATH_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    LOADED_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    PARAMETER_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NATIVE_SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULTS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    KEEP_ALIVE_S_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    model_id: str
+    model_path: str
+    model_fingerprint: str
+    loaded: bool
+    device: str
+    dtype: str
+    parameter_counts: _containers.ScalarMap[str, int]
+    memory_bytes: int
+    native_sample_rate: int
+    limits: Limits
+    defaults: GenerateRequest
+    queue_depth: int
+    queue_capacity: int
+    running_job_id: str
+    keep_alive_s: float
+    protocol_version: int
+    def __init__(self, version: _Optional[str] = ..., model_id: _Optional[str] = ..., model_path: _Optional[str] = ..., model_fingerprint: _Optional[str] = ..., loaded: _Optional[bool] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., parameter_counts: _Optional[_Mapping[str, int]] = ..., memory_bytes: _Optional[int] = ..., native_sample_rate: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., defaults: _Optional[_Union[GenerateRequest, _Mapping]] = ..., queue_depth: _Optional[int] = ..., queue_capacity: _Optional[int] = ..., running_job_id: _Optional[str] = ..., keep_alive_s: _Optional[float] = ..., protocol_version: _Optional[int] = ...) -> None: ...
+
+class PrefetchRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[GenerateRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[GenerateRequest, _Mapping]]] = ...) -> None: ...
+
+class PrefetchResponse(_message.Message):
+    __slots__ = ("job_ids", "already_cached")
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_CACHED_FIELD_NUMBER: _ClassVar[int]
+    job_ids: _containers.RepeatedScalarFieldContainer[str]
+    already_cached: int
+    def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., already_cached: _Optional[int] = ...) -> None: ...
