@@ -1,1 +1,65 @@
-"""Python SDK for the ltx2d daemon."""
+"""Python SDK for the ltx2d daemon: sync and asyncio clients, typed events and errors, media export.
+
+    from ltx2_client import Client
+    with Client() as client:
+        clip = client.generate("a lighthouse in a storm", num_frames=49, seed=7).result()
+
+Media export (`ltx2_client.media`) needs PyAV: `pip install 'ltx2-client[media]'`.
+"""
+
+from .async_client import AsyncClient
+from .async_stream import AsyncGenerationStream
+from .client import Client
+from .clip import Clip
+from .enums import CachePolicy, FrameFormat, Phase, Priority, SampleFormat
+from .errors import (
+    Busy,
+    Cancelled,
+    DeadlineExceeded,
+    InvalidArgument,
+    Ltx2Error,
+    MissingDependency,
+    ProtocolError,
+    Unauthenticated,
+    Unavailable,
+)
+from .events import Accepted, AudioChunk, ClipFormat, Completed, Event, Progress, Timings, VideoChunk
+from .info import Info, Limits, PrefetchResult
+from .options import GenerateOptions
+from .stream import GenerationStream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Accepted",
+    "AsyncClient",
+    "AsyncGenerationStream",
+    "AudioChunk",
+    "Busy",
+    "CachePolicy",
+    "Cancelled",
+    "Client",
+    "Clip",
+    "ClipFormat",
+    "Completed",
+    "DeadlineExceeded",
+    "Event",
+    "FrameFormat",
+    "GenerateOptions",
+    "GenerationStream",
+    "Info",
+    "InvalidArgument",
+    "Limits",
+    "Ltx2Error",
+    "MissingDependency",
+    "Phase",
+    "PrefetchResult",
+    "Priority",
+    "Progress",
+    "ProtocolError",
+    "SampleFormat",
+    "Timings",
+    "Unauthenticated",
+    "Unavailable",
+    "VideoChunk",
+]

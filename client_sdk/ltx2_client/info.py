@@ -1,0 +1,107 @@
+"""What the daemon reports about itself (GetInfo, Load, Unload) and Prefetch results."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from .request import _ENUMS
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Validation limits of the deployment."""
+
+    max_width: int
+    max_height: int
+    max_frames: int
+    max_steps: int
+    max_prompt_chars: int
+    min_size: int
+    min_frame_rate: float
+    max_frame_rate: float
+    max_guidance_scale: float
+
+
+@dataclass(frozen=True)
+class Info:
+    """The daemon's version, model, device, limits, defaults and queue."""
+
+    version: str
+    model_id: str
+    model_path: str
+    model_fingerprint: str
+    loaded: bool
+    device: str
+    dtype: str
+    parameter_counts: dict[str, int]
+    memory_bytes: int
+    native_sample_rate: int
+    limits: Limits
+    # Defaults for unset generate options, keyed by option name (enums by their lower-case name).
+    defaults: dict[str, Any]
+    queue_depth: int
+    queue_capacity: int
+    running_job_id: str
+    keep_alive_s: float
+    protocol_version: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (used by `ltx2 info --json`)."""
+        return asdict(self)
+
+    @classmethod
+    def from_pb(cls, m: pb.Info) -> Info:
+        lim = m.limits
+        return cls(
+            version=m.version,
+            model_id=m.model_id,
+            model_path=m.model_path,
+            model_fingerprint=m.model_fingerprint,
+            loaded=m.loaded,
+            device=m.device,
+            dtype=m.dtype,
+            parameter_counts=dict(m.parameter_counts),
+            memory_bytes=m.memory_bytes,
+            native_sample_rate=m.native_sample_rate,
+            limits=Limits(
+                lim.max_width,
+                lim.max_height,
+                lim.max_frames,
+                lim.max_steps,
+                lim.max_prompt_chars,
+                lim.min_size,
+                lim.min_frame_rate,
+                lim.max_frame_rate,
+                lim.max_guidance_scale,
+            ),
+            defaults=_defaults(m.defaults),
+            queue_depth=m.queue_depth,
+            queue_capacity=m.queue_capacity,
+            running_job_id=m.running_job_id,
+            keep_alive_s=m.keep_alive_s,
+            protocol_version=m.protocol_version,
+        )
+
+
+def _defaults(request: pb.GenerateRequest) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for descriptor, value in request.ListFields():
+        name = descriptor.name
+        if name in _ENUMS:
+            with contextlib.suppress(ValueError):
+                value = _ENUMS[name](value).name.lower()
+        elif name == "tags":
+            value = dict(value)
+        out[name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class PrefetchResult:
+    """One job id per request queued, in order ("" for one already cached)."""
+
+    job_ids: list[str] = field(default_factory=list)
+    already_cached: int = 0

@@ -1,0 +1,39 @@
+"""The keyword options of `generate()`, shared by the sync and asyncio clients."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from .enums import CachePolicy, FrameFormat, Priority, SampleFormat
+
+
+class GenerateOptions(TypedDict, total=False):
+    """Options of a generation; each is a GenerateRequest field. Unset means the daemon's default.
+
+    Limits (multiples of 32 for sizes, 8k+1 frames, ...) are checked by the daemon, which names the
+    field, value and rule in an InvalidArgument error.
+    """
+
+    negative_prompt: str
+    width: int
+    height: int
+    num_frames: int  # 8k+1; or give duration_s instead
+    duration_s: float
+    frame_rate: float
+    steps: int
+    seed: int
+    video_guidance_scale: float
+    audio_guidance_scale: float
+    stg_scale: float
+    modality_scale: float
+    guidance_rescale: float
+    chunk_frames: int
+    priority: Priority | str  # "realtime", "interactive", "batch"
+    audio_sample_rate: int
+    sample_format: SampleFormat | str  # "s16le", "f32le"
+    frame_format: FrameFormat | str  # "rgb8", "jpeg"
+    jpeg_quality: int
+    cache_policy: CachePolicy | str  # "default", "bypass", "refresh"
+    audio_only: bool
+    tags: dict[str, str]
+    preview: bool

@@ -1,0 +1,71 @@
+"""Building a GenerateRequest from keyword arguments named like the wire contract's fields.
+
+Values are checked by the daemon (the one place limits live); the SDK only converts types, so
+a bad value comes back as InvalidArgument with the daemon's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from .enums import CachePolicy, FrameFormat, Priority, SampleFormat
+from .errors import InvalidArgument
+
+# Optional scalar fields: unset means "the daemon's default" (GetInfo.defaults).
+_SCALARS = (
+    "width",
+    "height",
+    "num_frames",
+    "duration_s",
+    "frame_rate",
+    "steps",
+    "seed",
+    "video_guidance_scale",
+    "audio_guidance_scale",
+    "chunk_frames",
+    "audio_sample_rate",
+    "jpeg_quality",
+    "stg_scale",
+    "modality_scale",
+    "guidance_rescale",
+)
+_ENUMS = {
+    "priority": Priority,
+    "sample_format": SampleFormat,
+    "frame_format": FrameFormat,
+    "cache_policy": CachePolicy,
+}
+FIELDS = frozenset(("prompt", "negative_prompt", "tags", "audio_only", "preview", *_SCALARS, *_ENUMS))
+
+
+def build_request(prompt: str, **options: Any) -> pb.GenerateRequest:
+    """A GenerateRequest for `prompt`; `options` are GenerateRequest field names, None = unset."""
+    unknown = sorted(set(options) - FIELDS)
+    if unknown:
+        raise TypeError(f"unknown generate option(s): {', '.join(unknown)}")
+    request = pb.GenerateRequest(prompt=prompt)
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name in _ENUMS:
+            setattr(request, name, int(_ENUMS[name].parse(value, name)))
+        elif name == "tags":
+            request.tags.update({str(k): str(v) for k, v in dict(value).items()})
+        else:
+            try:
+                setattr(request, name, value)
+            except (TypeError, ValueError) as exc:
+                # The proto's own type check ("int expected", out of uint32 range, ...).
+                raise InvalidArgument(f"{name}={value!r}: {exc}", field=name, code="") from None
+    return request
+
+
+def request_from_mapping(mapping: Mapping[str, Any]) -> pb.GenerateRequest:
+    """A GenerateRequest from a dict such as one JSON line of `ltx2 prefetch` ("prompt" required)."""
+    options = dict(mapping)
+    prompt = options.pop("prompt", None)
+    if not isinstance(prompt, str):
+        raise InvalidArgument(f"prompt={prompt!r}: must be a string", field="prompt", code="")
+    return build_request(prompt, **options)

@@ -1,0 +1,56 @@
+"""Checking a generation stream against the wire contract while it arrives."""
+
+from __future__ import annotations
+
+from .errors import ProtocolError
+from .events import Accepted, AudioChunk, ClipFormat, Completed, Event, VideoChunk
+
+
+class StreamChecker:
+    """Raises ProtocolError when events come out of order or chunk indices are not contiguous.
+
+    The contract: Accepted first, then progress and chunks whose first frame / first sample
+    continue exactly where the previous chunk of the same kind ended, then Completed, whose
+    totals match what was sent.
+    """
+
+    def __init__(self) -> None:
+        self.format: ClipFormat | None = None
+        self.next_frame = 0
+        self.next_sample = 0
+        self.completed: Completed | None = None
+
+    def check(self, event: Event) -> None:
+        if self.completed is not None:
+            raise ProtocolError(f"{type(event).__name__} after Completed")
+        if isinstance(event, Accepted):
+            if self.format is not None:
+                raise ProtocolError("a second Accepted")
+            self.format = event.format
+            return
+        if self.format is None:
+            raise ProtocolError(f"{type(event).__name__} before Accepted")
+        if isinstance(event, AudioChunk):
+            if event.first_sample != self.next_sample:
+                raise ProtocolError(
+                    f"audio chunk starts at sample {event.first_sample}, expected {self.next_sample}"
+                )
+            self.next_sample += event.num_samples
+        elif isinstance(event, VideoChunk):
+            if event.first_frame != self.next_frame:
+                raise ProtocolError(
+                    f"video chunk starts at frame {event.first_frame}, expected {self.next_frame}"
+                )
+            if (event.width, event.height) != (self.format.width, self.format.height):
+                raise ProtocolError(
+                    f"video chunk is {event.width}x{event.height}, "
+                    f"Accepted said {self.format.width}x{self.format.height}"
+                )
+            self.next_frame += event.num_frames
+        elif isinstance(event, Completed):
+            if (event.num_frames, event.num_samples) != (self.next_frame, self.next_sample):
+                raise ProtocolError(
+                    f"Completed reports {event.num_frames} frames and {event.num_samples} samples, "
+                    f"the stream sent {self.next_frame} and {self.next_sample}"
+                )
+            self.completed = event
