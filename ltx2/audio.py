@@ -1,0 +1,63 @@
+"""Audio stage: decode audio latents once, resample if asked, cut into PCM chunks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .params import SampleFormat
+
+
+@torch.no_grad()
+def decode_audio(pipe: Any, audio_latents: torch.Tensor) -> np.ndarray:
+    """Denormalized, unpacked audio latents -> float32 waveform shaped (samples, channels).
+
+    The audio VAE is causal and the vocoder nearly so, and audio is cheap next to video: decoding
+    it whole once and slicing gives exactly the pipeline's output.
+    """
+    mel = pipe.audio_vae.decode(audio_latents.to(pipe.audio_vae.dtype), return_dict=False)[0]
+    wave = pipe.vocoder(mel)
+    return wave[0].float().cpu().numpy().T.copy()
+
+
+def resample(wave: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Resample (samples, channels) float32 audio with FFmpeg's resampler (PyAV).
+
+    The result has exactly round(len * rate_out / rate_in) samples, so its length is known before
+    decoding and chunk boundaries stay in step with video.
+    """
+    if rate_in == rate_out:
+        return wave
+    import av
+
+    channels = wave.shape[1]
+    layout = "stereo" if channels == 2 else "mono"
+    resampler = av.AudioResampler(format="flt", layout=layout, rate=rate_out)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave.T, dtype=np.float32), format="fltp", layout=layout)
+    frame.sample_rate = rate_in
+    pieces = [f.to_ndarray().reshape(-1, channels) for f in resampler.resample(frame)]
+    pieces += [f.to_ndarray().reshape(-1, channels) for f in resampler.resample(None)]
+    out = np.concatenate(pieces) if pieces else np.zeros((0, channels), np.float32)
+    want = resampled_length(len(wave), rate_in, rate_out)
+    if len(out) >= want:
+        return out[:want]
+    return np.concatenate([out, np.zeros((want - len(out), channels), np.float32)])
+
+
+def resampled_length(samples: int, rate_in: int, rate_out: int) -> int:
+    return round(samples * rate_out / rate_in)
+
+
+def to_pcm(wave: np.ndarray, sample_format: SampleFormat) -> bytes:
+    """(samples, channels) float audio -> interleaved little-endian PCM bytes."""
+    clipped = np.clip(wave, -1.0, 1.0)
+    if sample_format == SampleFormat.F32LE:
+        return clipped.astype("<f4").tobytes()
+    return np.round(clipped * 32767.0).astype("<i2").tobytes()
+
+
+def sample_at(frame: int, frame_rate: float, sample_rate: int) -> int:
+    """Index of the audio sample presented together with video frame `frame`."""
+    return round(frame * sample_rate / frame_rate)

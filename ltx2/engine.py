@@ -1,0 +1,282 @@
+"""Ltx2Engine: a warm LTX2Pipeline that turns GenerationParams into a stream of A/V chunks.
+
+One call of `generate` reads top to bottom: encode the prompt (cached), denoise with diffusers'
+pipeline loop (denoise.py), decode audio once (audio.py), then decode video window by window
+(decode.py), sending for each chunk its audio span before its frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .audio import decode_audio, resample, resampled_length, sample_at, to_pcm
+from .control import JobControl
+from .decode import DEFAULT_CONTEXT, VideoDecoder, frame_spans
+from .denoise import DenoiseRun
+from .engine_api import ModelInfo
+from .errors import OutOfMemory
+from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
+from .loader import LoadedPipeline, LoadOptions, load_pipeline
+from .params import GenerationParams, Limits
+from .prompt_cache import PromptCache, PromptEmbeddings
+
+log = logging.getLogger(__name__)
+
+# LTX-2 applies spatio-temporal guidance at transformer block 28 (of 48); smaller test models use
+# their last block.
+STG_BLOCK = 28
+
+
+class Ltx2Engine:
+    """A loaded LTX-2 model kept warm; implements `ltx2.Engine`."""
+
+    def __init__(
+        self,
+        loaded: LoadedPipeline,
+        *,
+        limits: Limits = Limits(),
+        decode_context: int = DEFAULT_CONTEXT,
+        prompt_cache_size: int = 32,
+    ) -> None:
+        self.limits = limits
+        self._loaded = loaded
+        self._pipe = loaded.pipe
+        self._decode_context = decode_context
+        self.prompt_cache = PromptCache(prompt_cache_size)
+        self._samples_per_latent: tuple[int, int] | None = None
+
+    @classmethod
+    def load(
+        cls,
+        model_path: Path | str | None = None,
+        *,
+        options: LoadOptions = LoadOptions(),
+        limits: Limits = Limits(),
+        decode_context: int = DEFAULT_CONTEXT,
+        prompt_cache_size: int = 32,
+    ) -> Ltx2Engine:
+        """Load a checkpoint folder (None: the embedded tiny checkpoint, built on first use)."""
+        if model_path is None:
+            from .tiny import ensure_tiny_checkpoint
+
+            model_path = ensure_tiny_checkpoint()
+        loaded = load_pipeline(Path(model_path), options)
+        return cls(loaded, limits=limits, decode_context=decode_context, prompt_cache_size=prompt_cache_size)
+
+    @property
+    def pipeline(self) -> Any:
+        """The underlying diffusers LTX2Pipeline (shared; do not change its state)."""
+        return self._pipe
+
+    @property
+    def max_sequence_length(self) -> int:
+        return self._loaded.max_sequence_length
+
+    def info(self) -> ModelInfo:
+        return self._loaded.info
+
+    def close(self) -> None:
+        self.prompt_cache.clear()
+        self._pipe = None
+        self._loaded.pipe = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    # -- shape of a clip -------------------------------------------------------------------------
+
+    def audio_latent_frames(self, params: GenerationParams) -> int:
+        pipe = self._pipe
+        per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
+        return round(params.num_frames / params.frame_rate * per_second)
+
+    def _native_samples(self, latent_frames: int) -> int:
+        # Samples per latent frame differ between vocoders (24 kHz, 48 kHz bandwidth extension);
+        # measure the affine map once on zeros instead of trusting a formula.
+        if self._samples_per_latent is None:
+            lengths = [len(self._decode_zeros(n)) for n in (4, 8)]
+            slope = (lengths[1] - lengths[0]) // 4
+            self._samples_per_latent = (slope, lengths[0] - 4 * slope)
+        slope, offset = self._samples_per_latent
+        return slope * latent_frames + offset
+
+    def _decode_zeros(self, latent_frames: int) -> np.ndarray:
+        vae = self._pipe.audio_vae
+        bins = vae.config.mel_bins // self._pipe.audio_vae_mel_compression_ratio
+        zeros = torch.zeros(1, vae.config.latent_channels, latent_frames, bins, device=self._loaded.device)
+        return decode_audio(self._pipe, zeros)
+
+    def clip_format(self, params: GenerationParams) -> ClipFormat:
+        info = self.info()
+        native = self._native_samples(self.audio_latent_frames(params))
+        rate = params.audio_sample_rate or info.native_sample_rate
+        return ClipFormat(
+            width=params.width,
+            height=params.height,
+            num_frames=params.num_frames,
+            frame_rate=params.frame_rate,
+            sample_rate=rate,
+            channels=info.channels,
+            num_samples=resampled_length(native, info.native_sample_rate, rate),
+            sample_format=params.sample_format,
+            seed=params.seed if params.seed is not None else 0,
+            steps=params.steps,
+            audio_only=params.audio_only,
+        )
+
+    # -- stages ----------------------------------------------------------------------------------
+
+    def _encode(self, params: GenerationParams) -> PromptEmbeddings:
+        guided = params.video_guidance_scale > 1.0 or params.audio_guidance_scale > 1.0
+        key = (params.prompt, params.negative_prompt, guided, self.max_sequence_length)
+        cached = self.prompt_cache.get(key)
+        if cached is not None:
+            return cached
+        embeds, mask, negative, negative_mask = self._pipe.encode_prompt(
+            prompt=params.prompt,
+            negative_prompt=params.negative_prompt,
+            do_classifier_free_guidance=guided,
+            max_sequence_length=self.max_sequence_length,
+            device=self._loaded.device,
+        )
+        result = PromptEmbeddings(embeds, mask, negative, negative_mask)
+        self.prompt_cache.put(key, result)
+        return result
+
+    def pipeline_kwargs(self, params: GenerationParams) -> dict[str, Any]:
+        """Arguments of `LTX2Pipeline.__call__` that reproduce `params` (seed must be resolved)."""
+        layers = self._pipe.transformer.config.num_layers
+        return {
+            "height": params.height,
+            "width": params.width,
+            "num_frames": params.num_frames,
+            "frame_rate": params.frame_rate,
+            "num_inference_steps": params.steps,
+            "guidance_scale": params.video_guidance_scale,
+            "audio_guidance_scale": params.audio_guidance_scale,
+            # Passed for both streams explicitly: the pipeline replaces a falsy audio value (0.0)
+            # by the video one.
+            "stg_scale": params.stg_scale,
+            "audio_stg_scale": params.stg_scale,
+            "modality_scale": params.modality_scale,
+            "audio_modality_scale": params.modality_scale,
+            "guidance_rescale": params.guidance_rescale,
+            "audio_guidance_rescale": params.guidance_rescale,
+            "spatio_temporal_guidance_blocks": [min(STG_BLOCK, layers - 1)],
+            "generator": torch.Generator("cpu").manual_seed(params.seed),
+            "max_sequence_length": self.max_sequence_length,
+        }
+
+    # -- the stream ------------------------------------------------------------------------------
+
+    def generate(self, params: GenerationParams, control: JobControl | None = None) -> Iterator[Event]:
+        """Validate, then yield Progress, (AudioChunk, VideoChunk) per chunk, and Completed."""
+        params.validate(self.limits)
+        if params.seed is None:
+            params = params.with_seed(secrets.randbits(63))
+        control = control or JobControl()
+        try:
+            yield from self._generate(params, control)
+        except torch.OutOfMemoryError as exc:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise OutOfMemory(f"GPU out of memory at {params.width}x{params.height}x{params.num_frames}") from exc
+
+    def _generate(self, params: GenerationParams, control: JobControl) -> Iterator[Event]:
+        started = time.perf_counter()
+        fmt = self.clip_format(params)
+        total = params.num_frames
+
+        yield Progress(Phase.ENCODING, total_steps=params.steps, total_frames=total)
+        control.checkpoint()
+        embeddings = self._encode(params)
+        encoded = time.perf_counter()
+
+        latent_shape = None
+        if params.preview:
+            s = self._pipe.vae_spatial_compression_ratio
+            latent_shape = (params.latent_frames, params.height // s, params.width // s)
+        run = DenoiseRun(
+            self._pipe,
+            {**self.pipeline_kwargs(params), **embeddings.__dict__},
+            control,
+            total_steps=params.steps,
+            total_frames=total,
+            started=started,
+            latent_shape=latent_shape,
+        )
+        yield from run.events()
+        denoised = time.perf_counter()
+
+        yield Progress(Phase.DECODING, total_steps=params.steps, total_frames=total, elapsed_s=denoised - started)
+        control.checkpoint()
+        wave = decode_audio(self._pipe, run.audio_latents)
+        wave = resample(wave, self.info().native_sample_rate, fmt.sample_rate)
+        wave = _fit_length(wave, fmt.num_samples)
+        decoder = None if params.audio_only else VideoDecoder(self._pipe, run.video_latents, self._decode_context)
+
+        first_chunk = 0.0
+        spans = frame_spans(total, params.chunk_frames)
+        plans = decoder.plans(params.chunk_frames) if decoder is not None else []
+        for index, (f0, f1) in enumerate(spans):
+            control.checkpoint()
+            s0 = sample_at(f0, params.frame_rate, fmt.sample_rate)
+            s1 = fmt.num_samples if index == len(spans) - 1 else sample_at(f1, params.frame_rate, fmt.sample_rate)
+            s0, s1 = min(s0, fmt.num_samples), min(s1, fmt.num_samples)
+            if s1 > s0:
+                yield AudioChunk(
+                    first_sample=s0,
+                    num_samples=s1 - s0,
+                    sample_rate=fmt.sample_rate,
+                    channels=fmt.channels,
+                    sample_format=params.sample_format,
+                    data=to_pcm(wave[s0:s1], params.sample_format),
+                )
+            if decoder is not None:
+                frames = decoder.decode(plans[index])
+                yield VideoChunk(
+                    first_frame=f0,
+                    num_frames=f1 - f0,
+                    width=params.width,
+                    height=params.height,
+                    frame_rate=params.frame_rate,
+                    data=frames.tobytes(),
+                )
+            if not first_chunk:
+                first_chunk = time.perf_counter() - started
+            yield Progress(
+                Phase.DECODING,
+                total_steps=params.steps,
+                frames_decoded=f1,
+                total_frames=total,
+                elapsed_s=time.perf_counter() - started,
+            )
+        finished = time.perf_counter()
+        yield Completed(
+            seed=params.seed,
+            num_frames=total,
+            num_samples=fmt.num_samples,
+            timings=Timings(
+                encode_s=encoded - started,
+                denoise_s=denoised - encoded,
+                decode_s=finished - denoised,
+                first_chunk_s=first_chunk,
+                total_s=finished - started,
+            ),
+        )
+
+
+def _fit_length(wave: np.ndarray, samples: int) -> np.ndarray:
+    if len(wave) == samples:
+        return wave
+    log.warning("audio decoded to %d samples, expected %d; fitting", len(wave), samples)
+    if len(wave) > samples:
+        return wave[:samples]
+    return np.concatenate([wave, np.zeros((samples - len(wave), wave.shape[1]), wave.dtype)])
