@@ -1,0 +1,185 @@
+"""Keeps one engine warm: loads it on demand, unloads it on request or after an idle time.
+
+Keep-alive follows ollama: the model stays loaded after a job; with `keep_alive_s > 0` it is
+unloaded once no job has used it for that many seconds; a job arriving while unloaded reloads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import ltx2
+
+from .jobs import ServiceError, StatusCode
+
+log = logging.getLogger("ltx2d.model_host")
+
+
+def _load_error(exc: BaseException) -> ServiceError:
+    if isinstance(exc, ltx2.OutOfMemory):
+        return ServiceError(
+            StatusCode.RESOURCE_EXHAUSTED, f"GPU out of memory while loading the model: {exc}"
+        )
+    if isinstance(exc, ltx2.CheckpointError):
+        return ServiceError(StatusCode.FAILED_PRECONDITION, f"the model could not be loaded: {exc}")
+    return ServiceError(StatusCode.INTERNAL, f"the model could not be loaded: {type(exc).__name__}: {exc}")
+
+
+class ModelHost:
+    """Owns the engine's lifetime. All methods run on the event loop; loading runs in a thread.
+
+    Jobs bracket their use of the engine with `acquire()` / `release()`: the model is never
+    unloaded (idle or on request) while a job holds it.
+    """
+
+    def __init__(self, engine_factory: Callable[[], ltx2.Engine], keep_alive_s: float = 0.0) -> None:
+        if not isinstance(keep_alive_s, (int, float)) or not math.isfinite(keep_alive_s) or keep_alive_s < 0:
+            raise ValueError(
+                f"keep_alive_s={keep_alive_s!r}: must be a finite number >= 0 (0 = never unload)"
+            )
+        self._factory = engine_factory
+        self._keep_alive_s = float(keep_alive_s)
+        self._engine: ltx2.Engine | None = None
+        self._info: ltx2.ModelInfo | None = None
+        self._loading: asyncio.Future[ltx2.Engine] | None = None
+        self._lock: asyncio.Lock | None = None
+        self._uses = 0
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_task: asyncio.Task[None] | None = None
+        self.loads = 0  # how many times the engine was built (for tests and logs)
+
+    @property
+    def keep_alive_s(self) -> float:
+        return self._keep_alive_s
+
+    @property
+    def loaded(self) -> bool:
+        return self._engine is not None
+
+    @property
+    def in_use(self) -> int:
+        """How many jobs hold the engine now."""
+        return self._uses
+
+    def info(self) -> ltx2.ModelInfo | None:
+        """The loaded model, or the last one loaded (its fingerprint stays valid); None if never."""
+        return self._info
+
+    def _get_lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def engine(self) -> ltx2.Engine:
+        """The warm engine, loading it first when needed (concurrent callers share one load)."""
+        if self._engine is not None:
+            return self._engine
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(self._load())
+        # Shielded: a caller that goes away must not abandon a half-built engine.
+        return await asyncio.shield(self._loading)
+
+    async def _load(self) -> ltx2.Engine:
+        try:
+            async with self._get_lock():
+                if self._engine is not None:
+                    return self._engine
+                started = time.monotonic()
+                try:
+                    engine = await asyncio.to_thread(self._factory)
+                    info = await asyncio.to_thread(engine.info)
+                except Exception as exc:
+                    log.exception("model load failed")
+                    raise _load_error(exc) from exc
+                self._engine, self._info = engine, info
+                self.loads += 1
+                log.info(
+                    "model loaded model_id=%s device=%s load_s=%.2f",
+                    info.model_id,
+                    info.device,
+                    time.monotonic() - started,
+                    extra={"event": "model_loaded", "model_id": info.model_id, "device": info.device},
+                )
+                self._arm_idle_timer()
+                return engine
+        finally:
+            self._loading = None
+
+    async def load(self) -> ltx2.ModelInfo:
+        """Load the model now (no-op when loaded) and return what was loaded."""
+        await self.engine()
+        assert self._info is not None
+        return self._info
+
+    async def unload(self) -> bool:
+        """Close the engine and free its device memory. False when nothing was loaded.
+
+        Raises FAILED_PRECONDITION while a job is running on it: closing under a running job would
+        crash that job; cancel it (or wait for it) first. Queued jobs reload the model on demand.
+        """
+        if self._uses:
+            raise ServiceError(
+                StatusCode.FAILED_PRECONDITION,
+                f"cannot unload the model while {self._uses} job(s) are running on it; "
+                "cancel them or wait for them to finish",
+            )
+        return await self._unload(reason="request")
+
+    async def _unload(self, reason: str) -> bool:
+        async with self._get_lock():
+            engine, self._engine = self._engine, None
+            self._cancel_idle_timer()
+            if engine is None:
+                return False
+            try:
+                await asyncio.to_thread(engine.close)
+            except Exception:
+                log.exception("engine.close() failed; the engine is dropped anyway")
+            log.info("model unloaded reason=%s", reason, extra={"event": "model_unloaded", "reason": reason})
+            return True
+
+    def acquire(self) -> None:
+        """A job starts using the engine: the idle timer stops."""
+        self._uses += 1
+        self._cancel_idle_timer()
+
+    def release(self) -> None:
+        """A job stopped using the engine: the idle timer starts when no job holds it."""
+        self._uses = max(0, self._uses - 1)
+        if not self._uses:
+            self._arm_idle_timer()
+
+    def _arm_idle_timer(self) -> None:
+        self._cancel_idle_timer()
+        if self._keep_alive_s > 0 and self._engine is not None and not self._uses:
+            loop = asyncio.get_running_loop()
+            self._idle_timer = loop.call_later(self._keep_alive_s, self._idle_expired)
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        if self._uses or self._engine is None:
+            return
+        self._idle_task = asyncio.ensure_future(self._idle_unload())
+
+    async def _idle_unload(self) -> None:
+        # A job may have acquired the engine between the timer firing and this task running.
+        if not self._uses:
+            await self._unload(reason=f"idle for {self._keep_alive_s:g} s")
+
+    async def close(self) -> None:
+        """Unload whatever is loaded, for shutdown (jobs must have ended)."""
+        self._cancel_idle_timer()
+        if self._loading is not None:
+            with contextlib.suppress(ServiceError):
+                await asyncio.shield(self._loading)
+        await self._unload(reason="shutdown")
