@@ -246,17 +246,24 @@ def _png_bytes(rgb: np.ndarray) -> bytes:
 
 
 def write_frames(
-    clip_or_frames: Clip | np.ndarray, folder: str | os.PathLike[str], *, prefix: str = "frame_"
+    clip_or_frames: Clip | np.ndarray,
+    folder: str | os.PathLike[str],
+    *,
+    prefix: str = "frame_",
+    start: int = 0,
 ) -> list[Path]:
-    """Write frames as a PNG sequence `<prefix>00000.png`, ... in `folder` (created if needed)."""
+    """Write frames as a PNG sequence `<prefix>00000.png`, ... in `folder` (created if needed).
+
+    `start` is the index of the first frame given, for writing a stream chunk by chunk.
+    """
     frames = (
         clip_or_frames.frames if isinstance(clip_or_frames, Clip) else np.asarray(clip_or_frames, np.uint8)
     )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    width = max(5, len(str(len(frames))))
+    width = max(5, len(str(start + len(frames))))
     paths = []
-    for i, rgb in enumerate(frames):
+    for i, rgb in enumerate(frames, start):
         path = folder / f"{prefix}{i:0{width}d}.png"
         temp = _temp_path(path)
         temp.write_bytes(_png_bytes(np.ascontiguousarray(rgb)))
