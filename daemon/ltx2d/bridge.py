@@ -1,0 +1,413 @@
+"""The msgpack bridge: length-prefixed msgpack maps over TCP, for engines without gRPC (Godot).
+
+Framing and maps are specified in docs/bridge-protocol.md. One `BridgeConnection` per client:
+its read loop parses frames and starts one task per request, so several jobs run multiplexed on
+one connection by the client's `id`; every frame goes out under one write lock so frames never
+interleave. A malformed frame gets one `error` frame with `id` nil and closes that connection;
+closing a connection cancels its jobs. Nothing here touches other connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from ltx2 import GenerationParams, Limits
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
+
+from . import __version__, wire
+from .auth import TokenAuth
+from .jobs import Accepted, ServiceError, StatusCode
+
+if TYPE_CHECKING:
+    from .service import Ltx2dService
+
+log = logging.getLogger("ltx2d.bridge")
+
+HEADER_BYTES = 4
+REQUEST_TYPES = ("hello", "generate", "cancel", "info", "load", "unload", "prefetch", "ping")
+
+
+class MalformedFrame(Exception):
+    """A frame that breaks the framing rules; the connection is closed after telling the client."""
+
+
+def encode_frame(message: dict[str, Any]) -> bytes:
+    """One frame: 4-byte big-endian length, then the msgpack map."""
+    body = msgpack.packb(message, use_bin_type=True)
+    return len(body).to_bytes(HEADER_BYTES, "big") + body
+
+
+def decode_body(body: bytes) -> dict[str, Any]:
+    """The map of one frame body; raises MalformedFrame saying what is wrong."""
+    try:
+        message = msgpack.unpackb(body, raw=False, strict_map_key=False)
+    except Exception as exc:
+        raise MalformedFrame(f"frame is not valid msgpack: {type(exc).__name__}: {exc}") from None
+    if not isinstance(message, dict):
+        raise MalformedFrame(f"frame must be a msgpack map, got {type(message).__name__}")
+    if not all(isinstance(k, str) for k in message):
+        raise MalformedFrame("map keys must be strings")
+    kind = message.get("type")
+    if kind not in REQUEST_TYPES:
+        raise MalformedFrame(f"type={kind!r}: must be one of {', '.join(REQUEST_TYPES)}")
+    return message
+
+
+def error_map(request_id: Any, error: ServiceError, job_id: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": "error",
+        "id": request_id,
+        "code": str(error.code),
+        "message": error.message,
+    }
+    if job_id:
+        out["job_id"] = job_id
+    if error.field:
+        out["field"] = error.field
+    return out
+
+
+@dataclass
+class _Job:
+    """A generate running on a connection, by the client's request id."""
+
+    task: asyncio.Task[None] | None = None
+    job_id: str | None = None
+    cancel_requested: bool = False
+
+
+@dataclass
+class BridgeSettings:
+    defaults: GenerationParams
+    limits: Limits
+    auth: TokenAuth
+    max_frame: int
+
+
+class BridgeConnection:
+    """One client connection: reads frames, runs requests, writes replies."""
+
+    def __init__(
+        self,
+        service: Ltx2dService,
+        settings: BridgeSettings,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self._service = service
+        self._settings = settings
+        self._reader = reader
+        self._writer = writer
+        self._write_lock = asyncio.Lock()
+        self._jobs: dict[Any, _Job] = {}
+        self._requests: set[asyncio.Task[None]] = set()
+        self._authenticated = not settings.auth.required
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.client = ""
+
+    async def run(self) -> None:
+        """Serve until the client closes, a frame is malformed, or the server stops."""
+        try:
+            while True:
+                try:
+                    message = await self._read_frame()
+                except MalformedFrame as exc:
+                    log.warning("bridge %s: malformed frame: %s; closing", self.peer, exc)
+                    await self.send(error_map(None, ServiceError(StatusCode.INVALID_ARGUMENT, str(exc))))
+                    return
+                if message is None:
+                    return
+                if not await self._dispatch(message):
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            await self._close()
+
+    async def _read_frame(self) -> dict[str, Any] | None:
+        """The next map, None at a clean end of stream."""
+        try:
+            header = await self._reader.readexactly(HEADER_BYTES)
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                raise MalformedFrame("connection closed inside a frame header") from None
+            return None
+        length = int.from_bytes(header, "big")
+        if length == 0:
+            raise MalformedFrame("frame length 0: a frame holds one msgpack map")
+        if length > self._settings.max_frame:
+            raise MalformedFrame(
+                f"frame length {length} exceeds the limit of {self._settings.max_frame} bytes"
+            )
+        body = await self._reader.readexactly(length)
+        return decode_body(body)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Write one frame; frames from concurrent jobs never interleave."""
+        frame = encode_frame(message)
+        async with self._write_lock:
+            self._writer.write(frame)
+            await self._writer.drain()
+
+    async def _dispatch(self, message: dict[str, Any]) -> bool:
+        """Start handling one request; False when the connection must close."""
+        kind = message.pop("type")
+        request_id = message.pop("id", None)
+        if kind == "hello":
+            return await self._hello(request_id, message)
+        if not self._authenticated:
+            await self.send(
+                error_map(
+                    request_id,
+                    ServiceError(StatusCode.UNAUTHENTICATED, "send hello with a valid token first"),
+                )
+            )
+            return False
+        if kind == "generate":
+            await self._start_generate(request_id, message)
+        elif kind == "cancel":
+            self._spawn(request_id, self._cancel(request_id, message))
+        elif kind == "ping":
+            await self._reply_checked(request_id, message, {}, {"type": "pong"})
+        elif kind in ("info", "load", "unload"):
+            call = {"info": self._service.info, "load": self._service.load, "unload": self._service.unload}[
+                kind
+            ]
+            self._spawn(request_id, self._info(request_id, message, call))
+        elif kind == "prefetch":
+            self._spawn(request_id, self._prefetch(request_id, message))
+        return True
+
+    def _spawn(self, request_id: Any, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except ServiceError as exc:
+                await self.send(error_map(request_id, exc))
+            except (asyncio.CancelledError, ConnectionError):
+                raise
+            except Exception as exc:
+                log.exception("bridge %s: request %r failed", self.peer, request_id)
+                await self.send(
+                    error_map(request_id, ServiceError(StatusCode.INTERNAL, f"internal error: {exc}"))
+                )
+
+        task = asyncio.create_task(run())
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    async def _reply_checked(
+        self, request_id: Any, message: dict[str, Any], allowed: dict[str, type], reply: dict[str, Any]
+    ) -> None:
+        for key in message:
+            if key not in allowed:
+                await self.send(
+                    error_map(request_id, wire.invalid(key, message[key], "unknown key for this request"))
+                )
+                return
+        await self.send({**reply, "id": request_id})
+
+    async def _hello(self, request_id: Any, message: dict[str, Any]) -> bool:
+        token = message.get("token")
+        version = message.get("protocol_version")
+        unknown = set(message) - {"token", "client", "protocol_version"}
+        if unknown:
+            key = sorted(unknown)[0]
+            await self.send(error_map(request_id, wire.invalid(key, message[key], "unknown key for hello")))
+            return self._authenticated
+        if version is not None and version != wire.PROTOCOL_VERSION:
+            await self.send(
+                error_map(
+                    request_id,
+                    wire.invalid(
+                        "protocol_version", version, f"this daemon speaks version {wire.PROTOCOL_VERSION}"
+                    ),
+                )
+            )
+            return False
+        if not self._settings.auth.check(token):
+            await self.send(error_map(request_id, ServiceError(StatusCode.UNAUTHENTICATED, "invalid token")))
+            return False
+        self._authenticated = True
+        self.client = str(message.get("client") or "")
+        await self.send(
+            {
+                "type": "hello",
+                "id": request_id,
+                "protocol_version": wire.PROTOCOL_VERSION,
+                "version": __version__,
+            }
+        )
+        return True
+
+    async def _start_generate(self, request_id: Any, message: dict[str, Any]) -> None:
+        if request_id is None or isinstance(request_id, bool) or not isinstance(request_id, int | str):
+            await self.send(
+                error_map(None, wire.invalid("id", request_id, "generate needs an integer or string id"))
+            )
+            return
+        if request_id in self._jobs:
+            error = wire.invalid("id", request_id, "already used by a running generate on this connection")
+            await self.send(error_map(request_id, error))
+            return
+        try:
+            request = wire.map_to_message(message, pb.GenerateRequest)
+            job, delivery = wire.request_from_proto(
+                request, self._settings.defaults, self._settings.limits, client=self._client_label()
+            )
+        except ServiceError as exc:
+            await self.send(error_map(request_id, exc))
+            return
+        entry = _Job()
+        self._jobs[request_id] = entry
+        entry.task = asyncio.create_task(self._generate(request_id, entry, job, delivery))
+
+    def _client_label(self) -> str:
+        return f"bridge {self.peer}" + (f" {self.client}" if self.client else "")
+
+    async def _generate(self, request_id: Any, entry: _Job, job: Any, delivery: wire.Delivery) -> None:
+        events = self._service.generate(job)
+        try:
+            async for event in events:
+                if isinstance(event, Accepted):
+                    entry.job_id = event.job_id
+                    if entry.cancel_requested:
+                        await self._service.cancel(event.job_id)
+                if wire.is_slow_to_encode(event, delivery):
+                    proto = await asyncio.to_thread(wire.event_to_proto, entry.job_id or "", event, delivery)
+                else:
+                    proto = wire.event_to_proto(entry.job_id or "", event, delivery)
+                await self.send(event_map(request_id, proto))
+        except ServiceError as exc:
+            await self.send(error_map(request_id, exc, entry.job_id))
+        except (asyncio.CancelledError, ConnectionError):
+            raise
+        except Exception as exc:
+            log.exception("bridge %s: generate %r failed", self.peer, request_id)
+            error = ServiceError(StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
+            with contextlib.suppress(ConnectionError):
+                await self.send(error_map(request_id, error, entry.job_id))
+        finally:
+            # Closing the iterator cancels the job when it has not ended (connection closed).
+            await events.aclose()
+            self._jobs.pop(request_id, None)
+
+    async def _cancel(self, request_id: Any, message: dict[str, Any]) -> None:
+        unknown = set(message) - {"job_id"}
+        if unknown:
+            key = sorted(unknown)[0]
+            raise wire.invalid(key, message[key], "unknown key for cancel")
+        job_id = message.get("job_id")
+        if job_id is not None:
+            if not isinstance(job_id, str):
+                raise wire.invalid("job_id", job_id, "must be a string")
+            found = await self._service.cancel(job_id)
+        elif (entry := self._jobs.get(request_id)) is None:
+            found = False
+        elif entry.job_id is None:
+            # Not accepted yet: cancel as soon as it is.
+            entry.cancel_requested = True
+            found = True
+        else:
+            found = await self._service.cancel(entry.job_id)
+        await self.send({"type": "cancel", "id": request_id, "found": bool(found)})
+
+    async def _info(
+        self, request_id: Any, message: dict[str, Any], call: Callable[[], Awaitable[Any]]
+    ) -> None:
+        if message:
+            key = sorted(message)[0]
+            raise wire.invalid(key, message[key], "unknown key for this request")
+        info = wire.info_to_proto(await call(), self._settings.defaults)
+        await self.send({"type": "info", "id": request_id, **wire.message_to_map(info)})
+
+    async def _prefetch(self, request_id: Any, message: dict[str, Any]) -> None:
+        request = wire.map_to_message(message, pb.PrefetchRequest)
+        jobs = wire.prefetch_from_proto(
+            request, self._settings.defaults, self._settings.limits, client=self._client_label()
+        )
+        job_ids, already_cached = await self._service.prefetch(jobs)
+        await self.send(
+            {
+                "type": "prefetch",
+                "id": request_id,
+                "job_ids": [j or "" for j in job_ids],
+                "already_cached": already_cached,
+            }
+        )
+
+    async def _close(self) -> None:
+        tasks = [t for t in (*(j.task for j in self._jobs.values()), *self._requests) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+
+
+def event_map(request_id: Any, event: pb.GenerateEvent) -> dict[str, Any]:
+    """A GenerateEvent as a bridge map: `type` is the event's kind, its fields at top level."""
+    kind = event.WhichOneof("event")
+    return {
+        "type": kind,
+        "id": request_id,
+        "job_id": event.job_id,
+        **wire.message_to_map(getattr(event, kind)),
+    }
+
+
+@dataclass
+class BridgeServer:
+    """Listens for bridge connections and serves each with a `BridgeConnection`."""
+
+    service: Ltx2dService
+    settings: BridgeSettings
+    _server: asyncio.Server | None = None
+    _connections: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def start(self, host: str, port: int) -> int:
+        """Bind and start accepting; returns the port bound (useful with port 0)."""
+        self._server = await asyncio.start_server(self._accept, host, port)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = BridgeConnection(self.service, self.settings, reader, writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        log.info(
+            "bridge %s: connected",
+            connection.peer,
+            extra={"event": "bridge_connected", "peer": connection.peer},
+        )
+        try:
+            await connection.run()
+        finally:
+            self._connections.discard(task)
+            log.info(
+                "bridge %s: closed",
+                connection.peer,
+                extra={"event": "bridge_closed", "peer": connection.peer},
+            )
+
+    def stop_accepting(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def close(self) -> None:
+        """Stop listening and close every connection (which cancels their jobs)."""
+        self.stop_accepting()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()

@@ -1,0 +1,226 @@
+"""Wiring and lifecycle: build the service from a `DaemonConfig`, serve it, shut down gracefully.
+
+`Daemon.start()` builds ModelHost -> ResultCache -> Ltx2dService, binds gRPC (with health checking
+and reflection), the msgpack bridge and the metrics endpoint, then writes the ready file. `stop()`
+marks health NOT_SERVING, stops accepting, lets running jobs finish within the grace period,
+cancels what is left, and unloads the model. `run()` does all that around SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+import ltx2
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+
+from . import __version__
+from .auth import GrpcAuthInterceptor, TokenAuth
+from .bridge import BridgeServer, BridgeSettings
+from .config import DaemonConfig
+from .grpc_servicer import Ltx2dServicer
+from .metrics import Metrics
+from .model_host import ModelHost
+from .result_cache import ResultCache
+from .service import Ltx2dService
+
+log = logging.getLogger("ltx2d.server")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Ltx2d"].full_name
+# Video chunks are large (24 RGB frames of 768x512 are 28 MB); requests are small.
+MAX_SEND_BYTES = 1 << 30
+MAX_RECEIVE_BYTES = 16 << 20
+
+
+def engine_factory(config: DaemonConfig) -> Callable[[], ltx2.Engine]:
+    """Builds the real engine from the config (imported lazily: torch loads only when needed)."""
+
+    def build() -> ltx2.Engine:
+        from ltx2.engine import Ltx2Engine
+        from ltx2.loader import LoadOptions
+
+        options = LoadOptions(
+            device=config.device,
+            dtype=config.dtype,
+            offload=config.offload,
+            vae_tiling=config.vae_tiling,
+            quantization=config.quantization,  # type: ignore[arg-type]  # checked by the config
+        )
+        return Ltx2Engine.load(config.model, options=options, limits=config.limits)
+
+    return build
+
+
+def _grpc_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def write_ready_file(path: Path, payload: dict[str, object]) -> None:
+    """Write `payload` as JSON to a temporary name, then rename (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, path)
+
+
+class Daemon:
+    """One running daemon: the service and the transports in front of it."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        *,
+        engine_factory_: Callable[[], ltx2.Engine] | None = None,
+    ) -> None:
+        self.config = config
+        self._engine_factory = engine_factory_ or engine_factory(config)
+        self.metrics = Metrics()
+        self.service: Ltx2dService | None = None
+        self._grpc: grpc.aio.Server | None = None
+        self._health: health.aio.HealthServicer | None = None
+        self._bridge: BridgeServer | None = None
+        self.grpc_port: int | None = None
+        self.bridge_port: int | None = None
+        self.metrics_port: int | None = None
+        self._stopped = asyncio.Event()
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Build the service, bind every endpoint, and write the ready file."""
+        config = self.config
+        host = ModelHost(self._engine_factory, keep_alive_s=config.keep_alive)
+        cache = ResultCache(config.cache_dir, config.cache_max_bytes) if config.cache_max_bytes > 0 else None
+        self.service = Ltx2dService(
+            host=host, queue_capacity=config.queue_capacity, cache=cache, limits=config.limits
+        )
+        self.service.add_job_listener(self.metrics.observe)
+        await self.service.start()
+        auth = TokenAuth(config.token)
+
+        self._grpc = grpc.aio.server(
+            interceptors=[GrpcAuthInterceptor(auth)] if auth.required else [],
+            options=[
+                ("grpc.max_send_message_length", MAX_SEND_BYTES),
+                ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        pb_grpc.add_Ltx2dServicer_to_server(
+            Ltx2dServicer(self.service, defaults=config.defaults, limits=config.limits), self._grpc
+        )
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
+        reflection.enable_server_reflection(
+            [
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
+            self._grpc,
+        )
+        self.grpc_port = self._grpc.add_insecure_port(_grpc_address(config.host, config.grpc_port))
+        if not self.grpc_port:
+            raise OSError(f"could not bind gRPC to {_grpc_address(config.host, config.grpc_port)}")
+        await self._grpc.start()
+
+        if config.bridge_port is not None:
+            settings = BridgeSettings(config.defaults, config.limits, auth, config.bridge_max_frame)
+            self._bridge = BridgeServer(self.service, settings)
+            self.bridge_port = await self._bridge.start(config.host, config.bridge_port)
+        if config.metrics_port is not None:
+            self.metrics.watch_service(self.service.info, asyncio.get_running_loop())
+            self.metrics_port = self.metrics.serve(config.host, config.metrics_port)
+
+        if config.preload:
+            await self.service.load()
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if config.ready_file is not None:
+            write_ready_file(config.ready_file, self.ready_info())
+        log.info(
+            "ltx2d %s serving grpc=%s:%s bridge=%s metrics=%s model=%s",
+            __version__,
+            config.host,
+            self.grpc_port,
+            self.bridge_port if self.bridge_port is not None else "off",
+            self.metrics_port if self.metrics_port is not None else "off",
+            config.model or "embedded tiny checkpoint",
+            extra={"event": "serving", **self.ready_info()},
+        )
+
+    def ready_info(self) -> dict[str, object]:
+        return {
+            "pid": os.getpid(),
+            "host": self.config.host,
+            "grpc_port": self.grpc_port,
+            "bridge_port": self.bridge_port,
+            "metrics_port": self.metrics_port,
+        }
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop accepting, let jobs finish within `grace_s` (config default), cancel the rest."""
+        if self._stopping:
+            await self._stopped.wait()
+            return
+        self._stopping = True
+        grace = self.config.shutdown_grace if grace_s is None else grace_s
+        log.info("shutting down (grace %.1f s)", grace, extra={"event": "shutdown", "grace_s": grace})
+        try:
+            if self._health is not None:
+                await self._health.enter_graceful_shutdown()
+            if self._bridge is not None:
+                self._bridge.stop_accepting()
+            waits = []
+            if self.service is not None:
+                # The service refuses new jobs, lets running ones finish for `grace`, cancels the rest.
+                waits.append(self.service.shutdown(grace))
+            if self._grpc is not None:
+                # grpc stops taking calls now; streams still open after `grace` (+1 s for their
+                # last events) are cancelled.
+                waits.append(self._grpc.stop(grace + 1.0))
+            await asyncio.gather(*waits)
+            if self._bridge is not None:
+                await self._bridge.close()
+            self.metrics.stop()
+            if self.config.ready_file is not None:
+                with contextlib.suppress(OSError):
+                    self.config.ready_file.unlink()
+        finally:
+            self._stopped.set()
+            log.info("stopped", extra={"event": "stopped"})
+
+
+async def run(config: DaemonConfig) -> int:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully. Returns the exit status."""
+    daemon = Daemon(config)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await daemon.start()
+    except BaseException:
+        await daemon.stop(0)
+        raise
+    await stop.wait()
+    # A second signal while draining means "now".
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: loop.call_soon(_exit_now))
+    await daemon.stop()
+    return 0
+
+
+def _exit_now() -> None:
+    log.warning("second signal: exiting without waiting for jobs")
+    os._exit(1)
