@@ -7,10 +7,14 @@
 It binds gRPC and the bridge to port 0 on 127.0.0.1, uses a temporary cache folder unless one is
 given, waits for the ready file and for gRPC health SERVING, and stops the daemon with SIGTERM on
 exit (SIGKILL after a timeout). Errors carry the daemon's stderr.
+
+`in_process_daemon` serves a `Daemon` on the running event loop instead (fast tests with a fake
+engine), and `BridgeClient` speaks the msgpack bridge protocol.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -19,14 +23,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import grpc
+import msgpack
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .auth import AUTH_METADATA_KEY
+
+if TYPE_CHECKING:
+    from ltx2 import Engine
+
+    from .config import DaemonConfig
+    from .server import Daemon
 
 
 class DaemonError(RuntimeError):
@@ -61,6 +73,7 @@ class DaemonProcess:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr_path: Path | None = None
+        self._final_stderr = ""
 
     @property
     def grpc_address(self) -> str:
@@ -81,7 +94,7 @@ class DaemonProcess:
     def stderr(self) -> str:
         """Everything the daemon wrote to stderr so far (its logs)."""
         if self._stderr_path is None or not self._stderr_path.exists():
-            return ""
+            return self._final_stderr
         return self._stderr_path.read_text(errors="replace")
 
     def _has_flag(self, flag: str) -> bool:
@@ -175,6 +188,7 @@ class DaemonProcess:
         if proc is not None:
             self.returncode = proc.returncode
         if self._tmp is not None:
+            self._final_stderr = self.stderr  # kept for inspection after the folder is gone
             with contextlib.suppress(OSError):
                 self._tmp.cleanup()
             self._tmp = None
@@ -187,3 +201,78 @@ class DaemonProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@contextlib.asynccontextmanager
+async def in_process_daemon(
+    config: DaemonConfig, engine_factory: Callable[[], Engine] | None = None
+) -> AsyncIterator[Daemon]:
+    """A `Daemon` serving on the running loop (tests use port 0 and a fake engine factory)."""
+    from .server import Daemon
+
+    daemon = Daemon(config, engine_factory_=engine_factory)
+    try:
+        await daemon.start()
+        yield daemon
+    finally:
+        await daemon.stop(0)
+
+
+class BridgeClient:
+    """A minimal asyncio client of the msgpack bridge (docs/bridge-protocol.md), for tests."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, address: str) -> BridgeClient:
+        host, _, port = address.rpartition(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        return cls(reader, writer)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send one map as a frame."""
+        body = msgpack.packb(message, use_bin_type=True)
+        await self.send_raw(len(body).to_bytes(4, "big") + body)
+
+    async def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def recv(self, timeout: float = 20.0) -> dict[str, Any] | None:
+        """The next map from the daemon, None when it closed the connection."""
+        try:
+            header = await asyncio.wait_for(self.reader.readexactly(4), timeout)
+            body = await asyncio.wait_for(self.reader.readexactly(int.from_bytes(header, "big")), timeout)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return None
+        return msgpack.unpackb(body, raw=False)
+
+    async def request(self, message: dict[str, Any], timeout: float = 20.0) -> dict[str, Any]:
+        """Send `message` and return the first reply with the same id (others are dropped)."""
+        await self.send(message)
+        while True:
+            reply = await self.recv(timeout)
+            if reply is None:
+                raise ConnectionError("the daemon closed the connection")
+            if reply.get("id") == message.get("id"):
+                return reply
+
+    async def stream(self, request_id: Any, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """Every map with `request_id` up to and including its `completed` or `error`."""
+        out = []
+        while True:
+            reply = await self.recv(timeout)
+            if reply is None:
+                raise ConnectionError("the daemon closed the connection")
+            if reply.get("id") != request_id:
+                continue
+            out.append(reply)
+            if reply["type"] in ("completed", "error"):
+                return out
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()
