@@ -303,8 +303,11 @@ def build_tiny_checkpoint(out_dir: Path, *, seed: int = 0) -> Path:
     try:
         pipe = build_pipeline(seed=seed)
         pipe.save_pretrained(tmp_dir, safe_serialization=True)
-        defaults = {"model_id": TINY_MODEL_ID, "max_sequence_length": MAX_SEQUENCE_LENGTH}
-        defaults["format_version"] = FORMAT_VERSION
+        defaults = {
+            "model_id": TINY_MODEL_ID,
+            "max_sequence_length": MAX_SEQUENCE_LENGTH,
+            "format_version": FORMAT_VERSION,
+        }
         (tmp_dir / ENGINE_DEFAULTS_FILE).write_text(json.dumps(defaults, indent=2) + "\n")
         try:
             # Renaming a folder onto an existing one fails, which is what makes concurrent builds safe.
