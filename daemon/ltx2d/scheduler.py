@@ -66,6 +66,7 @@ class Job:
         self._last_progress: ltx2.Progress | None = None
         self._thread_done = threading.Event()  # set by the job's thread as it exits
         self._thread_ended = False  # the same, seen from the event loop
+        self._holds_engine = False
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -265,13 +266,16 @@ class Scheduler:
         job.started_at = time.monotonic()
         self._running = job
         self._host.acquire()
+        job._holds_engine = True
         try:
             try:
                 engine = await self._host.engine()
             except ServiceError as exc:
+                self._release_engine(job)
                 self._finish(job, exc)
                 return
             if job.control.cancelled:
+                self._release_engine(job)
                 self._finish(job, job._cancel_error)
                 return
             log.info(
@@ -294,9 +298,14 @@ class Scheduler:
                     continue
                 await self._kick.wait()
         finally:
-            self._host.release()
+            self._release_engine(job)
             if self._running is job:
                 self._running = None
+
+    def _release_engine(self, job: Job) -> None:
+        if job._holds_engine:
+            job._holds_engine = False
+            self._host.release()
 
     async def _preempt(self, job: Job) -> None:
         job.control.request_pause()
@@ -372,6 +381,9 @@ class Scheduler:
                 )
         elif not completed:
             result = ServiceError(StatusCode.INTERNAL, "the engine stopped without completing the clip")
+        self._release_engine(job)  # before the owner hears of the end, so that unload() is allowed
+        if self._running is job:
+            self._running = None
         self._finish(job, result)
         self._kick.set()
 

@@ -156,7 +156,8 @@ class Ltx2dService:
     async def _clip_format(self, params: ltx2.GenerationParams) -> ltx2.ClipFormat:
         engine = await self.host.engine()
         try:
-            return engine.clip_format(params)
+            # In a thread: a real engine may touch the device the first time.
+            return await asyncio.to_thread(engine.clip_format, params)
         except Exception as exc:
             raise engine_error(exc) from exc
 

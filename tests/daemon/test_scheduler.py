@@ -1,0 +1,253 @@
+"""Scheduler on a fake engine: order, admission, cancel, deadlines, preemption, engine errors."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import ltx2
+from ltx2d.jobs import Priority, ServiceError, StatusCode
+from ltx2d.model_host import ModelHost
+from ltx2d.scheduler import Job, Scheduler
+from tests.fake_engine import FakeEngine, FakeEngineFactory, Gate, arun, small_params, wait_until
+
+REALTIME, INTERACTIVE, BATCH = Priority.REALTIME, Priority.INTERACTIVE, Priority.BATCH
+
+
+def make(capacity: int = 8, **engine_kwargs: object) -> tuple[FakeEngineFactory, ModelHost, Scheduler]:
+    factory = FakeEngineFactory(**engine_kwargs)
+    host = ModelHost(factory)
+    scheduler = Scheduler(host, capacity)
+    scheduler.start()
+    return factory, host, scheduler
+
+
+async def drain(job: Job) -> list[object]:
+    events = []
+    while (event := await job.next_event()) is not None:
+        events.append(event)
+    return events
+
+
+async def failure(job: Job) -> ServiceError:
+    with pytest.raises(ServiceError) as info:
+        await drain(job)
+    return info.value
+
+
+def test_priority_order_and_fifo_within_a_priority() -> None:
+    gate = Gate({"blocker": 0})
+
+    async def body() -> None:
+        factory, _, scheduler = make(on_step=gate)
+        # REALTIME so that the jobs queued behind it do not preempt it.
+        blocker = scheduler.submit("blocker", small_params("blocker"), REALTIME)
+        await wait_until(gate.reached["blocker"].is_set)
+        order = [("b1", BATCH), ("i1", INTERACTIVE), ("r1", REALTIME)]
+        order += [("b2", BATCH), ("i2", INTERACTIVE), ("r2", REALTIME)]
+        jobs = [scheduler.submit(name, small_params(name), priority) for name, priority in order]
+        assert [job.queue_position for job in jobs] == [0, 0, 0, 3, 2, 1]
+        assert scheduler.queue_depth == 6
+        assert scheduler.running_job_id == "blocker"
+        gate.open_all()
+        for job in [blocker, *jobs]:
+            assert isinstance((await drain(job))[-1], ltx2.Completed)
+        assert factory.engine.started == ["blocker", "r1", "r2", "i1", "i2", "b1", "b2"]
+        assert factory.engine.max_running == 1
+        assert scheduler.queue_depth == 0
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_full_queue_is_refused_at_once_and_frees_up() -> None:
+    gate = Gate({"blocker": 0})
+
+    async def body() -> None:
+        _, _, scheduler = make(capacity=2, on_step=gate)
+        blocker = scheduler.submit("blocker", small_params("blocker"))
+        await wait_until(gate.reached["blocker"].is_set)
+        queued = [scheduler.submit(f"q{i}", small_params(f"q{i}")) for i in range(2)]
+        with pytest.raises(ServiceError) as info:
+            scheduler.submit("one-too-many", small_params("x"))
+        assert info.value.code is StatusCode.RESOURCE_EXHAUSTED
+        assert "queue is full" in info.value.message
+        gate.open_all()
+        for job in [blocker, *queued]:
+            await drain(job)
+        await drain(scheduler.submit("later", small_params("later")))
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_cancel_queued_job_leaves_the_queue_and_never_runs() -> None:
+    gate = Gate({"blocker": 0})
+
+    async def body() -> None:
+        factory, _, scheduler = make(on_step=gate)
+        blocker = scheduler.submit("blocker", small_params("blocker"))
+        await wait_until(gate.reached["blocker"].is_set)
+        queued = scheduler.submit("queued", small_params("queued"))
+        assert scheduler.cancel("queued") is True
+        assert (await failure(queued)).code is StatusCode.CANCELLED
+        assert scheduler.queue_depth == 0
+        assert scheduler.cancel("queued") is False
+        assert scheduler.cancel("no-such-job") is False
+        gate.open_all()
+        await drain(blocker)
+        await drain(scheduler.submit("after", small_params("after")))
+        assert factory.engine.started == ["blocker", "after"]
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_cancel_running_job_stops_within_one_step_and_next_job_runs() -> None:
+    gate = Gate({"long": 2})
+
+    async def body() -> None:
+        factory, _, scheduler = make(on_step=gate)
+        job = scheduler.submit("long", small_params("long", steps=20))
+        await wait_until(gate.reached["long"].is_set)
+        assert scheduler.cancel("long") is True
+        gate.open("long")  # the step in flight finishes; the checkpoint after it stops the job
+        error = await failure(job)
+        assert error.code is StatusCode.CANCELLED
+        assert factory.engine.steps_run == 3
+        assert isinstance((await drain(scheduler.submit("next", small_params("next"))))[-1], ltx2.Completed)
+        assert factory.engine.finished == ["next"]
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_deadline_passing_while_queued() -> None:
+    gate = Gate({"blocker": 0})
+
+    async def body() -> None:
+        factory, _, scheduler = make(on_step=gate)
+        blocker = scheduler.submit("blocker", small_params("blocker"))
+        await wait_until(gate.reached["blocker"].is_set)
+        late = scheduler.submit("late", small_params("late"), deadline=time.monotonic() + 0.05)
+        error = await failure(late)  # while the blocker still holds the worker
+        assert error.code is StatusCode.DEADLINE_EXCEEDED
+        assert "queued" in error.message
+        assert scheduler.queue_depth == 0
+        gate.open_all()
+        await drain(blocker)
+        assert "late" not in factory.engine.started
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_deadline_passing_while_running_and_next_job_runs() -> None:
+    async def body() -> None:
+        factory, _, scheduler = make(step_s=0.005)
+        job = scheduler.submit("slow", small_params("slow", steps=100), deadline=time.monotonic() + 0.1)
+        error = await failure(job)
+        assert error.code is StatusCode.DEADLINE_EXCEEDED
+        assert "running" in error.message
+        assert factory.engine.steps_run < 100
+        await drain(scheduler.submit("next", small_params("next")))
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_deadline_already_passed_is_refused() -> None:
+    async def body() -> None:
+        _, _, scheduler = make()
+        with pytest.raises(ServiceError) as info:
+            scheduler.submit("x", small_params(), deadline=time.monotonic() - 1)
+        assert info.value.code is StatusCode.DEADLINE_EXCEEDED
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def _without_pause(events: list[object]) -> list[object]:
+    return [e for e in events if not (isinstance(e, ltx2.Progress) and e.phase is ltx2.Phase.PAUSED)]
+
+
+@pytest.mark.parametrize("victim_priority", [INTERACTIVE, BATCH])
+def test_realtime_preempts_and_paused_job_resumes_identically(victim_priority: Priority) -> None:
+    gate = Gate({"cutscene": 3})
+
+    async def body() -> None:
+        factory, _, scheduler = make(on_step=gate)
+        params = small_params("cutscene", steps=8, seed=42)
+        cutscene = scheduler.submit("cutscene", params, victim_priority)
+        await wait_until(gate.reached["cutscene"].is_set)
+        foley1 = scheduler.submit("foley1", small_params("foley1", steps=2, audio_only=True), REALTIME)
+        foley2 = scheduler.submit("foley2", small_params("foley2", steps=2), REALTIME)
+        gate.open("cutscene")
+        await drain(foley1)
+        await drain(foley2)
+        events = await drain(cutscene)
+        engine = factory.engine
+        assert engine.started == ["cutscene", "foley1", "foley2"]
+        assert engine.finished == ["foley1", "foley2", "cutscene"]
+        assert engine.max_running == 1
+        assert scheduler.preemptions == 1
+        paused = [e for e in events if isinstance(e, ltx2.Progress) and e.phase is ltx2.Phase.PAUSED]
+        assert len(paused) == 1 and paused[0].step == 4
+        assert _without_pause(events) == list(FakeEngine().generate(params))
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_cancelling_a_paused_job_ends_it_while_realtime_runs() -> None:
+    gate = Gate({"cutscene": 1, "foley": 0})
+
+    async def body() -> None:
+        factory, _, scheduler = make(on_step=gate)
+        cutscene = scheduler.submit("cutscene", small_params("cutscene", steps=8))
+        await wait_until(gate.reached["cutscene"].is_set)
+        foley = scheduler.submit("foley", small_params("foley"), REALTIME)
+        gate.open("cutscene")
+        await wait_until(gate.reached["foley"].is_set)  # the cutscene is parked now
+        assert scheduler.running_job_id == "foley"
+        assert scheduler.cancel("cutscene") is True
+        assert (await failure(cutscene)).code is StatusCode.CANCELLED
+        gate.open("foley")
+        await drain(foley)
+        assert factory.engine.finished == ["foley"]
+        await drain(scheduler.submit("next", small_params("next")))
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "text", "field"),
+    [
+        (ltx2.OutOfMemory("CUDA out of memory"), StatusCode.RESOURCE_EXHAUSTED, "GPU out of memory", None),
+        (RuntimeError("kaput"), StatusCode.INTERNAL, "kaput", None),
+        (ltx2.InvalidParams("width", 64, "too small"), StatusCode.INVALID_ARGUMENT, "too small", "width"),
+    ],
+)
+def test_engine_errors_fail_the_job_and_the_next_job_is_served(
+    exc: Exception, code: StatusCode, text: str, field: str | None
+) -> None:
+    async def body() -> None:
+        factory, host, scheduler = make()
+        await host.load()
+        factory.engine.fail_with = (2, exc)
+        error = await failure(scheduler.submit("doomed", small_params("doomed")))
+        assert error.code is code
+        assert text in error.message
+        assert error.field == field
+        assert isinstance((await drain(scheduler.submit("next", small_params("next"))))[-1], ltx2.Completed)
+        assert host.in_use == 0
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_capacity_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        Scheduler(ModelHost(FakeEngineFactory()), 0)
