@@ -61,6 +61,9 @@ class DenoiseRun:
         self._started = started
         self._latent_shape = latent_shape  # (frames, height, width) when previews are wanted
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        # Lock-step: after each step the pipeline thread waits until the consumer has taken that
+        # step's event, so a cancel or pause issued on seeing step i acts before step i+1 starts.
+        self._taken = threading.Semaphore(0)
         self.video_latents: torch.Tensor | None = None
         self.audio_latents: torch.Tensor | None = None
 
@@ -83,10 +86,9 @@ class DenoiseRun:
         )
 
     def _on_step_end(self, pipe: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        self._queue.put(("progress", self._progress(Phase.DENOISING, i + 1, kwargs.get("latents"))))
-        self._control.checkpoint(
-            on_pause=lambda: self._queue.put(("progress", self._progress(Phase.PAUSED, i + 1)))
-        )
+        self._queue.put(("step", self._progress(Phase.DENOISING, i + 1, kwargs.get("latents"))))
+        self._taken.acquire()
+        self._control.checkpoint(on_pause=lambda: self._queue.put(("progress", self._progress(Phase.PAUSED, i + 1))))
         return kwargs
 
     def _run(self) -> None:
@@ -108,7 +110,15 @@ class DenoiseRun:
         try:
             while True:
                 kind, value = self._queue.get()
-                if kind == "progress":
+                if kind == "step":
+                    try:
+                        yield value
+                    except GeneratorExit:
+                        self._control.cancel("consumer closed the stream")
+                        raise
+                    finally:
+                        self._taken.release()
+                elif kind == "progress":
                     yield value
                 elif kind == "done":
                     self.video_latents, self.audio_latents = value

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import torch
 
-from .errors import CheckpointError
 from .engine_api import ModelInfo
+from .errors import CheckpointError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,88 @@
+"""Every validation rule of GenerationParams, with its message naming field, value and rule."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ltx2 import GenerationParams, InvalidParams, Limits, frames_for_duration
+
+OK = {"prompt": "a cat purrs"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "rule"),
+    [
+        ({"prompt": ""}, "prompt", "non-empty"),
+        ({"prompt": "   "}, "prompt", "non-empty"),
+        ({"prompt": "x" * 4001}, "prompt", "at most 4000 characters"),
+        ({"negative_prompt": "x" * 4001}, "negative_prompt", "at most 4000 characters"),
+        ({"width": 100}, "width", "multiple of 32"),
+        ({"width": 32}, "width", "between 64 and 1920"),
+        ({"width": 1952}, "width", "between 64 and 1920"),
+        ({"height": 65}, "height", "multiple of 32"),
+        ({"height": 1120}, "height", "between 64 and 1088"),
+        ({"width": 128.0}, "width", "integer"),
+        ({"num_frames": 120}, "num_frames", "8k+1 (for example 113 or 121)"),
+        ({"num_frames": 1}, "num_frames", "between 9 and 257"),
+        ({"num_frames": 265}, "num_frames", "between 9 and 257"),
+        ({"frame_rate": 0.0}, "frame_rate", "between 1 and 60"),
+        ({"frame_rate": math.nan}, "frame_rate", "finite"),
+        ({"steps": 0}, "steps", "between 1 and 100"),
+        ({"steps": 101}, "steps", "between 1 and 100"),
+        ({"seed": -1}, "seed", "between 0 and"),
+        ({"video_guidance_scale": math.inf}, "video_guidance_scale", "finite"),
+        ({"video_guidance_scale": 0.5}, "video_guidance_scale", "between 1 and 30"),
+        ({"audio_guidance_scale": 31.0}, "audio_guidance_scale", "between 1 and 30"),
+        ({"audio_guidance_scale": math.nan}, "audio_guidance_scale", "finite"),
+        ({"stg_scale": -0.1}, "stg_scale", "between 0 and 30"),
+        ({"modality_scale": 0.0}, "modality_scale", "between 1 and 30"),
+        ({"guidance_rescale": 1.5}, "guidance_rescale", "between 0 and 1"),
+        ({"chunk_frames": 12}, "chunk_frames", "multiple of 8"),
+        ({"chunk_frames": 0}, "chunk_frames", "multiple of 8"),
+        ({"chunk_frames": 512}, "chunk_frames", "between 8 and 256"),
+        ({"audio_sample_rate": 100}, "audio_sample_rate", "between 8000 and 192000"),
+        ({"sample_format": 7}, "sample_format", "S16LE (1) or F32LE (2)"),
+        ({"tags": {"scene": 3}}, "tags", "strings to strings"),
+    ],
+)
+def test_each_rule_is_refused_with_field_value_and_rule(changes, field, rule):
+    params = GenerationParams(**{**OK, **changes})
+    with pytest.raises(InvalidParams) as caught:
+        params.validate()
+    err = caught.value
+    assert err.field == field
+    assert rule in str(err)
+    assert str(err).startswith(f"{field}=")
+    if field not in ("prompt", "negative_prompt") or changes.get(field, "") in ("", "   "):
+        assert repr(changes[field]) in str(err)
+
+
+def test_defaults_are_valid_and_limits_are_per_deployment():
+    GenerationParams(**OK).validate()
+    small = Limits(max_width=256, max_height=256, max_frames=49, max_steps=10)
+    with pytest.raises(InvalidParams, match=r"width=768: must be between 64 and 256"):
+        GenerationParams(**OK).validate(small)
+    GenerationParams(**OK, width=256, height=256, num_frames=49, steps=10).validate(small)
+
+
+def test_num_frames_rule_suggests_neighbours():
+    with pytest.raises(InvalidParams, match=r"num_frames=100: must be 8k\+1 \(for example 97 or 105\)"):
+        GenerationParams(**OK, num_frames=100).validate()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "fps", "frames"), [(5.0, 24.0, 121), (1.0, 24.0, 25), (2.0, 30.0, 57), (0.1, 24, 1)]
+)
+def test_frames_for_duration_rounds_to_8k_plus_1(seconds, fps, frames):
+    assert frames_for_duration(seconds, fps) == frames
+    assert (frames - 1) % 8 == 0
+
+
+def test_output_key_ignores_chunking_and_tags_but_not_seed():
+    a = GenerationParams(**OK, seed=1, chunk_frames=8, tags={"a": "b"})
+    b = GenerationParams(**OK, seed=1, chunk_frames=48)
+    c = GenerationParams(**OK, seed=2)
+    assert a.output_key() == b.output_key()
+    assert a.output_key() != c.output_key()
