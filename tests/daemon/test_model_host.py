@@ -1,0 +1,152 @@
+"""ModelHost: lazy load, shared loads, unload, keep-alive idle unload, load errors."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+import ltx2
+from ltx2d.jobs import ServiceError, StatusCode
+from ltx2d.model_host import ModelHost
+from tests.fake_engine import FakeEngine, FakeEngineFactory, arun, wait_until
+
+
+def test_loads_lazily_once_for_concurrent_callers_off_the_loop() -> None:
+    release = threading.Event()
+    factory = FakeEngineFactory()
+
+    def slow_factory() -> FakeEngine:
+        assert release.wait(5)
+        return factory()
+
+    async def body() -> None:
+        host = ModelHost(slow_factory)
+        assert not host.loaded and host.info() is None
+        waiters = [asyncio.create_task(host.engine()) for _ in range(3)]
+        ticks = 0
+        while ticks < 5:  # the loop keeps running while the factory blocks in its thread
+            await asyncio.sleep(0.001)
+            ticks += 1
+        release.set()
+        engines = await asyncio.gather(*waiters)
+        assert len(factory.built) == 1 and all(e is engines[0] for e in engines)
+        assert host.loaded and host.loads == 1
+        info = host.info()
+        assert info is not None and info.fingerprint == "fake-model-1"
+
+    arun(body())
+
+
+def test_caller_going_away_does_not_abandon_the_load() -> None:
+    factory = FakeEngineFactory()
+
+    async def body() -> None:
+        host = ModelHost(factory)
+        waiter = asyncio.create_task(host.engine())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        await wait_until(lambda: host.loaded)
+        assert await host.engine() is factory.engine
+        assert len(factory.built) == 1
+
+    arun(body())
+
+
+def test_unload_closes_and_a_later_use_reloads() -> None:
+    factory = FakeEngineFactory()
+
+    async def body() -> None:
+        host = ModelHost(factory)
+        assert await host.unload() is False  # nothing loaded
+        info = await host.load()
+        assert info.model_id == "fake"
+        first = factory.engine
+        assert await host.unload() is True
+        assert first.closed and not host.loaded
+        assert host.info() == info  # the last model is still known (its fingerprint keys the cache)
+        assert await host.engine() is not first
+        assert host.loads == 2
+
+    arun(body())
+
+
+def test_unload_is_refused_while_a_job_holds_the_engine() -> None:
+    async def body() -> None:
+        host = ModelHost(FakeEngineFactory())
+        await host.load()
+        host.acquire()
+        with pytest.raises(ServiceError) as info:
+            await host.unload()
+        assert info.value.code is StatusCode.FAILED_PRECONDITION
+        host.release()
+        assert await host.unload() is True
+
+    arun(body())
+
+
+def test_keep_alive_unloads_after_idle_time_but_not_while_in_use() -> None:
+    factory = FakeEngineFactory()
+
+    async def body() -> None:
+        host = ModelHost(factory, keep_alive_s=0.05)
+        await host.load()
+        host.acquire()
+        await asyncio.sleep(0.12)
+        assert host.loaded  # held by a job: no idle unload
+        host.release()
+        await wait_until(lambda: not host.loaded, timeout=2)
+        assert factory.engine.closed
+        await host.engine()
+        assert host.loaded and host.loads == 2
+
+    arun(body())
+
+
+def test_keep_alive_zero_never_unloads() -> None:
+    async def body() -> None:
+        host = ModelHost(FakeEngineFactory(), keep_alive_s=0)
+        await host.load()
+        host.acquire()
+        host.release()
+        await asyncio.sleep(0.05)
+        assert host.loaded
+
+    arun(body())
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_keep_alive_must_be_a_finite_non_negative_number(bad: float) -> None:
+    with pytest.raises(ValueError, match="keep_alive_s"):
+        ModelHost(FakeEngineFactory(), keep_alive_s=bad)
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (ltx2.CheckpointError("no model_index.json in /models/x"), StatusCode.FAILED_PRECONDITION),
+        (ltx2.OutOfMemory("CUDA out of memory"), StatusCode.RESOURCE_EXHAUSTED),
+        (RuntimeError("driver exploded"), StatusCode.INTERNAL),
+    ],
+)
+def test_load_errors_become_service_errors_and_a_retry_can_succeed(exc: Exception, code: StatusCode) -> None:
+    factory = FakeEngineFactory()
+    failures = [exc]
+
+    def flaky() -> FakeEngine:
+        if failures:
+            raise failures.pop()
+        return factory()
+
+    async def body() -> None:
+        host = ModelHost(flaky)
+        with pytest.raises(ServiceError) as info:
+            await host.load()
+        assert info.value.code is code
+        assert str(exc) in info.value.message
+        assert not host.loaded
+        await host.load()
+        assert host.loaded
+
+    arun(body())
