@@ -175,7 +175,10 @@ func _on_video(message: Dictionary) -> void:
 
 
 func _on_completed(message: Dictionary) -> void:
-	if message.has("num_frames") and int(message["num_frames"]) != frames_done:
+	# An audio-only clip sends no frames; daemons differ on whether completed then counts the
+	# clip's frames or the frames sent (as the Python SDK does, only samples are checked).
+	var audio_only := bool(format.get("audio_only", false))
+	if not audio_only and int(message.get("num_frames", frames_done)) != frames_done:
 		_protocol_error(
 			"completed reports %d frames, %d arrived" % [int(message["num_frames"]), frames_done]
 		)
