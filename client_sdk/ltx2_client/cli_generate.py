@@ -50,39 +50,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--width", type=int, help="frame width in pixels (multiple of 32)")
     g.add_argument("--height", type=int, help="frame height in pixels (multiple of 32)")
     length = g.add_mutually_exclusive_group()
-    length.add_argument(
-        "--frames", type=int, dest="num_frames", help="number of frames, 8k+1 (9, 17, ..., 121)"
-    )
-    length.add_argument(
-        "--duration", type=float, dest="duration_s", help="clip length in seconds instead of --frames"
-    )
+    length.add_argument("--frames", type=int, dest="num_frames", help="number of frames, 8k+1 (9, 17, ..., 121)")
+    length.add_argument("--duration", type=float, dest="duration_s", help="clip length in seconds instead of --frames")
     g.add_argument("--fps", type=float, dest="frame_rate", help="frames per second")
     g.add_argument("--steps", type=int, help="denoising steps")
     g.add_argument("--seed", type=int, help="random seed (default: the daemon picks one and reports it)")
     g.add_argument("--negative", dest="negative_prompt", help="negative prompt")
-    g.add_argument(
-        "--video-guidance", type=float, dest="video_guidance_scale", help="video CFG scale (1 = off)"
-    )
-    g.add_argument(
-        "--audio-guidance", type=float, dest="audio_guidance_scale", help="audio CFG scale (1 = off)"
-    )
+    g.add_argument("--video-guidance", type=float, dest="video_guidance_scale", help="video CFG scale (1 = off)")
+    g.add_argument("--audio-guidance", type=float, dest="audio_guidance_scale", help="audio CFG scale (1 = off)")
     g.add_argument("--stg", type=float, dest="stg_scale", help="spatio-temporal guidance scale (0 = off)")
-    g.add_argument(
-        "--modality-guidance", type=float, dest="modality_scale", help="modality guidance (1 = off)"
-    )
+    g.add_argument("--modality-guidance", type=float, dest="modality_scale", help="modality guidance (1 = off)")
     g.add_argument("--guidance-rescale", type=float, help="guidance rescale factor in [0, 1]")
-    g.add_argument(
-        "--audio-only", action="store_true", help="skip video (foley); implied when only a wav is asked"
-    )
+    g.add_argument("--audio-only", action="store_true", help="skip video (foley); implied when only a wav is asked")
     d = p.add_argument_group("delivery")
     d.add_argument("--priority", choices=["realtime", "interactive", "batch"], help="scheduling class")
     d.add_argument("--chunk-frames", type=int, help="frames per streamed chunk (multiple of 8)")
-    d.add_argument(
-        "--sample-rate", type=int, dest="audio_sample_rate", help="audio rate in Hz (default: native)"
-    )
-    d.add_argument(
-        "--cache", choices=["default", "bypass", "refresh"], dest="cache_policy", help="result-cache use"
-    )
+    d.add_argument("--sample-rate", type=int, dest="audio_sample_rate", help="audio rate in Hz (default: native)")
+    d.add_argument("--cache", choices=["default", "bypass", "refresh"], dest="cache_policy", help="result-cache use")
     d.add_argument(
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="label copied into the daemon's logs"
     )
@@ -90,9 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("-q", "--quiet", action="store_true", help="no progress display")
 
 
-def _options(
-    args: argparse.Namespace, audio_only: bool, parser: argparse.ArgumentParser
-) -> dict[str, object]:
+def _options(args: argparse.Namespace, audio_only: bool, parser: argparse.ArgumentParser) -> dict[str, object]:
     names = _REQUEST_OPTIONS
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     tags = {}
@@ -109,9 +91,7 @@ def run(client: Client, args: argparse.Namespace, parser: argparse.ArgumentParse
     if args.output is not None:
         suffix = args.output.suffix.lower()
         if suffix not in OUTPUT_TYPES:
-            parser.error(
-                f"--output {str(args.output)!r}: the extension must be one of {', '.join(OUTPUT_TYPES)}"
-            )
+            parser.error(f"--output {str(args.output)!r}: the extension must be one of {', '.join(OUTPUT_TYPES)}")
         mp4_path, wav_path = (args.output, None) if suffix == ".mp4" else (None, args.output)
     if args.wav is not None:
         wav_path = args.wav
@@ -124,6 +104,7 @@ def run(client: Client, args: argparse.Namespace, parser: argparse.ArgumentParse
     stream = client.generate(args.prompt, timeout=args.timeout, **_options(args, audio_only, parser))
     mp4: Mp4Writer | None = None
     audio: list[np.ndarray] = []
+    frames_received = 0
     try:
         for event in stream:
             progress.update(event)
@@ -133,8 +114,10 @@ def run(client: Client, args: argparse.Namespace, parser: argparse.ArgumentParse
                 mp4.write_event(event)
             if isinstance(event, AudioChunk) and wav_path is not None:
                 audio.append(event.float_samples())
-            elif isinstance(event, VideoChunk) and args.frames_dir is not None:
-                write_frames(event.frames(), args.frames_dir, start=event.first_frame)
+            elif isinstance(event, VideoChunk):
+                frames_received += event.num_frames
+                if args.frames_dir is not None:
+                    write_frames(event.frames(), args.frames_dir, start=event.first_frame)
         fmt = stream.format
         written = []
         if mp4 is not None:
@@ -151,11 +134,12 @@ def run(client: Client, args: argparse.Namespace, parser: argparse.ArgumentParse
         if mp4 is not None:
             mp4.abort()
         raise
-    done = stream.completed
-    if done is not None and not args.quiet:
+    done, fmt = stream.completed, stream.format
+    if done is not None and fmt is not None and not args.quiet:
+        seconds = done.num_samples / fmt.sample_rate if fmt.sample_rate else 0.0
         print(
-            f"wrote {', '.join(written)} (seed {done.seed}, {done.num_frames} frames, "
-            f"{done.num_samples} samples)",
+            f"wrote {', '.join(written)} (seed {done.seed}, {frames_received} frames, "
+            f"{seconds:.2f} s of audio at {fmt.sample_rate} Hz)",
             file=progress.out,
         )
     return 0
