@@ -1,0 +1,328 @@
+"""The msgpack bridge on a real in-process server (port 0) over a fake engine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import msgpack
+import pytest
+
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2d import wire
+from ltx2d.config import DaemonConfig
+from ltx2d.server import Daemon
+from ltx2d.testing import BridgeClient, in_process_daemon
+from tests.fake_engine import FakeEngine, FakeEngineFactory, Gate, arun, small_params, wait_until
+
+MAX_FRAME = 4096
+
+
+def make_config(tmp_path: Path, *extra: str) -> DaemonConfig:
+    args = ["--grpc-port", "0", "--bridge-port", "0", "--cache-dir", str(tmp_path / "cache")]
+    args += ["--default-width", "64", "--default-height", "64", "--default-num-frames", "17"]
+    args += ["--default-steps", "4", "--default-chunk-frames", "8", "--bridge-max-frame", str(MAX_FRAME), *extra]
+    return DaemonConfig.from_args(args, {})
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    tmp_path: Path, factory: FakeEngineFactory | None = None, *extra: str
+) -> AsyncIterator[tuple[Daemon, BridgeClient]]:
+    async with in_process_daemon(make_config(tmp_path, *extra), factory or FakeEngineFactory()) as daemon:
+        client = await BridgeClient.connect(f"127.0.0.1:{daemon.bridge_port}")
+        try:
+            yield daemon, client
+        finally:
+            await client.close()
+
+
+def generate(request_id: Any, prompt: str = "a bell rings", **fields: Any) -> dict[str, Any]:
+    fields.setdefault("seed", 1)
+    fields.setdefault("cache_policy", "CACHE_POLICY_BYPASS")
+    return {"type": "generate", "id": request_id, "prompt": prompt, **fields}
+
+
+async def reached(gate: Gate, prompt: str) -> None:
+    assert await asyncio.to_thread(gate.reached[prompt].wait, 10), f"{prompt!r} never reached its gate"
+
+
+def test_bridge_stream_is_the_grpc_stream_as_maps(tmp_path: Path) -> None:
+    async def body() -> tuple[list[dict[str, Any]], list[pb.GenerateEvent]]:
+        async with serving(tmp_path) as (daemon, client):
+            await client.send(generate(7, seed=5, num_frames=17))
+            maps = await client.stream(7)
+            async with grpc.aio.insecure_channel(
+                f"127.0.0.1:{daemon.grpc_port}", options=[("grpc.max_receive_message_length", -1)]
+            ) as channel:
+                call = pb_grpc.Ltx2dStub(channel).Generate(
+                    pb.GenerateRequest(prompt="a bell rings", seed=5, num_frames=17, cache_policy=1)
+                )
+                events = [e async for e in call]
+            return maps, events
+
+    maps, events = arun(body())
+    assert [m["type"] for m in maps] == [e.WhichOneof("event") for e in events]
+    bridge_job, grpc_job = maps[0]["job_id"], events[0].job_id
+    for m, e in zip(maps, events, strict=True):
+        assert m["id"] == 7 and m["job_id"] == bridge_job
+        kind = e.WhichOneof("event")
+        expected = {**wire.message_to_map(getattr(e, kind)), "job_id": bridge_job}
+        if kind == "completed":  # timings differ between two runs; everything else is equal
+            m, expected = dict(m, timings=None), dict(expected, timings=None)
+        assert {k: v for k, v in m.items() if k not in ("type", "id")} == expected
+    # And the bytes are the engine's bytes.
+    engine_events = list(FakeEngine().generate(small_params("a bell rings", seed=5)))
+    audio = b"".join(m["data"] for m in maps if m["type"] == "audio_chunk")
+    video = b"".join(m["data"] for m in maps if m["type"] == "video_chunk")
+    assert audio == b"".join(e.data for e in engine_events if type(e).__name__ == "AudioChunk")
+    assert video == b"".join(e.data for e in engine_events if type(e).__name__ == "VideoChunk")
+    assert bridge_job != grpc_job
+
+
+def test_hello_ping_info_load_unload(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with serving(tmp_path) as (_, client):
+            hello = await client.request({"type": "hello", "id": "h", "client": "test", "protocol_version": 1})
+            assert hello["type"] == "hello" and hello["protocol_version"] == 1 and hello["version"]
+            assert (await client.request({"type": "ping", "id": 1})) == {"type": "pong", "id": 1}
+            info = await client.request({"type": "info", "id": 2})
+            assert info["type"] == "info" and info["loaded"] is False and info["defaults"]["width"] == 64
+            assert info["limits"]["max_width"] == 1920 and info["protocol_version"] == 1
+            loaded = await client.request({"type": "load", "id": 3})
+            assert loaded["loaded"] is True and loaded["model_id"] == "fake"
+            unloaded = await client.request({"type": "unload", "id": 4})
+            assert unloaded["type"] == "info" and unloaded["loaded"] is False
+            bad = await client.request({"type": "hello", "id": 5, "protocol_version": 2})
+            assert bad["type"] == "error" and bad["field"] == "protocol_version"
+
+    arun(body())
+
+
+def test_several_jobs_are_multiplexed_on_one_connection(tmp_path: Path) -> None:
+    async def body() -> dict[Any, list[dict[str, Any]]]:
+        async with serving(tmp_path) as (_, client):
+            await client.send(generate(1, "first", seed=1))
+            await client.send(generate("two", "second", seed=2, audio_only=True))
+            streams: dict[Any, list[dict[str, Any]]] = {1: [], "two": []}
+            ended = 0
+            while ended < 2:
+                message = await client.recv()
+                assert message is not None
+                streams[message["id"]].append(message)
+                ended += message["type"] in ("completed", "error")
+            return streams
+
+    streams = arun(body())
+    for request_id, audio_only in ((1, False), ("two", True)):
+        stream = streams[request_id]
+        assert stream[0]["type"] == "accepted" and stream[-1]["type"] == "completed"
+        assert len({m["job_id"] for m in stream}) == 1
+        assert any(m["type"] == "video_chunk" for m in stream) is not audio_only
+        samples = [m for m in stream if m["type"] == "audio_chunk"]
+        assert [m["first_sample"] for m in samples] == [
+            sum(s["num_samples"] for s in samples[:i]) for i in range(len(samples))
+        ]
+    assert streams[1][0]["job_id"] != streams["two"][0]["job_id"]
+
+
+INVALID = [
+    ({"width": 65}, "width", "multiple of 32"),
+    ({"num_frames": 12}, "num_frames", "8k+1"),
+    ({"steps": 0}, "steps", "between 1 and 100"),
+    ({"num_frames": 17, "duration_s": 2.0}, "duration_s", "together with num_frames"),
+    ({"frame_rate": "fast"}, "frame_rate", "must be a number"),
+    ({"priority": "PRIORITY_NOW"}, "priority", "PRIORITY_REALTIME (1)"),
+    ({"jpeg_quality": 0}, "jpeg_quality", "between 1 and 100"),
+    ({"widht": 64}, "widht", "unknown field"),
+    ({"prompt": ""}, "prompt", "non-empty"),
+    ({"tags": {"scene": 3}}, "tags['scene']", "must be a string"),
+]
+
+
+def test_every_invalid_field_gets_an_error_and_the_connection_stays_open(tmp_path: Path) -> None:
+    async def body() -> list[dict[str, Any]]:
+        out = []
+        async with serving(tmp_path) as (_, client):
+            for i, (fields, _, _) in enumerate(INVALID):
+                out.append(await client.request(generate(i, **fields)))
+            assert (await client.request({"type": "ping", "id": "still-open"}))["type"] == "pong"
+        return out
+
+    for (fields, field, rule), reply in zip(INVALID, arun(body()), strict=True):
+        assert reply["type"] == "error" and reply["code"] == "INVALID_ARGUMENT", reply
+        assert reply["field"] == field
+        value = fields.get(field, fields.get("tags", {}).get("scene"))
+        assert reply["message"].startswith(f"{field}={value!r}"), reply["message"]
+        assert rule in reply["message"]
+
+
+MALFORMED = {
+    "too big": (MAX_FRAME + 1).to_bytes(4, "big") + b"\x80" * 16,
+    "zero length": b"\x00\x00\x00\x00",
+    "not msgpack": b"\x00\x00\x00\x01\xc1",
+    "not a map": b"\x00\x00\x00\x04" + msgpack.packb([1, 2, 3]),
+    "missing type": len(msgpack.packb({"id": 1})).to_bytes(4, "big") + msgpack.packb({"id": 1}),
+    "unknown type": len(msgpack.packb({"type": "explode", "id": 1})).to_bytes(4, "big")
+    + msgpack.packb({"type": "explode", "id": 1}),
+    "integer keys": len(msgpack.packb({1: 2})).to_bytes(4, "big") + msgpack.packb({1: 2}),
+    "truncated header": b"\x00\x00",
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_a_malformed_frame_closes_only_that_connection(tmp_path: Path, name: str) -> None:
+    gate = Gate({"bystander": 1})
+
+    async def body() -> None:
+        async with serving(tmp_path, FakeEngineFactory(on_step=gate)) as (daemon, other):
+            await other.send(generate("b", "bystander"))
+            assert (await other.recv())["type"] == "accepted"
+            await reached(gate, "bystander")
+            bad = await BridgeClient.connect(f"127.0.0.1:{daemon.bridge_port}")
+            await bad.send_raw(MALFORMED[name])
+            if name == "truncated header":
+                bad.writer.write_eof()  # the client gives up in the middle of a header
+            error = await bad.recv()
+            assert error is not None and error["type"] == "error"
+            assert error["id"] is None and error["code"] == "INVALID_ARGUMENT" and error["message"]
+            assert await bad.recv() is None  # closed
+            await bad.close()
+            gate.open_all()
+            stream = await other.stream("b")
+            assert stream[-1]["type"] == "completed"  # the other connection's job was untouched
+            fresh = await BridgeClient.connect(f"127.0.0.1:{daemon.bridge_port}")
+            assert (await fresh.request({"type": "ping", "id": 1}))["type"] == "pong"
+            await fresh.close()
+
+    try:
+        arun(body())
+    finally:
+        gate.open_all()
+
+
+def test_a_frame_at_the_limit_is_accepted(tmp_path: Path) -> None:
+    async def body() -> dict[str, Any]:
+        async with serving(tmp_path) as (_, client):
+            message = generate(1, "x", tags={"pad": ""})
+            padding = MAX_FRAME - len(msgpack.packb(message, use_bin_type=True))
+            message["tags"]["pad"] = "n" * (padding - 2)  # a str16 header is 2 bytes longer than fixstr
+            assert len(msgpack.packb(message, use_bin_type=True)) == MAX_FRAME
+            return await client.request(message)
+
+    assert arun(body())["type"] == "accepted"
+
+
+def test_closing_the_connection_cancels_its_jobs(tmp_path: Path) -> None:
+    gate = Gate({"orphan": 1})
+    factory = FakeEngineFactory(on_step=gate)
+
+    async def body() -> None:
+        async with serving(tmp_path, factory) as (daemon, client):
+            await client.send(generate(1, "orphan"))
+            job_id = (await client.recv())["job_id"]
+            await client.send(generate(2, "queued orphan"))
+            while (await client.recv())["id"] != 2:
+                pass
+            await reached(gate, "orphan")
+            await client.close()
+            service = daemon.service
+            assert service is not None
+            await wait_until(
+                lambda: service.scheduler.get(job_id) is None or service.scheduler.get(job_id).control.cancelled
+            )
+            assert service.queue_depth == 0  # the queued job left the queue
+            gate.open_all()
+            await wait_until(lambda: service.running_job_id == "")
+            other = await BridgeClient.connect(f"127.0.0.1:{daemon.bridge_port}")
+            await other.send(generate(1, "next"))
+            assert (await other.stream(1))[-1]["type"] == "completed"
+            await other.close()
+            assert factory.engine.finished == ["next"]
+
+    try:
+        arun(body())
+    finally:
+        gate.open_all()
+
+
+@pytest.mark.parametrize("by", ["request id", "job id"])
+def test_cancel(tmp_path: Path, by: str) -> None:
+    gate = Gate({"victim": 1})
+    factory = FakeEngineFactory(on_step=gate)
+
+    async def body() -> None:
+        async with serving(tmp_path, factory) as (_, client):
+            await client.send(generate(9, "victim"))
+            job_id = (await client.recv())["job_id"]
+            await reached(gate, "victim")
+            cancel = (
+                {"type": "cancel", "id": 9} if by == "request id" else {"type": "cancel", "id": "c", "job_id": job_id}
+            )
+            await client.send(cancel)
+            gate.open_all()
+            replies = {}
+            while len(replies) < 2:
+                message = await client.recv()
+                assert message is not None
+                if message["type"] in ("cancel", "error"):
+                    replies[message["type"]] = message
+            assert replies["cancel"]["found"] is True and replies["cancel"]["id"] == cancel["id"]
+            error = replies["error"]
+            assert (error["id"], error["code"], error["job_id"]) == (9, "CANCELLED", job_id)
+            unknown = await client.request({"type": "cancel", "id": "u", "job_id": "nope"})
+            assert unknown == {"type": "cancel", "id": "u", "found": False}
+            await client.send(generate(10, "after"))
+            assert (await client.stream(10))[-1]["type"] == "completed"
+            assert "victim" not in factory.engine.finished
+
+    try:
+        arun(body())
+    finally:
+        gate.open_all()
+
+
+def test_request_errors_that_keep_the_connection(tmp_path: Path) -> None:
+    gate = Gate({"busy": 0})
+
+    async def body() -> None:
+        async with serving(tmp_path, FakeEngineFactory(on_step=gate)) as (_, client):
+            await client.send(generate(1, "busy"))
+            assert (await client.recv())["type"] == "accepted"
+            await client.send(generate(1, "again"))
+            while (duplicate := await client.recv())["type"] != "error":
+                assert duplicate["id"] == 1 and duplicate["type"] == "progress"
+            assert duplicate["id"] == 1 and duplicate["field"] == "id"
+            extra = await client.request({"type": "info", "id": 2, "verbose": True})
+            assert extra["type"] == "error" and extra["field"] == "verbose"
+            no_id = await client.request({"type": "generate", "prompt": "x"})
+            assert no_id["type"] == "error" and no_id["field"] == "id"
+            gate.open_all()
+            assert (await client.stream(1))[-1]["type"] == "completed"
+
+    try:
+        arun(body())
+    finally:
+        gate.open_all()
+
+
+def test_prefetch_over_the_bridge(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with serving(tmp_path) as (daemon, client):
+            reply = await client.request(
+                {"type": "prefetch", "id": 1, "requests": [{"prompt": "a", "seed": 3}, {"prompt": "b", "seed": 4}]}
+            )
+            assert reply["type"] == "prefetch" and len(reply["job_ids"]) == 2 and reply["already_cached"] == 0
+            assert daemon.service is not None
+            await daemon.service.wait_background()
+            hit = await client.request({"type": "generate", "id": 2, "prompt": "b", "seed": 4})
+            assert hit["type"] == "accepted" and hit["cache_hit"] is True
+            bad = await client.request({"type": "prefetch", "id": 3, "requests": [{"prompt": "a", "steps": "x"}]})
+            assert bad["type"] == "error" and bad["field"] == "requests[0].steps"
+
+    arun(body())
