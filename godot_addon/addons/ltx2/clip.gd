@@ -25,7 +25,7 @@ extends Resource
 ## Negative prompt, if any.
 @export var negative_prompt: String = ""
 ## Seed the daemon used.
-@export var seed: int = 0
+@export var generation_seed: int = 0
 ## The GenerateRequest map that was sent (with the seed filled in).
 @export var request: Dictionary = {}
 ## The ClipFormat map the daemon accepted it with.

@@ -35,7 +35,7 @@ static func bake(clip: LTX2Clip, path: String) -> Error:
 	var sidecar := {
 		"prompt": clip.prompt,
 		"negative_prompt": clip.negative_prompt,
-		"seed": clip.seed,
+		"seed": clip.generation_seed,
 		"request": clip.request,
 		"format": clip.clip_format,
 		"created_at": clip.created_at,

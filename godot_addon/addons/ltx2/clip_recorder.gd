@@ -60,9 +60,9 @@ func _on_completed(summary: Dictionary) -> void:
 		made.audio = LTX2Wav.from_s16(_audio, _sample_rate, _channels)
 	made.prompt = str(_job.request.get("prompt", ""))
 	made.negative_prompt = str(_job.request.get("negative_prompt", ""))
-	made.seed = int(summary.get("seed", fmt.get("seed", 0)))
+	made.generation_seed = int(summary.get("seed", fmt.get("seed", 0)))
 	made.request = _job.request.duplicate(true)
-	made.request["seed"] = made.seed
+	made.request["seed"] = made.generation_seed
 	made.clip_format = fmt.duplicate(true)
 	made.created_at = Time.get_datetime_string_from_system(true) + "Z"
 	clip = made

@@ -22,16 +22,16 @@ const MIN_SIZE := 64
 
 
 ## A foley request: audio only, REALTIME, at the smallest frame size, as 16-bit PCM (which an
-## AudioStreamWAV holds without conversion). [param seed] below 0 lets the daemon pick one.
-static func foley(prompt: String, duration_s: float, seed: int, event: String) -> Dictionary:
+## AudioStreamWAV holds without conversion). [param seed_value] below 0 lets the daemon pick one.
+static func foley(prompt: String, duration_s: float, seed_value: int, event: String) -> Dictionary:
 	var request := {
 		"prompt": prompt,
 		"width": MIN_SIZE,
 		"height": MIN_SIZE,
 		"duration_s": duration_s,
 	}
-	if seed >= 0:
-		request["seed"] = seed
+	if seed_value >= 0:
+		request["seed"] = seed_value
 	request["priority"] = Priority.REALTIME
 	request["audio_only"] = true
 	request["sample_format"] = SampleFormat.S16LE
@@ -41,18 +41,18 @@ static func foley(prompt: String, duration_s: float, seed: int, event: String) -
 
 
 ## A cutscene request: video and audio, float PCM (cheapest to feed an AudioStreamGenerator).
-## [param seed] below 0 lets the daemon pick one.
+## [param seed_value] below 0 lets the daemon pick one.
 static func cutscene(
 	prompt: String,
 	width: int = 768,
 	height: int = 512,
 	num_frames: int = 121,
-	seed: int = -1,
+	seed_value: int = -1,
 	priority: Priority = Priority.INTERACTIVE
 ) -> Dictionary:
 	var request := {"prompt": prompt, "width": width, "height": height, "num_frames": num_frames}
-	if seed >= 0:
-		request["seed"] = seed
+	if seed_value >= 0:
+		request["seed"] = seed_value
 	request["priority"] = priority
 	request["sample_format"] = SampleFormat.F32LE
 	return request

@@ -1,0 +1,245 @@
+@tool
+class_name LTX2Dock
+extends VBoxContainer
+## The editor dock: generate a clip from a prompt, watch it arrive, and bake it into the project.
+##
+## Generate sends an INTERACTIVE request on the dock's own connection (the LTX2 autoload does
+## not run in the editor) with a latent preview per step; frames and sound then play in the
+## preview as they stream. "Save as asset" bakes the last completed clip with [LTX2ClipBaker].
+
+var _connection: LTX2Connection
+var _job: LTX2Job = null
+var _recorder: LTX2ClipRecorder = null
+var _clip: LTX2Clip = null
+var _prompt: TextEdit
+var _negative: LineEdit
+var _width: SpinBox
+var _height: SpinBox
+var _frames: SpinBox
+var _steps: SpinBox
+var _seed: SpinBox
+var _video_guidance: HSlider
+var _audio_guidance: HSlider
+var _generate: Button
+var _cancel: Button
+var _save: Button
+var _progress: ProgressBar
+var _status: Label
+var _preview: TextureRect
+var _player: LTX2CutscenePlayer
+var _dialog: EditorFileDialog
+
+
+func _init() -> void:
+	name = "LTX-2"
+	_connection = LTX2Connection.new()
+	add_child(_connection)
+	_build()
+
+
+## The GenerateRequest the form describes.
+func build_request() -> Dictionary:
+	var request := LTX2Requests.cutscene(
+		_prompt.text.strip_edges(),
+		int(_width.value),
+		int(_height.value),
+		int(_frames.value),
+		int(_seed.value),
+		LTX2Requests.Priority.INTERACTIVE
+	)
+	if not _negative.text.strip_edges().is_empty():
+		request["negative_prompt"] = _negative.text.strip_edges()
+	if _steps.value > 0:
+		request["steps"] = int(_steps.value)
+	request["video_guidance_scale"] = _video_guidance.value
+	request["audio_guidance_scale"] = _audio_guidance.value
+	request["preview"] = true
+	return request
+
+
+func _build() -> void:
+	_prompt = TextEdit.new()
+	_prompt.placeholder_text = "Prompt: what happens, what it sounds like"
+	_prompt.custom_minimum_size = Vector2(0, 80)
+	_prompt.wrap_mode = TextEdit.LINE_WRAPPING_BOUNDARY
+	add_child(_prompt)
+	_negative = LineEdit.new()
+	_negative.placeholder_text = "Negative prompt (optional)"
+	add_child(_negative)
+	var grid := GridContainer.new()
+	grid.columns = 2
+	add_child(grid)
+	_width = _spin(grid, "Width", 64, 2048, 32, 768)
+	_height = _spin(grid, "Height", 64, 2048, 32, 512)
+	_frames = _spin(grid, "Frames (8k+1)", 9, 1025, 8, 121)
+	_steps = _spin(grid, "Steps (0: default)", 0, 200, 1, 0)
+	_seed = _spin(grid, "Seed (-1: random)", -1, 2147483647, 1, -1)
+	_video_guidance = _slider(grid, "Video guidance", 1.0, 15.0, 3.0)
+	_audio_guidance = _slider(grid, "Audio guidance", 1.0, 15.0, 7.0)
+	var buttons := HBoxContainer.new()
+	add_child(buttons)
+	_generate = _button(buttons, "Generate", _on_generate_pressed)
+	_cancel = _button(buttons, "Cancel", _on_cancel_pressed)
+	_save = _button(buttons, "Save as asset", _on_save_pressed)
+	_cancel.disabled = true
+	_save.disabled = true
+	_progress = ProgressBar.new()
+	_progress.max_value = 1.0
+	_progress.step = 0.001
+	add_child(_progress)
+	_status = Label.new()
+	_status.autowrap_mode = TextServer.AUTOWRAP_WORD_SMART
+	add_child(_status)
+	_preview = TextureRect.new()
+	_preview.custom_minimum_size = Vector2(0, 180)
+	_preview.expand_mode = TextureRect.EXPAND_IGNORE_SIZE
+	_preview.stretch_mode = TextureRect.STRETCH_KEEP_ASPECT_CENTERED
+	_preview.size_flags_vertical = Control.SIZE_EXPAND_FILL
+	add_child(_preview)
+	_player = LTX2CutscenePlayer.new()
+	_player.preview_in_editor = true
+	_player.target = _preview
+	_player.start_buffer_s = 0.5
+	add_child(_player)
+	_dialog = EditorFileDialog.new()
+	_dialog.file_mode = EditorFileDialog.FILE_MODE_SAVE_FILE
+	_dialog.add_filter("*.res", "LTX-2 clip")
+	_dialog.file_selected.connect(_on_save_path_chosen)
+	add_child(_dialog)
+
+
+func _spin(
+	grid: GridContainer, label: String, lo: float, hi: float, step: float, value: float
+) -> SpinBox:
+	var caption := Label.new()
+	caption.text = label
+	grid.add_child(caption)
+	var spin := SpinBox.new()
+	spin.min_value = lo
+	spin.max_value = hi
+	spin.step = step
+	spin.value = value
+	spin.size_flags_horizontal = Control.SIZE_EXPAND_FILL
+	grid.add_child(spin)
+	return spin
+
+
+func _slider(grid: GridContainer, label: String, lo: float, hi: float, value: float) -> HSlider:
+	var caption := Label.new()
+	grid.add_child(caption)
+	var slider := HSlider.new()
+	slider.min_value = lo
+	slider.max_value = hi
+	slider.step = 0.1
+	slider.value = value
+	slider.size_flags_horizontal = Control.SIZE_EXPAND_FILL
+	var update_caption := func(v: float) -> void: caption.text = "%s %.1f" % [label, v]
+	slider.value_changed.connect(update_caption)
+	update_caption.call(value)
+	grid.add_child(slider)
+	return slider
+
+
+func _button(box: HBoxContainer, text: String, pressed: Callable) -> Button:
+	var button := Button.new()
+	button.text = text
+	button.pressed.connect(pressed)
+	box.add_child(button)
+	return button
+
+
+func _on_generate_pressed() -> void:
+	var request := build_request()
+	if str(request["prompt"]).is_empty():
+		_status.text = "Write a prompt first."
+		return
+	# Settings may have changed since the dock was made.
+	_connection.address = LTX2Settings.address()
+	_connection.port = LTX2Settings.port()
+	_connection.token = LTX2Settings.token()
+	_clip = null
+	_save.disabled = true
+	_cancel.disabled = false
+	_generate.disabled = true
+	_progress.value = 0.0
+	_status.text = "Sending to %s:%d ..." % [_connection.address, _connection.port]
+	_job = _connection.generate(request)
+	_recorder = LTX2ClipRecorder.new(_job)
+	_job.accepted.connect(_on_accepted)
+	_job.progressed.connect(_on_progressed)
+	_job.completed.connect(_on_completed)
+	_job.failed.connect(_on_failed)
+	_player.play_job(_job)
+
+
+func _on_cancel_pressed() -> void:
+	if _job != null:
+		_job.cancel()
+	_player.skip()
+
+
+func _on_save_pressed() -> void:
+	if _clip == null:
+		return
+	var slug := _clip.prompt.to_snake_case().validate_filename().substr(0, 40)
+	_dialog.current_path = "res://cutscenes/%s.res" % (slug if not slug.is_empty() else "clip")
+	_dialog.popup_centered_ratio(0.6)
+
+
+func _on_save_path_chosen(path: String) -> void:
+	var err := LTX2ClipBaker.bake(_clip, path)
+	if err != OK:
+		_status.text = "Could not save %s: %s" % [path, error_string(err)]
+		return
+	_status.text = "Saved %s (+ .wav, .json)." % path
+	EditorInterface.get_resource_filesystem().scan()
+
+
+func _on_accepted(format: Dictionary) -> void:
+	_status.text = (
+		"Accepted: %dx%d, %d frames, seed %d%s"
+		% [
+			int(format.get("width", 0)),
+			int(format.get("height", 0)),
+			int(format.get("num_frames", 0)),
+			int(format.get("seed", 0)),
+			" (cached)" if _job.cache_hit else "",
+		]
+	)
+
+
+func _on_progressed(progress: Dictionary) -> void:
+	var phase := int(progress.get("phase", 0))
+	if phase == LTX2Requests.Phase.DENOISING:
+		var total := maxi(1, int(progress.get("total_steps", 1)))
+		_progress.value = 0.8 * int(progress.get("step", 0)) / total
+		_status.text = "Denoising step %d / %d" % [int(progress.get("step", 0)), total]
+		# The latent preview shows until the first frames play.
+		var preview := LTX2ChunkConvert.preview_image(progress)
+		var state := _player.get_state()
+		var playing := state == LTX2CutscenePlayer.PlayState.PLAYING
+		if preview != null and not playing and state != LTX2CutscenePlayer.PlayState.PAUSED:
+			_preview.texture = ImageTexture.create_from_image(preview)
+	elif phase == LTX2Requests.Phase.DECODING:
+		var total := maxi(1, int(progress.get("total_frames", 1)))
+		_progress.value = 0.8 + 0.2 * int(progress.get("frames_decoded", 0)) / total
+		_status.text = "Decoding %d / %d frames" % [int(progress.get("frames_decoded", 0)), total]
+	elif phase == LTX2Requests.Phase.QUEUED or phase == LTX2Requests.Phase.PAUSED:
+		_status.text = "Waiting in the daemon's queue"
+
+
+func _on_completed(summary: Dictionary) -> void:
+	_progress.value = 1.0
+	_clip = _recorder.clip
+	var timings: Dictionary = summary.get("timings", {})
+	var total_s := float(timings.get("total_s", 0.0))
+	_status.text = "Done in %.1f s. Save it as an asset to keep it." % total_s
+	_save.disabled = _clip == null
+	_generate.disabled = false
+	_cancel.disabled = true
+
+
+func _on_failed(code: String, message: String) -> void:
+	_status.text = "%s: %s" % [code, message]
+	_generate.disabled = false
+	_cancel.disabled = true

@@ -1,0 +1,359 @@
+@tool
+class_name LTX2CutscenePlayer
+extends Node
+## Plays a generated cutscene into a [TextureRect]: live from an [LTX2Job] as it streams, or
+## from a baked [LTX2Clip].
+##
+## Audio is the clock, as in every video player: the frame shown is the one whose time matches
+## the audio playback position. Streamed audio goes through an [AudioStreamGenerator] whose
+## [code]mix_rate[/code] is set from the job's accepted ClipFormat before play(); a baked clip
+## plays its [AudioStreamWAV]. Playback starts once [member start_buffer_s] seconds of audio
+## (and of frames) are buffered, or the job completed; if the stream falls behind, playback
+## pauses until the buffer refills rather than stutter.
+## [codeblock]
+## var job := LTX2.generate(LTX2Requests.cutscene("the gate opens at dawn"))
+## $Cutscene.play_job(job)  # right after generate(), before chunks arrive
+## await $Cutscene.finished
+## [/codeblock]
+
+## Playback began (the start buffer was filled).
+signal started
+## Playback reached the end, or [method skip] was called ([param skipped] true).
+signal finished(skipped: bool)
+## The job failed before the clip could finish ([param code] and [param message] from the
+## daemon, see [signal LTX2Job.failed]).
+signal failed(code: String, message: String)
+## Playback waits for more data (the stream fell behind).
+signal stalled
+
+## Where playback is.
+enum PlayState { IDLE, BUFFERING, PLAYING, PAUSED, DONE }
+
+## TextureRect that shows the frames (audio plays without one).
+@export var target: TextureRect:
+	set(value):
+		target = value
+		update_configuration_warnings()
+## Baked clip played by [method play] or on ready with [member autoplay].
+@export var clip: LTX2Clip:
+	set(value):
+		clip = value
+		update_configuration_warnings()
+## Play [member clip] when the node enters the tree (in a running game).
+@export var autoplay: bool = false:
+	set(value):
+		autoplay = value
+		update_configuration_warnings()
+## Audio bus of the soundtrack.
+@export var bus: StringName = &"Master"
+## Seconds buffered before a streamed clip starts; below 0 uses the project setting
+## [code]ltx2/cutscene/start_buffer_s[/code].
+@export_range(-1.0, 10.0, 0.1) var start_buffer_s: float = -1.0
+## Cancel the job on the daemon when skipped.
+@export var cancel_on_skip: bool = true
+## Run in the editor too (the dock's preview sets it).
+@export var preview_in_editor: bool = false
+
+## The job being played (null for a baked clip).
+var job: LTX2Job = null
+
+var _state: PlayState = PlayState.IDLE
+var _user_paused := false
+var _audio: AudioStreamPlayer = null
+var _feeder: LTX2PcmFeeder = null
+var _sample_rate: float = 0.0
+var _frame_rate: float = 24.0
+var _total_frames: int = 0
+var _duration_s: float = 0.0
+var _complete := false  # Every chunk has arrived (always true for a baked clip).
+var _baked := false
+var _chunks: Array[Dictionary] = []  # VideoChunk maps not yet fully shown.
+var _frames_in := 0
+var _shown := -1
+var _texture: ImageTexture = null
+var _clock_start_ms := 0  # Wall clock of clips without audio.
+
+
+func _init() -> void:
+	# Made here, not in _ready, so that play_clip()/play_job() work before the node is in a tree.
+	_audio = AudioStreamPlayer.new()
+	add_child(_audio, false, Node.INTERNAL_MODE_FRONT)
+
+
+func _ready() -> void:
+	_audio.bus = bus
+	if autoplay and clip != null and not Engine.is_editor_hint():
+		play()
+
+
+func _get_configuration_warnings() -> PackedStringArray:
+	var warnings := PackedStringArray()
+	if target == null:
+		warnings.append("Set a TextureRect as target to show the frames (audio plays without).")
+	if autoplay and clip == null:
+		warnings.append("Autoplay is on but no clip is set: bake one with the LTX-2 dock.")
+	return warnings
+
+
+func _process(_delta: float) -> void:
+	if Engine.is_editor_hint() and not preview_in_editor:
+		return
+	match _state:
+		PlayState.BUFFERING:
+			_buffer()
+		PlayState.PLAYING:
+			_advance()
+
+
+## Plays the baked [member clip].
+func play() -> void:
+	if clip == null:
+		push_error("LTX2CutscenePlayer: no clip to play")
+		return
+	play_clip(clip)
+
+
+## Plays a baked clip.
+func play_clip(baked: LTX2Clip) -> void:
+	var problem := baked.validate()
+	if not problem.is_empty():
+		push_error("LTX2CutscenePlayer: clip is not playable: %s" % problem)
+		return
+	_reset()
+	_baked = true
+	_complete = true
+	_frame_rate = baked.frame_rate
+	_total_frames = baked.num_frames
+	_duration_s = baked.duration_s()
+	if baked.num_frames > 0:
+		_chunks.append(baked.as_video_chunk())
+		_frames_in = baked.num_frames
+	_audio.stream = baked.audio
+	_start()
+
+
+## Plays [param streaming] as it arrives. Call it right after [method LTX2Connection.generate],
+## before the job's first chunk.
+func play_job(streaming: LTX2Job) -> void:
+	_reset()
+	job = streaming
+	job.accepted.connect(_on_accepted)
+	job.audio_received.connect(_on_audio)
+	job.frames_received.connect(_on_frames)
+	job.completed.connect(_on_completed)
+	job.failed.connect(_on_failed)
+	_state = PlayState.BUFFERING
+	if not job.format.is_empty():
+		_on_accepted(job.format)
+
+
+## Pauses or resumes playback (audio and frames together).
+func pause(paused: bool = true) -> void:
+	_user_paused = paused
+	if _state == PlayState.PLAYING and paused:
+		_state = PlayState.PAUSED
+		_audio.stream_paused = true
+	elif _state == PlayState.PAUSED and not paused:
+		_state = PlayState.PLAYING
+		_audio.stream_paused = false
+
+
+## Stops now and emits [signal finished] with skipped true (cancels the job, see
+## [member cancel_on_skip]).
+func skip() -> void:
+	if _state == PlayState.IDLE or _state == PlayState.DONE:
+		return
+	if cancel_on_skip and job != null and not job.is_done():
+		job.cancel()
+	_finish(true)
+
+
+## Where playback is.
+func get_state() -> PlayState:
+	return _state
+
+
+## Playback position in seconds (the audio clock).
+func get_position_s() -> float:
+	if _state == PlayState.IDLE or _state == PlayState.BUFFERING:
+		return 0.0
+	if _sample_rate <= 0.0 and not _baked:
+		return (Time.get_ticks_msec() - _clock_start_ms) / 1000.0
+	if _baked:
+		if _audio.stream == null:
+			return (Time.get_ticks_msec() - _clock_start_ms) / 1000.0
+		var pos := _audio.get_playback_position() + AudioServer.get_time_since_last_mix()
+		return maxf(0.0, pos - AudioServer.get_output_latency())
+	var played := _feeder.played_frames() / _sample_rate
+	return maxf(0.0, played - AudioServer.get_output_latency())
+
+
+func _on_accepted(format: Dictionary) -> void:
+	_frame_rate = maxf(1.0, float(format.get("frame_rate", 24.0)))
+	_total_frames = 0 if bool(format.get("audio_only", false)) else int(format.get("num_frames", 0))
+	_sample_rate = float(format.get("sample_rate", 0))
+	_duration_s = job.duration_s()
+	_feeder = LTX2PcmFeeder.new()
+	if _sample_rate > 0.0:
+		# The generator's mix rate must be right before play(): it is not read again after.
+		_audio.stream = LTX2PcmFeeder.make_stream(_sample_rate, 0.5)
+
+
+func _on_audio(chunk: Dictionary) -> void:
+	if _feeder != null:
+		_feeder.append(LTX2ChunkConvert.audio_frames(chunk))
+
+
+func _on_frames(chunk: Dictionary) -> void:
+	_chunks.append(chunk)
+	_frames_in += LTX2ChunkConvert.frame_count(chunk)
+
+
+func _on_completed(_summary: Dictionary) -> void:
+	_complete = true
+
+
+func _on_failed(code: String, message: String) -> void:
+	if _state == PlayState.DONE:
+		return
+	_state = PlayState.DONE
+	_audio.stop()
+	_disconnect_job()
+	failed.emit(code, message)
+
+
+func _buffered_s() -> float:
+	var audio_s := INF
+	if _sample_rate > 0.0 and _feeder != null:
+		audio_s = _feeder.unplayed_frames() / _sample_rate
+	var video_s := INF
+	if _total_frames > 0:
+		video_s = (_frames_in - maxi(_shown, 0)) / _frame_rate
+	return minf(audio_s, video_s)
+
+
+func _buffer() -> void:
+	if _feeder == null:
+		return  # Not accepted yet.
+	var wanted := start_buffer_s if start_buffer_s >= 0.0 else LTX2Settings.start_buffer_s()
+	if not _complete and _buffered_s() < wanted:
+		return
+	if _feeder.is_attached():
+		_state = PlayState.PLAYING  # Resume after a stall.
+		_audio.stream_paused = _user_paused
+		if _user_paused:
+			_state = PlayState.PAUSED
+		return
+	_start()
+
+
+func _start() -> void:
+	_state = PlayState.PLAYING
+	_audio.bus = bus
+	_clock_start_ms = Time.get_ticks_msec()
+	if _audio.stream != null:
+		_audio.play()
+		if not _baked:
+			_feeder.attach(_audio.get_stream_playback())
+			_feeder.pump()
+	_show(0)
+	started.emit()
+	if _user_paused:
+		pause(true)
+
+
+func _advance() -> void:
+	if not _baked and _feeder != null:
+		_feeder.pump()
+	var position := get_position_s()
+	if _total_frames > 0:
+		_show(mini(int(position * _frame_rate), _total_frames - 1))
+	if _is_at_end(position):
+		_finish(false)
+	elif not _complete and not _baked and _is_starving():
+		_state = PlayState.BUFFERING
+		_audio.stream_paused = true
+		stalled.emit()
+
+
+func _is_at_end(position: float) -> bool:
+	if not _complete:
+		return false
+	if _baked:
+		return position >= _duration_s or (_audio.stream != null and not _audio.playing)
+	if _sample_rate > 0.0:
+		return _feeder.unplayed_frames() <= 0
+	return position >= _duration_s
+
+
+# The stream fell behind: less than a tenth of a second left to play.
+func _is_starving() -> bool:
+	if _sample_rate > 0.0:
+		return _feeder.unplayed_frames() < int(_sample_rate * 0.1)
+	return _total_frames > 0 and _frames_in <= _shown + 1
+
+
+func _show(index: int) -> void:
+	if index == _shown or target == null:
+		return
+	while not _chunks.is_empty():
+		var chunk: Dictionary = _chunks[0]
+		var first := int(chunk.get("first_frame", 0))
+		var count := LTX2ChunkConvert.frame_count(chunk)
+		if index >= first + count and not _baked:
+			_chunks.pop_front()  # Every frame of it is in the past: free it.
+			continue
+		if index < first or index >= first + count:
+			return  # Not arrived yet: keep showing the last frame.
+		var image := LTX2ChunkConvert.frame_image(chunk, index - first)
+		if image == null:
+			return
+		if _texture == null or _texture.get_size() != Vector2(image.get_size()):
+			_texture = ImageTexture.create_from_image(image)
+		else:
+			_texture.update(image)  # Same size and format: no new GPU texture.
+		if target.texture != _texture:
+			target.texture = _texture
+		_shown = index
+		return
+
+
+func _finish(skipped: bool) -> void:
+	_state = PlayState.DONE
+	_audio.stop()
+	_disconnect_job()
+	finished.emit(skipped)
+
+
+func _disconnect_job() -> void:
+	if job == null:
+		return
+	for connection: Dictionary in [
+		{"signal": job.accepted, "callable": _on_accepted},
+		{"signal": job.audio_received, "callable": _on_audio},
+		{"signal": job.frames_received, "callable": _on_frames},
+		{"signal": job.completed, "callable": _on_completed},
+		{"signal": job.failed, "callable": _on_failed},
+	]:
+		var sig: Signal = connection["signal"]
+		if sig.is_connected(connection["callable"]):
+			sig.disconnect(connection["callable"])
+
+
+func _reset() -> void:
+	if _state != PlayState.IDLE and _state != PlayState.DONE:
+		_audio.stop()
+	_disconnect_job()
+	job = null
+	_state = PlayState.IDLE
+	_feeder = null
+	_sample_rate = 0.0
+	_total_frames = 0
+	_duration_s = 0.0
+	_complete = false
+	_baked = false
+	_chunks.clear()
+	_frames_in = 0
+	_shown = -1
+	_audio.stream = null
+	_audio.stream_paused = false
