@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import json
 import logging
 import threading
 import time
@@ -105,8 +106,7 @@ def engine_error(exc: BaseException, job: Job | None = None) -> ServiceError:
     if isinstance(exc, ltx2.OutOfMemory):
         return ServiceError(
             StatusCode.RESOURCE_EXHAUSTED,
-            f"GPU out of memory while generating this clip; try a smaller size, fewer frames or "
-            f"audio_only ({exc})",
+            f"GPU out of memory while generating this clip; try a smaller size, fewer frames or audio_only ({exc})",
         )
     return ServiceError(StatusCode.INTERNAL, f"generation failed: {type(exc).__name__}: {exc}")
 
@@ -213,9 +213,7 @@ class Scheduler:
 
     def _deadline_passed(self, job: Job) -> None:
         where = "queued" if job.state is JobState.QUEUED else "running"
-        self._cancel(
-            job, ServiceError(StatusCode.DEADLINE_EXCEEDED, f"the deadline passed while the job was {where}")
-        )
+        self._cancel(job, ServiceError(StatusCode.DEADLINE_EXCEEDED, f"the deadline passed while the job was {where}"))
 
     def _finish(self, job: Job, error: ServiceError | None) -> None:
         if job.done:
@@ -280,7 +278,7 @@ class Scheduler:
                 return
             log.info(
                 "job started %s queue_s=%.3f",
-                _kv(job.log_fields),
+                kv(job.log_fields),
                 job.started_at - job.accepted_at,
                 extra={"event": "job_started", **job.log_fields},
             )
@@ -327,7 +325,7 @@ class Scheduler:
                 elapsed_s=last.elapsed_s if last else 0.0,
             )
         )
-        log.info("job paused %s", _kv(job.log_fields), extra={"event": "job_paused", **job.log_fields})
+        log.info("job paused %s", kv(job.log_fields), extra={"event": "job_paused", **job.log_fields})
         paused_at = time.monotonic()
         try:
             while (realtime := self._pop(realtime_only=True)) is not None:
@@ -340,7 +338,7 @@ class Scheduler:
             paused_s = time.monotonic() - paused_at
             log.info(
                 "job resumed %s paused_s=%.3f",
-                _kv(job.log_fields),
+                kv(job.log_fields),
                 paused_s,
                 extra={"event": "job_resumed", "paused_s": paused_s, **job.log_fields},
             )
@@ -375,7 +373,7 @@ class Scheduler:
             if result.code is StatusCode.INTERNAL:
                 log.error(
                     "job failed %s",
-                    _kv(job.log_fields),
+                    kv(job.log_fields),
                     exc_info=error,
                     extra={"event": "job_failed", **job.log_fields},
                 )
@@ -396,9 +394,7 @@ class Scheduler:
             await _wait_finished(list(self._jobs.values()), max(0.0, grace_s))
         if self._jobs:
             for job in list(self._jobs.values()):
-                self._cancel(
-                    job, ServiceError(StatusCode.UNAVAILABLE, "the daemon shut down before the job finished")
-                )
+                self._cancel(job, ServiceError(StatusCode.UNAVAILABLE, "the daemon shut down before the job finished"))
             # Jobs stop within one step; the bound only guards against a stuck engine.
             await _wait_finished(list(self._jobs.values()), 60.0)
         if self._worker_task is not None:
@@ -416,5 +412,9 @@ async def _wait_finished(jobs: list[Job], timeout: float) -> None:
         waiter.cancel()
 
 
-def _kv(fields: dict[str, object]) -> str:
-    return " ".join(f"{key}={value}" for key, value in fields.items())
+def kv(fields: dict[str, object]) -> str:
+    """`key=value` pairs for log lines; dicts (tags) as compact JSON."""
+    return " ".join(
+        f"{key}={json.dumps(value, separators=(',', ':')) if isinstance(value, dict) else value}"
+        for key, value in fields.items()
+    )

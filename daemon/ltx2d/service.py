@@ -31,7 +31,7 @@ from .jobs import (
 )
 from .model_host import ModelHost
 from .result_cache import CachedClip, ResultCache, cache_key
-from .scheduler import Job, Scheduler, engine_error
+from .scheduler import Job, Scheduler, engine_error, kv
 
 log = logging.getLogger("ltx2d.service")
 
@@ -45,9 +45,7 @@ def new_job_id() -> str:
 class Ltx2dService:
     """Generation, cancel, info, load/unload and prefetch over one scheduler and one model host."""
 
-    def __init__(
-        self, host: ModelHost, queue_capacity: int, cache: ResultCache | None, limits: ltx2.Limits
-    ) -> None:
+    def __init__(self, host: ModelHost, queue_capacity: int, cache: ResultCache | None, limits: ltx2.Limits) -> None:
         self.host = host
         self.cache = cache
         self.limits = limits
@@ -119,9 +117,7 @@ class Ltx2dService:
         """Cancel a queued or running job; its stream ends with CANCELLED. False if none pending."""
         found = self.scheduler.cancel(job_id)
         if found:
-            log.info(
-                "job cancel requested job_id=%s", job_id, extra={"event": "job_cancel", "job_id": job_id}
-            )
+            log.info("job cancel requested job_id=%s", job_id, extra={"event": "job_cancel", "job_id": job_id})
         return found
 
     # -- generate ------------------------------------------------------------------------------
@@ -184,7 +180,7 @@ class Ltx2dService:
         job = self.scheduler.submit(job_id, params, request.priority, request.deadline, fields)
         log.info(
             "job accepted %s position=%d cache_hit=false",
-            _kv(fields),
+            kv(fields),
             job.queue_position,
             extra={
                 "event": "job_accepted",
@@ -194,7 +190,7 @@ class Ltx2dService:
             },
         )
         accepted = Accepted(job_id, job.queue_position, False, fmt)
-        async with aclosing(self._follow(job, request, fmt, key, fields, accepted)) as events:
+        async with aclosing(self._follow(job, request, fmt, key, fields, accepted_at, accepted)) as events:
             async for event in events:
                 yield event
 
@@ -205,6 +201,7 @@ class Ltx2dService:
         fmt: ltx2.ClipFormat,
         key: str | None,
         fields: dict[str, object],
+        received_at: float,
         accepted: Accepted | None = None,
     ) -> AsyncIterator[JobEvent]:
         """`accepted`, then the job's events; stores the clip under `key` when it completes.
@@ -214,6 +211,7 @@ class Ltx2dService:
         outcome = "OK"
         first_chunk_at: float | None = None
         chunks: list[ltx2.AudioChunk | ltx2.VideoChunk] = []
+        kept = 0
         completed = False
         try:
             if accepted is not None:
@@ -223,9 +221,12 @@ class Ltx2dService:
                     first_chunk_at = first_chunk_at or time.monotonic()
                     if key is not None:
                         chunks.append(event)
+                        kept += len(event.data)
+                        if self.cache is not None and kept > self.cache.max_bytes:
+                            key, chunks = None, []  # larger than the whole cache: keep nothing
                 elif isinstance(event, ltx2.Completed):
                     completed = True
-                    queue_s = (job.started_at or job.accepted_at) - job.accepted_at
+                    queue_s = (job.started_at or received_at) - received_at
                     event = replace(event, timings=replace(event.timings, queue_s=queue_s))
                     if key is not None:
                         clip = CachedClip(fmt, tuple(chunks), event.seed, event.num_frames, event.num_samples)
@@ -241,9 +242,7 @@ class Ltx2dService:
         finally:
             if not job.done and not completed:
                 self.scheduler.cancel(job.id, StatusCode.CANCELLED, "the client went away")
-            self._finished(
-                job.id, request, outcome, False, job.accepted_at, job.started_at, first_chunk_at, fields
-            )
+            self._finished(job.id, request, outcome, False, received_at, job.started_at, first_chunk_at, fields)
 
     async def _replay(
         self,
@@ -259,7 +258,7 @@ class Ltx2dService:
         outcome = StatusCode.CANCELLED.value
         log.info(
             "job accepted %s position=0 cache_hit=true",
-            _kv(fields),
+            kv(fields),
             extra={"event": "job_accepted", "queue_position": 0, "cache_hit": True, **fields},
         )
         try:
@@ -302,7 +301,7 @@ class Ltx2dService:
         )
         log.info(
             "job finished %s outcome=%s cache_hit=%s queue_s=%.3f total_s=%.3f",
-            _kv(fields),
+            kv(fields),
             outcome,
             str(cache_hit).lower(),
             record.queue_s,
@@ -344,6 +343,7 @@ class Ltx2dService:
         Every request needs a seed (a clip made with a random seed could never be asked for
         again). Nothing is queued unless all requests are valid and all fit in the queue.
         """
+        received_at = time.monotonic()
         self._check_open()
         if self.cache is None:
             raise ServiceError(
@@ -354,9 +354,7 @@ class Ltx2dService:
         for i, request in enumerate(requests):
             where = f"requests[{i}]."
             if request.params.seed is None:
-                raise _invalid(
-                    where, "seed", None, "must be set for prefetch (a random seed is never asked for again)"
-                )
+                raise _invalid(where, "seed", None, "must be set for prefetch (a random seed is never asked for again)")
             request = replace(request, priority=Priority.BATCH, cache_policy=CachePolicy.USE)
             prepared.append((request, self._prepare(request, where)))
         fingerprint = await self._fingerprint()
@@ -378,12 +376,12 @@ class Ltx2dService:
             job = self.scheduler.submit(job_id, params, Priority.BATCH, request.deadline, fields)
             log.info(
                 "job accepted %s position=%d",
-                _kv(fields),
+                kv(fields),
                 job.queue_position,
                 extra={"event": "job_accepted", **fields},
             )
             job_ids[i] = job_id
-            self._spawn(self._drain(self._follow(job, request, formats[i], keys[i], fields)))
+            self._spawn(self._drain(self._follow(job, request, formats[i], keys[i], fields, received_at)))
         return job_ids, len(prepared) - len(todo)
 
     @staticmethod
@@ -397,9 +395,7 @@ class Ltx2dService:
 
 
 def _invalid(where: str, field: str, value: object, rule: str) -> ServiceError:
-    return ServiceError(
-        StatusCode.INVALID_ARGUMENT, f"{where}{field}={value!r}: {rule}", field=f"{where}{field}"
-    )
+    return ServiceError(StatusCode.INVALID_ARGUMENT, f"{where}{field}={value!r}: {rule}", field=f"{where}{field}")
 
 
 def _log_fields(job_id: str, request: JobRequest) -> dict[str, object]:
@@ -409,7 +405,3 @@ def _log_fields(job_id: str, request: JobRequest) -> dict[str, object]:
     if request.params.tags:
         fields["tags"] = dict(request.params.tags)
     return fields
-
-
-def _kv(fields: dict[str, object]) -> str:
-    return " ".join(f"{key}={value}" for key, value in fields.items())
