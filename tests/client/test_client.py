@@ -11,9 +11,11 @@ import pytest
 from ltx2_client import (
     Accepted,
     AudioChunk,
+    Busy,
     Cancelled,
     Client,
     Completed,
+    DeadlineExceeded,
     InvalidArgument,
     Progress,
     Unauthenticated,
@@ -191,3 +193,45 @@ def test_token_is_sent_as_bearer_metadata(daemon):
             client.info()
         with Client(secured.grpc_address, token="s3cret") as client:
             assert client.info().protocol_version == 1
+
+
+def test_jpeg_frames_decode_close_to_rgb(address):
+    with Client(address) as client:
+        rgb = client.generate("a red ball", seed=8, cache_policy="bypass", **SMALL).result()
+        stream = client.generate("a red ball", seed=8, frame_format="jpeg", cache_policy="bypass", **SMALL)
+        jpeg = stream.result()
+    assert stream.format.frame_format.name == "JPEG"
+    assert jpeg.frames.shape == rgb.frames.shape
+    # JPEG halves the chroma resolution and the tiny model's frames are noise-like, so compare luma.
+    weights = np.array([0.299, 0.587, 0.114])
+    luma_error = np.abs(jpeg.frames @ weights - rgb.frames @ weights)
+    assert luma_error.mean() < 6
+
+
+LONG = {"width": 256, "height": 256, "num_frames": 121, "steps": 100}
+
+
+def test_full_queue_is_busy_with_the_daemons_message(address):
+    with Client(address, retries=0) as client:
+        capacity = client.info().queue_capacity
+        # One job runs; `capacity` more wait; the next is refused at once.
+        streams = [
+            client.generate("a long cutscene", seed=i, cache_policy="bypass", **LONG) for i in range(capacity + 1)
+        ]
+        try:
+            for stream in streams:
+                stream.wait_accepted()
+            with pytest.raises(Busy) as error:
+                client.generate("one too many", cache_policy="bypass", **LONG).wait_accepted()
+            assert error.value.code == "RESOURCE_EXHAUSTED" and error.value.message
+        finally:
+            for stream in streams:
+                stream.cancel()
+        assert client.generate("after the queue drained", **SMALL).result().num_frames == 25
+
+
+def test_generate_timeout_is_deadline_exceeded(address):
+    with Client(address) as client:
+        with pytest.raises(DeadlineExceeded):
+            client.generate("a long cutscene", timeout=0.5, cache_policy="bypass", **LONG).result()
+        assert client.generate("after the deadline", **SMALL).result().num_frames == 25
