@@ -126,9 +126,7 @@ class Client:
         return parse_health_status(data) == SERVING
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _unary(
-        self, method: Callable[..., T], request: object, *, retry: bool, timeout: float | None = None
-    ) -> T:
+    def _unary(self, method: Callable[..., T], request: object, *, retry: bool, timeout: float | None = None) -> T:
         delays = backoff_delays(self.retries) if retry else []
         while True:
             try:

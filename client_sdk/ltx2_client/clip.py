@@ -70,11 +70,7 @@ class ClipBuilder:
             raise ProtocolError("the stream ended without Accepted")
         fmt: ClipFormat = self._accepted.format
         channels = fmt.channels or 2
-        frames = (
-            np.concatenate(self._frames)
-            if self._frames
-            else np.zeros((0, fmt.height, fmt.width, 3), np.uint8)
-        )
+        frames = np.concatenate(self._frames) if self._frames else np.zeros((0, fmt.height, fmt.width, 3), np.uint8)
         audio = np.concatenate(self._audio) if self._audio else np.zeros((0, channels), np.float32)
         return Clip(
             frames=frames,

@@ -149,9 +149,7 @@ class VideoChunk:
             return np.stack([decode_jpeg(j, self.width, self.height) for j in self.jpeg_frames])
         expected = self.num_frames * self.height * self.width * 3
         if len(self.data) != expected:
-            raise ProtocolError(
-                f"video chunk at frame {self.first_frame}: {len(self.data)} bytes, expected {expected}"
-            )
+            raise ProtocolError(f"video chunk at frame {self.first_frame}: {len(self.data)} bytes, expected {expected}")
         return np.frombuffer(self.data, np.uint8).reshape(shape)
 
 

@@ -87,9 +87,7 @@ class Mp4Writer:
                 codec = "libx264" if "libx264" in av.codecs_available else "h264"
                 rate = Fraction(frame_rate).limit_denominator(1001)
                 # zerolatency: frames leave the encoder at once instead of after a 40-frame lookahead.
-                options = (
-                    {"crf": str(crf), "preset": preset, "tune": "zerolatency"} if codec == "libx264" else {}
-                )
+                options = {"crf": str(crf), "preset": preset, "tune": "zerolatency"} if codec == "libx264" else {}
                 self._video = self._container.add_stream(codec, rate=rate, options=options)
                 self._video.width, self._video.height = width, height
                 self._video.pix_fmt = "yuv420p"
@@ -203,9 +201,7 @@ def write_mp4(clip: Clip, path: str | os.PathLike[str], **options: object) -> Pa
     return Path(path)
 
 
-def write_wav(
-    clip_or_audio: Clip | np.ndarray, path: str | os.PathLike[str], sample_rate: int | None = None
-) -> Path:
+def write_wav(clip_or_audio: Clip | np.ndarray, path: str | os.PathLike[str], sample_rate: int | None = None) -> Path:
     """Write audio as 16-bit PCM wav: a Clip, or an array (n, channels) with `sample_rate`."""
     if isinstance(clip_or_audio, Clip):
         audio, rate = clip_or_audio.audio, sample_rate or clip_or_audio.sample_rate
@@ -256,9 +252,7 @@ def write_frames(
 
     `start` is the index of the first frame given, for writing a stream chunk by chunk.
     """
-    frames = (
-        clip_or_frames.frames if isinstance(clip_or_frames, Clip) else np.asarray(clip_or_frames, np.uint8)
-    )
+    frames = clip_or_frames.frames if isinstance(clip_or_frames, Clip) else np.asarray(clip_or_frames, np.uint8)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     width = max(5, len(str(start + len(frames))))

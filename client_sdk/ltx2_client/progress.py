@@ -44,9 +44,7 @@ class ProgressDisplay:
             self._line(f"job {event.job_id} accepted ({where}), seed {fmt.seed}", final=True)
         elif isinstance(event, Progress):
             if event.phase == Phase.DENOISING and event.total_steps:
-                self._bar(
-                    "denoising", event.step, event.total_steps, f"step {event.step}/{event.total_steps}"
-                )
+                self._bar("denoising", event.step, event.total_steps, f"step {event.step}/{event.total_steps}")
             elif event.phase in (Phase.QUEUED, Phase.PAUSED, Phase.ENCODING):
                 self._line(event.phase.name.lower())
         elif isinstance(event, VideoChunk) and self._frame_rate:

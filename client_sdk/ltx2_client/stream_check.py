@@ -32,15 +32,11 @@ class StreamChecker:
             raise ProtocolError(f"{type(event).__name__} before Accepted")
         if isinstance(event, AudioChunk):
             if event.first_sample != self.next_sample:
-                raise ProtocolError(
-                    f"audio chunk starts at sample {event.first_sample}, expected {self.next_sample}"
-                )
+                raise ProtocolError(f"audio chunk starts at sample {event.first_sample}, expected {self.next_sample}")
             self.next_sample += event.num_samples
         elif isinstance(event, VideoChunk):
             if event.first_frame != self.next_frame:
-                raise ProtocolError(
-                    f"video chunk starts at frame {event.first_frame}, expected {self.next_frame}"
-                )
+                raise ProtocolError(f"video chunk starts at frame {event.first_frame}, expected {self.next_frame}")
             if (event.width, event.height) != (self.format.width, self.format.height):
                 raise ProtocolError(
                     f"video chunk is {event.width}x{event.height}, "
