@@ -235,3 +235,11 @@ def test_generate_timeout_is_deadline_exceeded(address):
         with pytest.raises(DeadlineExceeded):
             client.generate("a long cutscene", timeout=0.5, cache_policy="bypass", **LONG).result()
         assert client.generate("after the deadline", **SMALL).result().num_frames == 25
+
+
+def test_chunks_larger_than_grpcs_default_message_limit_arrive(address):
+    # 24 frames of 320x256 RGB8 are 5.9 MB, above gRPC's default 4 MB receive limit.
+    with Client(address) as client:
+        stream = client.generate("a wide shot", width=320, height=256, num_frames=25, steps=1, chunk_frames=24)
+        sizes = [len(e.data) for e in stream if isinstance(e, VideoChunk)]
+    assert max(sizes) > 4 * 2**20
