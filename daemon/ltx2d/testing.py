@@ -74,6 +74,7 @@ class DaemonProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr_path: Path | None = None
         self._final_stderr = ""
+        self.ready_file: Path | None = None
 
     @property
     def grpc_address(self) -> str:
@@ -103,7 +104,7 @@ class DaemonProcess:
     def start(self) -> DaemonProcess:
         self._tmp = tempfile.TemporaryDirectory(prefix="ltx2d-test-")
         tmp = Path(self._tmp.name)
-        ready = tmp / "ready.json"
+        ready = self.ready_file = tmp / "ready.json"
         argv = [sys.executable, "-m", "ltx2d", "--ready-file", str(ready)]
         if not self._has_flag("--host"):
             argv += ["--host", self.host]

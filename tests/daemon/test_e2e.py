@@ -1,0 +1,263 @@
+"""End to end: `python -m ltx2d` in a subprocess with the real tiny engine, over both transports.
+
+One module-scoped daemon serves most tests (64x64, 17 frames, 2 steps); the shutdown tests start
+their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+import ltx2
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2d.testing import BridgeClient, DaemonProcess
+
+TINY = ["--default-width", "64", "--default-height", "64", "--default-num-frames", "17", "--default-steps", "2"]
+TINY += ["--default-chunk-frames", "8"]
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1)]
+PARAMS = ltx2.GenerationParams(
+    prompt="a wooden door creaks open", width=64, height=64, num_frames=17, steps=2, seed=1234, chunk_frames=8
+)
+
+
+@pytest.fixture(scope="module")
+def daemon(tiny_checkpoint: Any) -> Iterator[DaemonProcess]:
+    with DaemonProcess([*TINY, "--preload", "--metrics-port", "0"]) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def engine_events(tiny_checkpoint: Any) -> list[ltx2.Event]:
+    """What the engine itself yields for PARAMS, in this process."""
+    from ltx2.engine import Ltx2Engine
+
+    engine = Ltx2Engine.load(tiny_checkpoint)
+    try:
+        return list(engine.generate(PARAMS))
+    finally:
+        engine.close()
+
+
+@pytest.fixture(scope="module")
+def stub(daemon: DaemonProcess) -> Iterator[pb_grpc.Ltx2dStub]:
+    with grpc.insecure_channel(daemon.grpc_address, options=CHANNEL_OPTIONS) as channel:
+        yield pb_grpc.Ltx2dStub(channel)
+
+
+def grpc_request(**fields: Any) -> pb.GenerateRequest:
+    values = {
+        "prompt": PARAMS.prompt,
+        "seed": PARAMS.seed,
+        "num_frames": PARAMS.num_frames,
+        "cache_policy": pb.CACHE_POLICY_BYPASS,
+    }
+    return pb.GenerateRequest(**{**values, **fields})
+
+
+def bridge_stream(address: str, message: dict[str, Any]) -> list[dict[str, Any]]:
+    async def body() -> list[dict[str, Any]]:
+        client = await BridgeClient.connect(address)
+        try:
+            await client.send(message)
+            return await client.stream(message["id"], timeout=60)
+        finally:
+            await client.close()
+
+    return asyncio.run(body())
+
+
+def chunks_of_engine(events: list[Any]) -> list[tuple[str, int, int, bytes]]:
+    out = []
+    for e in events:
+        if isinstance(e, ltx2.AudioChunk):
+            out.append(("audio", e.first_sample, e.num_samples, e.data))
+        elif isinstance(e, ltx2.VideoChunk):
+            out.append(("video", e.first_frame, e.num_frames, e.data))
+    return out
+
+
+def chunks_of_grpc(events: list[pb.GenerateEvent]) -> list[tuple[str, int, int, bytes]]:
+    out = []
+    for e in events:
+        if e.HasField("audio_chunk"):
+            a = e.audio_chunk
+            out.append(("audio", a.first_sample, a.num_samples, a.data))
+        elif e.HasField("video_chunk"):
+            v = e.video_chunk
+            out.append(("video", v.first_frame, v.num_frames, v.data))
+    return out
+
+
+def chunks_of_bridge(maps: list[dict[str, Any]]) -> list[tuple[str, int, int, bytes]]:
+    out = []
+    for m in maps:
+        if m["type"] == "audio_chunk":
+            out.append(("audio", m["first_sample"], m["num_samples"], m["data"]))
+        elif m["type"] == "video_chunk":
+            out.append(("video", m["first_frame"], m["num_frames"], m["data"]))
+    return out
+
+
+def test_both_transports_stream_exactly_the_engine_bytes(
+    daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub, engine_events: list[ltx2.Event]
+) -> None:
+    expected = chunks_of_engine(engine_events)
+    assert [c[0] for c in expected] == ["audio", "video"] * 2  # 17 frames: 9 then 8; audio first
+
+    over_grpc = list(stub.Generate(grpc_request(), timeout=120))
+    assert chunks_of_grpc(over_grpc) == expected
+
+    maps = bridge_stream(
+        daemon.bridge_address,
+        {
+            "type": "generate",
+            "id": 1,
+            "prompt": PARAMS.prompt,
+            "seed": PARAMS.seed,
+            "num_frames": 17,
+            "cache_policy": "CACHE_POLICY_BYPASS",
+        },
+    )
+    assert chunks_of_bridge(maps) == expected
+
+    completed = engine_events[-1]
+    assert isinstance(completed, ltx2.Completed)
+    assert (over_grpc[-1].completed.seed, over_grpc[-1].completed.num_samples) == (1234, completed.num_samples)
+    assert (maps[-1]["seed"], maps[-1]["num_samples"]) == (1234, completed.num_samples)
+    fmt = over_grpc[0].accepted.format
+    assert (fmt.width, fmt.height, fmt.num_frames, fmt.seed, fmt.steps) == (64, 64, 17, 1234, 2)
+    assert maps[0]["format"] == {**maps[0]["format"], "width": 64, "num_frames": 17, "seed": 1234}
+
+
+def test_a_cache_hit_streams_the_same_bytes_as_the_miss(stub: pb_grpc.Ltx2dStub) -> None:
+    request = grpc_request(seed=77, cache_policy=pb.CACHE_POLICY_UNSPECIFIED, prompt="rain on a tin roof")
+    miss = list(stub.Generate(request, timeout=120))
+    deadline = time.monotonic() + 30
+    while True:  # the cache entry is written in the background after the miss completes
+        hit = list(stub.Generate(request, timeout=120))
+        if hit[0].accepted.cache_hit or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not miss[0].accepted.cache_hit and hit[0].accepted.cache_hit and hit[-1].completed.cache_hit
+    assert chunks_of_grpc(hit) == chunks_of_grpc(miss)
+
+
+def test_invalid_input_over_both_transports(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.Generate(grpc_request(width=100), timeout=30))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details() == "width=100: must be a multiple of 32"
+    maps = bridge_stream(daemon.bridge_address, {"type": "generate", "id": 2, "prompt": "x", "width": 100})
+    assert maps == [
+        {
+            "type": "error",
+            "id": 2,
+            "code": "INVALID_ARGUMENT",
+            "field": "width",
+            "message": "width=100: must be a multiple of 32",
+        }
+    ]
+
+
+def test_a_malformed_frame_leaves_the_daemon_serving(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    async def body() -> tuple[Any, Any]:
+        client = await BridgeClient.connect(daemon.bridge_address)
+        await client.send_raw(b"\x00\x00\x00\x03abc")
+        reply = await client.recv()
+        after = await client.recv()
+        await client.close()
+        return reply, after
+
+    reply, after = asyncio.run(body())
+    assert reply["type"] == "error" and reply["id"] is None and after is None
+    assert stub.GetInfo(pb.GetInfoRequest(), timeout=10).loaded
+    info = asyncio.run(_bridge_info(daemon.bridge_address))
+    assert info["type"] == "info" and info["model_id"] == "ltx2-tiny"
+
+
+async def _bridge_info(address: str) -> dict[str, Any]:
+    client = await BridgeClient.connect(address)
+    try:
+        return await client.request({"type": "info", "id": 1})
+    finally:
+        await client.close()
+
+
+def test_metrics_endpoint(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    list(stub.Generate(grpc_request(seed=5), timeout=120))
+    assert daemon.metrics_port
+    text = urllib.request.urlopen(f"http://127.0.0.1:{daemon.metrics_port}/metrics", timeout=10).read().decode()
+    assert "ltx2d_queue_depth 0.0" in text
+    assert "ltx2d_model_loaded 1.0" in text
+    ok = [line for line in text.splitlines() if line.startswith("ltx2d_jobs_total{") and 'outcome="OK"' in line]
+    assert ok and float(ok[0].rsplit(" ", 1)[1]) >= 1
+    assert "ltx2d_time_to_first_chunk_seconds_count" in text
+    assert "ltx2d_job_duration_seconds_bucket" in text
+
+
+def test_health_answers_in_the_subprocess(daemon: DaemonProcess) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(daemon.grpc_address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="ltx2d.v1.Ltx2d"))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _generate_in_thread(address: str, request: pb.GenerateRequest) -> tuple[threading.Thread, dict[str, Any]]:
+    """Run a Generate in a thread; the result dict gets `events`, `first` (set on the first
+    progress) and `error`."""
+    result: dict[str, Any] = {"events": [], "first": threading.Event(), "error": None}
+
+    def run() -> None:
+        with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+            try:
+                for event in pb_grpc.Ltx2dStub(channel).Generate(request, timeout=120):
+                    result["events"].append(event)
+                    if event.HasField("progress") and event.progress.phase == pb.PHASE_DENOISING:
+                        result["first"].set()
+            except grpc.RpcError as exc:
+                result["error"] = exc
+            finally:
+                result["first"].set()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
+
+
+def test_sigterm_lets_the_running_job_finish_then_exits_cleanly(tiny_checkpoint: Any) -> None:
+    with DaemonProcess([*TINY, "--preload", "--shutdown-grace", "60"]) as process:
+        ready = process.ready_file
+        assert ready is not None and ready.exists()
+        thread, result = _generate_in_thread(process.grpc_address, grpc_request(steps=30, num_frames=9))
+        assert result["first"].wait(60)
+        process.send_signal(signal.SIGTERM)
+        thread.join(120)
+        assert result["error"] is None, result["error"]
+        assert result["events"][-1].HasField("completed")
+        assert process.wait(60) == 0
+        assert not ready.exists()  # removed at shutdown
+    assert "shutting down" in process.stderr
+
+
+def test_sigterm_cancels_what_outlives_the_grace_period(tiny_checkpoint: Any) -> None:
+    with DaemonProcess([*TINY, "--preload", "--shutdown-grace", "0.2"]) as process:
+        thread, result = _generate_in_thread(process.grpc_address, grpc_request(steps=100, num_frames=33))
+        assert result["first"].wait(60)
+        process.send_signal(signal.SIGTERM)
+        thread.join(60)
+        assert not thread.is_alive()
+        assert result["error"] is not None
+        assert result["error"].code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+        assert not any(e.HasField("completed") for e in result["events"])
+        assert process.wait(60) == 0
