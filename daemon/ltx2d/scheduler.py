@@ -33,6 +33,7 @@ _PARK_POLL_S = 0.01
 class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
+    PAUSING = "pausing"  # asked to park at its next step boundary for a REALTIME job
     PAUSED = "paused"
     DONE = "done"
 
@@ -307,9 +308,12 @@ class Scheduler:
 
     async def _preempt(self, job: Job) -> None:
         job.control.request_pause()
+        job.state = JobState.PAUSING
         parked = await asyncio.to_thread(self._wait_parked, job)
         if not parked:  # it ended before reaching a boundary
             job.control.resume()
+            if not job.done:
+                job.state = JobState.RUNNING
             return
         self.preemptions += 1
         job.state = JobState.PAUSED

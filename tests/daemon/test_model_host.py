@@ -96,8 +96,8 @@ def test_keep_alive_unloads_after_idle_time_but_not_while_in_use() -> None:
         await asyncio.sleep(0.12)
         assert host.loaded  # held by a job: no idle unload
         host.release()
-        await wait_until(lambda: not host.loaded, timeout=2)
-        assert factory.engine.closed
+        await wait_until(lambda: factory.engine.closed, timeout=2)
+        assert not host.loaded
         await host.engine()
         assert host.loaded and host.loads == 2
 

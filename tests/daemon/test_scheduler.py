@@ -9,7 +9,7 @@ import pytest
 import ltx2
 from ltx2d.jobs import Priority, ServiceError, StatusCode
 from ltx2d.model_host import ModelHost
-from ltx2d.scheduler import Job, Scheduler
+from ltx2d.scheduler import Job, JobState, Scheduler
 from tests.fake_engine import FakeEngine, FakeEngineFactory, Gate, arun, small_params, wait_until
 
 REALTIME, INTERACTIVE, BATCH = Priority.REALTIME, Priority.INTERACTIVE, Priority.BATCH
@@ -183,6 +183,7 @@ def test_realtime_preempts_and_paused_job_resumes_identically(victim_priority: P
         await wait_until(gate.reached["cutscene"].is_set)
         foley1 = scheduler.submit("foley1", small_params("foley1", steps=2, audio_only=True), REALTIME)
         foley2 = scheduler.submit("foley2", small_params("foley2", steps=2), REALTIME)
+        await wait_until(lambda: cutscene.state is JobState.PAUSING)
         gate.open("cutscene")
         await drain(foley1)
         await drain(foley2)
@@ -208,6 +209,7 @@ def test_cancelling_a_paused_job_ends_it_while_realtime_runs() -> None:
         cutscene = scheduler.submit("cutscene", small_params("cutscene", steps=8))
         await wait_until(gate.reached["cutscene"].is_set)
         foley = scheduler.submit("foley", small_params("foley"), REALTIME)
+        await wait_until(lambda: cutscene.state is JobState.PAUSING)
         gate.open("cutscene")
         await wait_until(gate.reached["foley"].is_set)  # the cutscene is parked now
         assert scheduler.running_job_id == "foley"

@@ -12,6 +12,7 @@ import ltx2
 from ltx2d.jobs import Accepted, CachePolicy, JobRecord, JobRequest, Priority, ServiceError, StatusCode
 from ltx2d.model_host import ModelHost
 from ltx2d.result_cache import ResultCache
+from ltx2d.scheduler import JobState
 from ltx2d.service import Ltx2dService
 from tests.fake_engine import Consumer, FakeEngine, FakeEngineFactory, Gate, arun, small_params, wait_until
 
@@ -176,6 +177,8 @@ def test_realtime_job_overtakes_a_running_cutscene_through_the_service() -> None
         await wait_until(gate.reached["cutscene"].is_set)
         foley = Consumer(service.generate(request("foley", Priority.REALTIME, audio_only=True)))
         await foley.accepted()
+        job = service.scheduler.get(cutscene.job_id)
+        await wait_until(lambda: job is not None and job.state is JobState.PAUSING)
         gate.open_all()
         await foley.done()
         await cutscene.done()
@@ -295,8 +298,8 @@ def test_keep_alive_idle_unload_and_reload_on_next_job() -> None:
         await service.start()
         await collect(service, request())
         assert service.host.loaded
-        await wait_until(lambda: not service.host.loaded, timeout=2)
-        assert factory.engine.closed
+        await wait_until(lambda: factory.engine.closed, timeout=2)
+        assert not service.host.loaded
         info = await service.info()
         assert not info.loaded and info.model is not None and info.keep_alive_s == 0.05
         events = await collect(service, request())
