@@ -243,3 +243,21 @@ def test_chunks_larger_than_grpcs_default_message_limit_arrive(address):
         stream = client.generate("a wide shot", width=320, height=256, num_frames=25, steps=1, chunk_frames=24)
         sizes = [len(e.data) for e in stream if isinstance(e, VideoChunk)]
     assert max(sizes) > 4 * 2**20
+
+
+def test_a_repeated_request_is_served_from_the_cache(address):
+    with Client(address) as client:
+        first = client.generate("cache me once", seed=31, **SMALL).result()
+        # The daemon stores the entry after the stream ends, so the very next call may still miss.
+        for _ in range(20):
+            stream = client.generate("cache me once", seed=31, **SMALL)
+            second = stream.result()
+            if second.cache_hit:
+                break
+            time.sleep(0.1)
+        refreshed = client.generate("cache me once", seed=31, cache_policy="refresh", **SMALL).result()
+    assert not first.cache_hit
+    assert second.cache_hit and stream.accepted.cache_hit
+    assert not refreshed.cache_hit
+    np.testing.assert_array_equal(second.frames, first.frames)
+    np.testing.assert_array_equal(second.audio, first.audio)
