@@ -22,9 +22,7 @@ log = logging.getLogger("ltx2d.model_host")
 
 def _load_error(exc: BaseException) -> ServiceError:
     if isinstance(exc, ltx2.OutOfMemory):
-        return ServiceError(
-            StatusCode.RESOURCE_EXHAUSTED, f"GPU out of memory while loading the model: {exc}"
-        )
+        return ServiceError(StatusCode.RESOURCE_EXHAUSTED, f"GPU out of memory while loading the model: {exc}")
     if isinstance(exc, ltx2.CheckpointError):
         return ServiceError(StatusCode.FAILED_PRECONDITION, f"the model could not be loaded: {exc}")
     return ServiceError(StatusCode.INTERNAL, f"the model could not be loaded: {type(exc).__name__}: {exc}")
@@ -39,9 +37,7 @@ class ModelHost:
 
     def __init__(self, engine_factory: Callable[[], ltx2.Engine], keep_alive_s: float = 0.0) -> None:
         if not isinstance(keep_alive_s, (int, float)) or not math.isfinite(keep_alive_s) or keep_alive_s < 0:
-            raise ValueError(
-                f"keep_alive_s={keep_alive_s!r}: must be a finite number >= 0 (0 = never unload)"
-            )
+            raise ValueError(f"keep_alive_s={keep_alive_s!r}: must be a finite number >= 0 (0 = never unload)")
         self._factory = engine_factory
         self._keep_alive_s = float(keep_alive_s)
         self._engine: ltx2.Engine | None = None
@@ -122,16 +118,20 @@ class ModelHost:
         Raises FAILED_PRECONDITION while a job is running on it: closing under a running job would
         crash that job; cancel it (or wait for it) first. Queued jobs reload the model on demand.
         """
-        if self._uses:
-            raise ServiceError(
-                StatusCode.FAILED_PRECONDITION,
-                f"cannot unload the model while {self._uses} job(s) are running on it; "
-                "cancel them or wait for them to finish",
-            )
-        return await self._unload(reason="request")
+        return await self._unload(reason="request", when_busy="refuse")
 
-    async def _unload(self, reason: str) -> bool:
+    async def _unload(self, reason: str, when_busy: str) -> bool:
+        """`when_busy`: "refuse" (raise), "skip" (return False) or "force" (shutdown only)."""
         async with self._get_lock():
+            # Checked under the lock: a job may have taken the engine while a load was finishing.
+            if self._uses and when_busy == "refuse":
+                raise ServiceError(
+                    StatusCode.FAILED_PRECONDITION,
+                    f"cannot unload the model while {self._uses} job(s) are running on it; "
+                    "cancel them or wait for them to finish",
+                )
+            if self._uses and when_busy == "skip":
+                return False
             engine, self._engine = self._engine, None
             self._cancel_idle_timer()
             if engine is None:
@@ -172,9 +172,8 @@ class ModelHost:
         self._idle_task = asyncio.ensure_future(self._idle_unload())
 
     async def _idle_unload(self) -> None:
-        # A job may have acquired the engine between the timer firing and this task running.
-        if not self._uses:
-            await self._unload(reason=f"idle for {self._keep_alive_s:g} s")
+        # A job may have taken the engine between the timer firing and now: then it stays.
+        await self._unload(reason=f"idle for {self._keep_alive_s:g} s", when_busy="skip")
 
     async def close(self) -> None:
         """Unload whatever is loaded, for shutdown (jobs must have ended)."""
@@ -182,4 +181,4 @@ class ModelHost:
         if self._loading is not None:
             with contextlib.suppress(ServiceError):
                 await asyncio.shield(self._loading)
-        await self._unload(reason="shutdown")
+        await self._unload(reason="shutdown", when_busy="force")

@@ -86,6 +86,33 @@ def test_unload_is_refused_while_a_job_holds_the_engine() -> None:
     arun(body())
 
 
+def test_unload_waiting_on_a_load_is_refused_when_a_job_took_the_engine_meanwhile() -> None:
+    release = threading.Event()
+    factory = FakeEngineFactory()
+
+    def slow_factory() -> FakeEngine:
+        assert release.wait(5)
+        return factory()
+
+    async def body() -> None:
+        host = ModelHost(slow_factory)
+        loading = asyncio.create_task(host.load())
+        await asyncio.sleep(0.01)
+        unloading = asyncio.create_task(host.unload())  # waits for the load to finish
+        await asyncio.sleep(0.01)
+        host.acquire()  # a job arrives and waits for the same load
+        job_engine = asyncio.create_task(host.engine())
+        release.set()
+        await loading
+        assert await job_engine is factory.engine
+        with pytest.raises(ServiceError) as info:
+            await unloading
+        assert info.value.code is StatusCode.FAILED_PRECONDITION
+        assert host.loaded and not factory.engine.closed
+
+    arun(body())
+
+
 def test_keep_alive_unloads_after_idle_time_but_not_while_in_use() -> None:
     factory = FakeEngineFactory()
 
