@@ -150,12 +150,17 @@ class Ltx2dService:
         return info.fingerprint
 
     async def _clip_format(self, params: ltx2.GenerationParams) -> ltx2.ClipFormat:
-        engine = await self.host.engine()
+        self.host.acquire()  # no unload while the engine is asked
         try:
+            engine = await self.host.engine()
             # In a thread: a real engine may touch the device the first time.
             return await asyncio.to_thread(engine.clip_format, params)
+        except ServiceError:
+            raise
         except Exception as exc:
             raise engine_error(exc) from exc
+        finally:
+            self.host.release()
 
     async def generate(self, request: JobRequest) -> AsyncIterator[JobEvent]:
         """Stream Accepted, then the job's events, ending with Completed; raise ServiceError on
