@@ -348,3 +348,36 @@ def test_progress_and_chunks_reach_the_client_while_the_job_runs(tmp_path: Path)
         arun(body())
     finally:
         gate.open_all()
+
+
+@pytest.mark.parametrize("finishes_in_time", [True, False])
+def test_stop_lets_jobs_finish_within_the_grace_period_and_cancels_the_rest(
+    tmp_path: Path, finishes_in_time: bool
+) -> None:
+    gate = Gate({"long": 1})
+
+    async def body() -> None:
+        async with serving(tmp_path, FakeEngineFactory(on_step=gate)) as (daemon, stub):
+            call = stub.Generate(request("long"))
+            await call.read()
+            await reached(gate, "long")
+            stopping = asyncio.create_task(daemon.stop(0.5))
+            await asyncio.sleep(0.1 if finishes_in_time else 1.0)
+            queued = stub.Generate(request("too late"))
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await collect(queued)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+            gate.open_all()
+            if finishes_in_time:
+                assert kinds(await collect(call))[-1] == "completed"
+            else:
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await collect(call)
+                assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+                assert "shut down" in info.value.details()
+            await stopping
+
+    try:
+        arun(body())
+    finally:
+        gate.open_all()
