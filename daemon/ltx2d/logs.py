@@ -46,8 +46,10 @@ class TextFormatter(logging.Formatter):
     """`2026-11-24T11:00:00.000Z info ltx2d.grpc message key=value ...`"""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{_utc(record)} {record.levelname.lower():<7} {record.name} {record.getMessage()}"
-        extras = " ".join(f"{k}={v}" for k, v in _extras(record).items() if k != "event")
+        message = record.getMessage()
+        line = f"{_utc(record)} {record.levelname.lower():<7} {record.name} {message}"
+        # Fields the message already shows as key=value are not repeated.
+        extras = " ".join(f"{k}={v}" for k, v in _extras(record).items() if k != "event" and f"{k}=" not in message)
         if extras:
             line += " " + extras
         if record.exc_info:

@@ -50,9 +50,7 @@ def test_defaults_without_flags_or_environment() -> None:
         ("default_steps", "4", 4),
     ],
 )
-def test_environment_overrides_default_and_flag_overrides_environment(
-    name: str, text: str, expected: object
-) -> None:
+def test_environment_overrides_default_and_flag_overrides_environment(name: str, text: str, expected: object) -> None:
     option = next(o for o in OPTIONS if o.name == name)
     assert getattr(config(), name) == option.default != expected
     assert getattr(config(env={option.env: text}), name) == expected
@@ -148,9 +146,7 @@ def test_help_documents_every_option_and_its_variable() -> None:
 
 def test_docs_table_is_up_to_date() -> None:
     doc = (ROOT / "docs" / "daemon.md").read_text()
-    assert options_markdown() in doc, (
-        "regenerate the table in docs/daemon.md from ltx2d.config.options_markdown()"
-    )
+    assert options_markdown() in doc, "regenerate the table in docs/daemon.md from ltx2d.config.options_markdown()"
 
 
 def test_non_loopback_without_token_is_refused_at_startup_without_binding() -> None:
@@ -166,3 +162,34 @@ def test_non_loopback_without_token_is_refused_at_startup_without_binding() -> N
     assert "--host='0.0.0.0'" in result.stderr
     assert "requires a token" in result.stderr
     assert "serving" not in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_log_format_option_gives_json_lines_or_text(fmt: str) -> None:
+    import io
+    import json
+    import logging
+
+    from ltx2d import logs
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logging.getLogger("ltx2d").level)
+    try:
+        logs.configure("info", config(["--log-format", fmt]).log_format, stream)
+        log = logging.getLogger("ltx2d.test")
+        log.info("job finished job_id=%s", "j1", extra={"event": "job_finished", "job_id": "j1", "total_s": 1.5})
+        log.debug("hidden at info level")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        logging.getLogger("ltx2d").setLevel(saved[2])
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    if fmt == "json":
+        record = json.loads(lines[0])
+        assert record["msg"] == "job finished job_id=j1" and record["level"] == "info"
+        assert (record["event"], record["job_id"], record["total_s"]) == ("job_finished", "j1", 1.5)
+        assert record["logger"] == "ltx2d.test" and record["ts"].endswith("Z")
+    else:
+        assert lines[0].endswith("ltx2d.test job finished job_id=j1 total_s=1.5")
