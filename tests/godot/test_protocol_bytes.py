@@ -190,6 +190,16 @@ CANCEL = _hex(
 )
 CANCEL_MAP = {"type": "cancel", "id": 3}
 
+# build_cancel(5, ""): cancel the editor's generate id 5.
+CANCEL_EDITOR = _hex(
+    "82",  # fixmap, 2 entries
+    "a4 74797065",  # "type"
+    "a6 63616e63656c",  # "cancel"
+    "a2 6964",  # "id"
+    "05",  # 5
+)
+CANCEL_EDITOR_MAP = {"type": "cancel", "id": 5}
+
 # LTX2Connection.info() as the fourth request.
 INFO = _hex(
     "82",  # fixmap, 2 entries
@@ -207,6 +217,7 @@ VECTORS = {
     "generate_cutscene": (GENERATE_CUTSCENE, GENERATE_CUTSCENE_MAP),
     "generate_editor": (GENERATE_EDITOR, GENERATE_EDITOR_MAP),
     "cancel": (CANCEL, CANCEL_MAP),
+    "cancel_editor": (CANCEL_EDITOR, CANCEL_EDITOR_MAP),
     "info": (INFO, INFO_MAP),
 }
 
@@ -368,14 +379,16 @@ def test_cutscene_generate_bytes_stream_audio_before_video(client: BridgeClient)
 
 
 def test_cancel_bytes_end_the_job(client: BridgeClient) -> None:
-    client.send(GENERATE_CUTSCENE, CANCEL)  # One write: the cancel lands before the job runs.
-    events = client.until_end(3)
+    # A request no other test sends, so that the daemon's result cache cannot answer it, and the
+    # cancel in the same write, so that it lands before the (large) job runs.
+    client.send(GENERATE_EDITOR, CANCEL_EDITOR)
+    events = client.until_end(5)
     # The cancel reply shares the generate's id; until_end keeps it.
     replies = [e for e in events if e["type"] == "cancel"]
     found = replies[0]["found"] if replies else None
     if found is None:  # The cancel reply may come after the stream ended.
         reply = client.receive()
-        assert reply["type"] == "cancel" and reply["id"] == 3, reply
+        assert reply["type"] == "cancel" and reply["id"] == 5, reply
         found = reply["found"]
     if found:
         assert events[-1]["type"] == "error", events[-1]

@@ -47,14 +47,15 @@ class Reply:
 		arrived.emit(message)
 
 
-## Bridge host (from [code]ltx2/connection/address[/code] at start).
+## Bridge host (empty: [code]ltx2/connection/address[/code], read when the node is ready).
 var address: String = ""
-## Bridge port (from [code]ltx2/connection/port[/code] at start).
+## Bridge port (0: [code]ltx2/connection/port[/code]).
 var port: int = 0
-## Hello token (from [code]ltx2/connection/token[/code] at start); empty sends none.
+## Hello token (empty: [code]ltx2/connection/token[/code]; empty there too sends none).
 var token: String = ""
-## Seconds before a connection attempt is given up.
-var connect_timeout_s: float = 5.0
+## Seconds before a connection attempt is given up (0: the project setting
+## [code]ltx2/connection/connect_timeout_s[/code]).
+var connect_timeout_s: float = 0.0
 ## Reconnect after a drop while requests keep coming.
 var auto_reconnect: bool = true
 
@@ -74,10 +75,15 @@ var _hello_id := 0
 
 
 func _ready() -> void:
-	address = LTX2Settings.address()
-	port = LTX2Settings.port()
-	token = LTX2Settings.token()
-	connect_timeout_s = LTX2Settings.connect_timeout_s()
+	# Values set in code before the node entered the tree win over the project settings.
+	if address.is_empty():
+		address = LTX2Settings.address()
+	if port == 0:
+		port = LTX2Settings.port()
+	if token.is_empty():
+		token = LTX2Settings.token()
+	if connect_timeout_s <= 0.0:
+		connect_timeout_s = LTX2Settings.connect_timeout_s()
 	if LTX2Settings.auto_connect() and not Engine.is_editor_hint():
 		connect_to_daemon()
 
