@@ -144,10 +144,11 @@ class BridgeConnection:
         if length == 0:
             raise MalformedFrame("frame length 0: a frame holds one msgpack map")
         if length > self._settings.max_frame:
-            raise MalformedFrame(
-                f"frame length {length} exceeds the limit of {self._settings.max_frame} bytes"
-            )
-        body = await self._reader.readexactly(length)
+            raise MalformedFrame(f"frame length {length} exceeds the limit of {self._settings.max_frame} bytes")
+        try:
+            body = await self._reader.readexactly(length)
+        except asyncio.IncompleteReadError:
+            raise MalformedFrame(f"connection closed inside a frame of {length} bytes") from None
         return decode_body(body)
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -178,9 +179,7 @@ class BridgeConnection:
         elif kind == "ping":
             await self._reply_checked(request_id, message, {}, {"type": "pong"})
         elif kind in ("info", "load", "unload"):
-            call = {"info": self._service.info, "load": self._service.load, "unload": self._service.unload}[
-                kind
-            ]
+            call = {"info": self._service.info, "load": self._service.load, "unload": self._service.unload}[kind]
             self._spawn(request_id, self._info(request_id, message, call))
         elif kind == "prefetch":
             self._spawn(request_id, self._prefetch(request_id, message))
@@ -196,9 +195,7 @@ class BridgeConnection:
                 raise
             except Exception as exc:
                 log.exception("bridge %s: request %r failed", self.peer, request_id)
-                await self.send(
-                    error_map(request_id, ServiceError(StatusCode.INTERNAL, f"internal error: {exc}"))
-                )
+                await self.send(error_map(request_id, ServiceError(StatusCode.INTERNAL, f"internal error: {exc}")))
 
         task = asyncio.create_task(run())
         self._requests.add(task)
@@ -209,9 +206,7 @@ class BridgeConnection:
     ) -> None:
         for key in message:
             if key not in allowed:
-                await self.send(
-                    error_map(request_id, wire.invalid(key, message[key], "unknown key for this request"))
-                )
+                await self.send(error_map(request_id, wire.invalid(key, message[key], "unknown key for this request")))
                 return
         await self.send({**reply, "id": request_id})
 
@@ -227,9 +222,7 @@ class BridgeConnection:
             await self.send(
                 error_map(
                     request_id,
-                    wire.invalid(
-                        "protocol_version", version, f"this daemon speaks version {wire.PROTOCOL_VERSION}"
-                    ),
+                    wire.invalid("protocol_version", version, f"this daemon speaks version {wire.PROTOCOL_VERSION}"),
                 )
             )
             return False
@@ -250,9 +243,7 @@ class BridgeConnection:
 
     async def _start_generate(self, request_id: Any, message: dict[str, Any]) -> None:
         if request_id is None or isinstance(request_id, bool) or not isinstance(request_id, int | str):
-            await self.send(
-                error_map(None, wire.invalid("id", request_id, "generate needs an integer or string id"))
-            )
+            await self.send(error_map(None, wire.invalid("id", request_id, "generate needs an integer or string id")))
             return
         if request_id in self._jobs:
             error = wire.invalid("id", request_id, "already used by a running generate on this connection")
@@ -287,9 +278,10 @@ class BridgeConnection:
                     proto = wire.event_to_proto(entry.job_id or "", event, delivery)
                 await self.send(event_map(request_id, proto))
         except ServiceError as exc:
-            await self.send(error_map(request_id, exc, entry.job_id))
-        except (asyncio.CancelledError, ConnectionError):
-            raise
+            with contextlib.suppress(ConnectionError):
+                await self.send(error_map(request_id, exc, entry.job_id))
+        except ConnectionError:
+            pass  # the client is gone: the job is cancelled below; the read loop closes the connection
         except Exception as exc:
             log.exception("bridge %s: generate %r failed", self.peer, request_id)
             error = ServiceError(StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
@@ -320,9 +312,7 @@ class BridgeConnection:
             found = await self._service.cancel(entry.job_id)
         await self.send({"type": "cancel", "id": request_id, "found": bool(found)})
 
-    async def _info(
-        self, request_id: Any, message: dict[str, Any], call: Callable[[], Awaitable[Any]]
-    ) -> None:
+    async def _info(self, request_id: Any, message: dict[str, Any], call: Callable[[], Awaitable[Any]]) -> None:
         if message:
             key = sorted(message)[0]
             raise wire.invalid(key, message[key], "unknown key for this request")

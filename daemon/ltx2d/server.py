@@ -101,9 +101,7 @@ class Daemon:
         config = self.config
         host = ModelHost(self._engine_factory, keep_alive_s=config.keep_alive)
         cache = ResultCache(config.cache_dir, config.cache_max_bytes) if config.cache_max_bytes > 0 else None
-        self.service = Ltx2dService(
-            host=host, queue_capacity=config.queue_capacity, cache=cache, limits=config.limits
-        )
+        self.service = Ltx2dService(host=host, queue_capacity=config.queue_capacity, cache=cache, limits=config.limits)
         self.service.add_job_listener(self.metrics.observe)
         await self.service.start()
         auth = TokenAuth(config.token)
@@ -129,9 +127,11 @@ class Daemon:
             ],
             self._grpc,
         )
-        self.grpc_port = self._grpc.add_insecure_port(_grpc_address(config.host, config.grpc_port))
-        if not self.grpc_port:
-            raise OSError(f"could not bind gRPC to {_grpc_address(config.host, config.grpc_port)}")
+        address = _grpc_address(config.host, config.grpc_port)
+        try:
+            self.grpc_port = self._grpc.add_insecure_port(address)
+        except RuntimeError as exc:  # grpc's way of saying the address is taken or not ours
+            raise OSError(f"could not bind gRPC to {address} (is the port in use?)") from exc
         await self._grpc.start()
 
         if config.bridge_port is not None:

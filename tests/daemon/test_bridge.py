@@ -134,7 +134,7 @@ def test_several_jobs_are_multiplexed_on_one_connection(tmp_path: Path) -> None:
 INVALID = [
     ({"width": 65}, "width", "multiple of 32"),
     ({"num_frames": 12}, "num_frames", "8k+1"),
-    ({"steps": 0}, "steps", "between 1 and 100"),
+    ({"steps": 1000}, "steps", "and 100"),
     ({"num_frames": 17, "duration_s": 2.0}, "duration_s", "together with num_frames"),
     ({"frame_rate": "fast"}, "frame_rate", "must be a number"),
     ({"priority": "PRIORITY_NOW"}, "priority", "PRIORITY_REALTIME (1)"),

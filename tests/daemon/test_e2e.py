@@ -248,3 +248,17 @@ def test_sigterm_lets_the_running_job_finish_then_exits_cleanly(tiny_checkpoint:
         assert process.wait(60) == 0
         assert not ready.exists()  # removed at shutdown
     assert "shutting down" in process.stderr
+
+
+def test_a_port_in_use_is_a_clear_startup_error(daemon: DaemonProcess) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "ltx2d", "--grpc-port", str(daemon.grpc_port), "--no-bridge"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert f"could not bind gRPC to 127.0.0.1:{daemon.grpc_port}" in result.stderr

@@ -107,7 +107,7 @@ INVALID = [
     ({"height": 4096}, "height", "between 64 and 1088"),
     ({"num_frames": 10}, "num_frames", "8k+1"),
     ({"num_frames": 17, "duration_s": 1.0}, "duration_s", "together with num_frames"),
-    ({"steps": 1000}, "steps", "between 1 and 100"),
+    ({"steps": 1000}, "steps", "and 100"),
     ({"frame_rate": 200.0}, "frame_rate", "between 1 and 60"),
     ({"chunk_frames": 3}, "chunk_frames", "multiple of 8"),
     ({"guidance_rescale": 3.0}, "guidance_rescale", "between 0 and 1"),

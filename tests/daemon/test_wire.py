@@ -137,7 +137,7 @@ def test_bad_durations_name_duration(duration: float, rule: str) -> None:
         ({"width": 4096}, "width", "4096", "between 64 and 1920"),
         ({"num_frames": 10}, "num_frames", "10", "8k+1"),
         ({"num_frames": 1001}, "num_frames", "1001", "between 9 and 257"),
-        ({"steps": 0}, "steps", "0", "between 1 and 100"),
+        ({"steps": 1000}, "steps", "1000", "and 100"),
         ({"frame_rate": 0.5}, "frame_rate", "0.5", "between 1 and 60"),
         ({"video_guidance_scale": 0.5}, "video_guidance_scale", "0.5", "between 1 and 30"),
         ({"audio_guidance_scale": 99.0}, "audio_guidance_scale", "99.0", "between 1 and 30"),
