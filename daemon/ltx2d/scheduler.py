@@ -175,6 +175,8 @@ class Scheduler:
                 StatusCode.RESOURCE_EXHAUSTED,
                 f"the queue is full ({self._capacity} jobs waiting); try again later",
             )
+        if job_id in self._jobs:
+            raise ValueError(f"job id {job_id!r} is already pending")
         now = time.monotonic()
         if deadline is not None and deadline <= now:
             raise ServiceError(StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the job was queued")
@@ -206,8 +208,11 @@ class Scheduler:
         if job._cancel_error is None:
             job._cancel_error = error
         if job.state is JobState.QUEUED:
-            self._queued.pop(job.id, None)  # its heap entry is skipped when popped
+            self._queued.pop(job.id, None)  # its heap entry is skipped when popped...
             self._finish(job, job._cancel_error)
+            if len(self._heap) > 2 * len(self._queued) + 64:  # ...or dropped here if many pile up
+                self._heap = [entry for entry in self._heap if self._queued.get(entry[1].id) is entry[1]]
+                heapq.heapify(self._heap)
         else:
             job.control.cancel(job._cancel_error.message)
         return True
@@ -257,6 +262,7 @@ class Scheduler:
                 await self._execute(job)
             except Exception as exc:  # a scheduler bug must not stop the worker
                 log.exception("scheduler error", extra={"event": "scheduler_error", **job.log_fields})
+                job.control.cancel("scheduler error")
                 self._finish(job, ServiceError(StatusCode.INTERNAL, f"scheduler error: {exc}"))
 
     async def _execute(self, job: Job) -> None:

@@ -104,6 +104,26 @@ def test_cancel_queued_job_leaves_the_queue_and_never_runs() -> None:
     arun(body())
 
 
+def test_many_cancelled_queued_jobs_do_not_pile_up() -> None:
+    gate = Gate({"blocker": 0})
+
+    async def body() -> None:
+        _, _, scheduler = make(capacity=2, on_step=gate)
+        blocker = scheduler.submit("blocker", small_params("blocker"))
+        await wait_until(gate.reached["blocker"].is_set)
+        for i in range(500):
+            scheduler.submit(f"spam{i}", small_params("spam"))
+            assert scheduler.cancel(f"spam{i}")
+        keep = scheduler.submit("keep", small_params("keep"))
+        assert len(scheduler._heap) < 100
+        gate.open_all()
+        await drain(blocker)
+        await drain(keep)
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
 def test_cancel_running_job_stops_within_one_step_and_next_job_runs() -> None:
     gate = Gate({"long": 2})
 
