@@ -7,22 +7,25 @@ pipeline loop (denoise.py), decode audio once (audio.py), then decode video wind
 
 from __future__ import annotations
 
+import copy
 import logging
 import secrets
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift
 
 from .audio import decode_audio, resample, resampled_length, sample_at, to_pcm
 from .control import JobControl
 from .decode import DEFAULT_CONTEXT, VideoDecoder, frame_spans
 from .denoise import DenoiseRun
 from .engine_api import ModelInfo
-from .errors import OutOfMemory
+from .errors import InvalidParams, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
 from .params import GenerationParams, Limits
@@ -150,6 +153,37 @@ class Ltx2Engine:
         self.prompt_cache.put(key, result)
         return result
 
+    def check_schedule(self, params: GenerationParams) -> None:
+        """Refuse a request whose noise schedule would be non-finite (the output would be all NaN).
+
+        `Limits.max_video_tokens` and the minimum of 2 steps cover LTX-2's own scheduler; this exact
+        check covers checkpoints whose scheduler config differs.
+        """
+        scheduler = copy.deepcopy(self._pipe.scheduler)
+        config = scheduler.config
+        sigmas = np.linspace(1.0, 1 / params.steps, params.steps)
+        mu = calculate_shift(
+            params.video_tokens,
+            config.get("base_image_seq_len", 1024),
+            config.get("max_image_seq_len", 4096),
+            config.get("base_shift", 0.95),
+            config.get("max_shift", 2.05),
+        )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                scheduler.set_timesteps(sigmas=sigmas, mu=mu)
+            finite = bool(torch.isfinite(scheduler.sigmas).all())
+        except (OverflowError, ZeroDivisionError):
+            finite = False
+        if not finite:
+            raise InvalidParams(
+                "steps",
+                params.steps,
+                f"the noise schedule for {params.video_tokens} video tokens is degenerate at this step count; "
+                "use more steps or a smaller clip",
+            )
+
     def pipeline_kwargs(self, params: GenerationParams) -> dict[str, Any]:
         """Arguments of `LTX2Pipeline.__call__` that reproduce `params` (seed must be resolved)."""
         layers = self._pipe.transformer.config.num_layers
@@ -179,6 +213,7 @@ class Ltx2Engine:
     def generate(self, params: GenerationParams, control: JobControl | None = None) -> Iterator[Event]:
         """Validate, then yield Progress, (AudioChunk, VideoChunk) per chunk, and Completed."""
         params.validate(self.limits)
+        self.check_schedule(params)
         if params.seed is None:
             params = params.with_seed(secrets.randbits(63))
         control = control or JobControl()
@@ -261,7 +296,7 @@ class Ltx2Engine:
         finished = time.perf_counter()
         yield Completed(
             seed=params.seed,
-            num_frames=total,
+            num_frames=0 if params.audio_only else total,
             num_samples=fmt.num_samples,
             timings=Timings(
                 encode_s=encoded - started,

@@ -96,7 +96,7 @@ class Timings:
 
 @dataclass(frozen=True)
 class Completed:
-    """The last event of a successful generation."""
+    """The last event of a successful generation; `num_frames` counts the frames sent (0 for audio only)."""
 
     seed: int
     num_frames: int

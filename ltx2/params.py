@@ -32,6 +32,9 @@ class Limits:
     max_height: int = 1088
     max_frames: int = 257
     max_steps: int = 100
+    # LTX-2's resolution-dependent noise schedule degenerates (all-NaN output) above about 46k video
+    # tokens (width/32 x height/32 x latent frames) at few steps.
+    max_video_tokens: int = 45_000
     max_prompt_chars: int = 4000
     min_frame_rate: float = 1.0
     max_frame_rate: float = 60.0
@@ -85,6 +88,10 @@ class GenerationParams:
     @property
     def latent_frames(self) -> int:
         return (self.num_frames - 1) // TEMPORAL_COMPRESSION + 1
+
+    @property
+    def video_tokens(self) -> int:
+        return (self.width // SPATIAL_MULTIPLE) * (self.height // SPATIAL_MULTIPLE) * self.latent_frames
 
     def with_seed(self, seed: int) -> GenerationParams:
         return replace(self, seed=seed)
@@ -151,7 +158,15 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
     _in_range("num_frames", frames, 9, limits.max_frames)
     _finite("frame_rate", p.frame_rate)
     _in_range("frame_rate", p.frame_rate, limits.min_frame_rate, limits.max_frame_rate)
-    _in_range("steps", _integer("steps", p.steps), 1, limits.max_steps)
+    # One step makes the flow-matching schedule's terminal stretch divide by zero (NaN output).
+    _in_range("steps", _integer("steps", p.steps), 2, limits.max_steps)
+    if p.video_tokens > limits.max_video_tokens:
+        raise InvalidParams(
+            "num_frames",
+            frames,
+            f"{p.width}x{p.height}x{frames} is {p.video_tokens} video tokens; must be at most "
+            f"{limits.max_video_tokens} (fewer frames or a smaller size)",
+        )
     if p.seed is not None:
         _in_range("seed", _integer("seed", p.seed), 0, 2**63 - 1)
     for name in ("video_guidance_scale", "audio_guidance_scale", "modality_scale"):

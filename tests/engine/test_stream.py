@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ltx2 import AudioChunk, Completed, GenerationParams, Phase, SampleFormat, VideoChunk
+from ltx2 import AudioChunk, Completed, GenerationParams, InvalidParams, Phase, SampleFormat, VideoChunk
 
 from .conftest import collect, small
 
@@ -168,3 +168,16 @@ def test_model_info_reports_what_was_loaded(engine, tiny_checkpoint):
     assert all(n > 0 for n in info.parameter_counts.values())
     assert info.memory_bytes >= 4 * sum(info.parameter_counts.values())
     assert len(info.fingerprint) == 16
+
+
+def test_a_degenerate_noise_schedule_is_refused_before_running(engine):
+    huge = GenerationParams(prompt="a storm", width=1920, height=1088, num_frames=257, steps=2)
+    with pytest.raises(InvalidParams, match=r"steps=2: the noise schedule for 67320 video tokens is degenerate"):
+        engine.check_schedule(huge)
+    engine.check_schedule(GenerationParams(prompt="a storm", width=768, height=512, num_frames=121, steps=2))
+
+
+def test_completed_counts_what_was_sent(engine):
+    foley = collect(engine.generate(small(audio_only=True)), small())
+    assert foley.completed.num_frames == 0
+    assert foley.completed.num_samples == len(foley.audio)

@@ -181,9 +181,7 @@ def test_cli_help() -> None:
     assert "--seed" in result.stdout
 
 
-def test_default_dir_reads_the_environment_at_call_time(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_default_dir_reads_the_environment_at_call_time(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LTX2D_HOME", str(tmp_path / "home"))
     assert tiny.default_tiny_dir() == tmp_path / "home" / "tiny-v1"
     monkeypatch.delenv("LTX2D_HOME")

@@ -1,0 +1,129 @@
+"""A full-size LTX-2.0 pipeline with random weights, built in memory, for GPU benchmarks.
+
+The transformer (48 blocks, 32x128 video and 32x64 audio attention, 128 latent channels), the video
+VAE, the audio VAE, the vocoder and the text connectors use LTX-2.0's real configs (diffusers'
+conversion script). The Gemma 3 text encoder keeps the real width (3840) but only two layers: it
+runs once per request, and 12B random parameters would only cost load time and memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ltx2 import tiny
+
+TEXT_HIDDEN = 3840
+TEXT_LAYERS = 2
+
+TRANSFORMER = {
+    "in_channels": 128,
+    "out_channels": 128,
+    "num_attention_heads": 32,
+    "attention_head_dim": 128,
+    "cross_attention_dim": 4096,
+    "audio_in_channels": 128,
+    "audio_out_channels": 128,
+    "audio_num_attention_heads": 32,
+    "audio_attention_head_dim": 64,
+    "audio_cross_attention_dim": 2048,
+    "num_layers": 48,
+    "caption_channels": TEXT_HIDDEN,
+}
+VIDEO_VAE = {
+    "latent_channels": 128,
+    "block_out_channels": (256, 512, 1024, 2048),
+    "decoder_block_out_channels": (256, 512, 1024),
+    "layers_per_block": (4, 6, 6, 2, 2),
+    "decoder_layers_per_block": (5, 5, 5, 5),
+}
+AUDIO_VAE = {"base_channels": 128, "latent_channels": 8, "num_res_blocks": 2}
+VOCODER = {"hidden_channels": 1024}
+CONNECTORS = {
+    "caption_channels": TEXT_HIDDEN,
+    "text_proj_in_factor": TEXT_LAYERS + 1,
+    "video_connector_num_attention_heads": 30,
+    "video_connector_attention_head_dim": 128,
+    "video_connector_num_learnable_registers": 128,
+    "audio_connector_num_attention_heads": 30,
+    "audio_connector_attention_head_dim": 128,
+    "audio_connector_num_learnable_registers": 128,
+}
+
+
+def _text_encoder(tokenizer: Any) -> Any:
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3TextConfig, SiglipVisionConfig
+
+    text = Gemma3TextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=TEXT_HIDDEN,
+        intermediate_size=15360,
+        num_hidden_layers=TEXT_LAYERS,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        head_dim=256,
+        query_pre_attn_scalar=256,
+        sliding_window=1024,
+        layer_types=["sliding_attention", "full_attention"],
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    vision = SiglipVisionConfig(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=16, patch_size=4
+    )
+    config = Gemma3Config(
+        text_config=text,
+        vision_config=vision,
+        mm_tokens_per_image=4,
+        boi_token_index=tokenizer.convert_tokens_to_ids(tokenizer.boi_token),
+        eoi_token_index=tokenizer.convert_tokens_to_ids(tokenizer.eoi_token),
+        image_token_index=tokenizer.convert_tokens_to_ids(tokenizer.image_token),
+    )
+    return Gemma3ForConditionalGeneration(config).eval()
+
+
+def build_full_size_pipeline(device: str, dtype: torch.dtype, num_layers: int = 48) -> Any:
+    """Random-weight LTX-2.0 pipeline created directly on `device` in `dtype` (no CPU copy)."""
+    from diffusers import (
+        AutoencoderKLLTX2Audio,
+        AutoencoderKLLTX2Video,
+        FlowMatchEulerDiscreteScheduler,
+        LTX2Pipeline,
+        LTX2VideoTransformer3DModel,
+    )
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors, LTX2Vocoder
+
+    from ltx2.tiny_tokenizer import train_tiny_tokenizer
+
+    tokenizer = train_tiny_tokenizer()
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            torch.manual_seed(0)
+            parts = {
+                "text_encoder": _text_encoder(tokenizer),
+                "connectors": LTX2TextConnectors(**{**tiny.connectors_config(), **CONNECTORS}),
+                "transformer": LTX2VideoTransformer3DModel(
+                    **{**tiny.transformer_config(), **TRANSFORMER, "num_layers": num_layers}
+                ),
+                "vae": AutoencoderKLLTX2Video(**{**tiny.video_vae_config(), **VIDEO_VAE}),
+                "audio_vae": AutoencoderKLLTX2Audio(**{**tiny.audio_vae_config(), **AUDIO_VAE}),
+                "vocoder": LTX2Vocoder(**{**tiny.vocoder_config(), **VOCODER}),
+            }
+    finally:
+        torch.set_default_dtype(previous)
+    for module in parts.values():
+        module.eval()
+    return LTX2Pipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(**tiny.scheduler_config()), tokenizer=tokenizer, **parts
+    )
+
+
+def count_parameters(num_layers: int = 48) -> dict[str, int]:
+    """Parameter counts of the full-size components, built on the meta device (no memory)."""
+    pipe = build_full_size_pipeline("meta", torch.float32, num_layers)
+    names = ("transformer", "vae", "audio_vae", "vocoder", "connectors", "text_encoder")
+    return {name: sum(p.numel() for p in getattr(pipe, name).parameters()) for name in names}
