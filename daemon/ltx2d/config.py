@@ -158,8 +158,7 @@ OPTIONS: tuple[Option, ...] = (
     # model
     Option(
         "model",
-        "Checkpoint folder in diffusers layout; unset uses the embedded tiny checkpoint (built on "
-        "first use).",
+        "Checkpoint folder in diffusers layout; unset uses the embedded tiny checkpoint (built on first use).",
         _path,
         None,
         "PATH",
@@ -315,12 +314,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     # limits (validation lives in ltx2.GenerationParams.validate; these only set its bounds)
     Option("max_width", "Largest frame width in pixels.", _int(64), _LIMITS.max_width, "PX", group="limits"),
-    Option(
-        "max_height", "Largest frame height in pixels.", _int(64), _LIMITS.max_height, "PX", group="limits"
-    ),
-    Option(
-        "max_frames", "Largest number of frames per clip.", _int(9), _LIMITS.max_frames, "N", group="limits"
-    ),
+    Option("max_height", "Largest frame height in pixels.", _int(64), _LIMITS.max_height, "PX", group="limits"),
+    Option("max_frames", "Largest number of frames per clip.", _int(9), _LIMITS.max_frames, "N", group="limits"),
     Option("max_steps", "Most denoising steps per job.", _int(1), _LIMITS.max_steps, "N", group="limits"),
     # defaults for unset request fields
     Option(
@@ -543,9 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
                 help=help_text,
             )
         else:
-            group.add_argument(
-                option.flag, dest=option.name, default=None, metavar=option.metavar, help=help_text
-            )
+            group.add_argument(option.flag, dest=option.name, default=None, metavar=option.metavar, help=help_text)
         if option.name == "bridge_port":
             group.add_argument("--no-bridge", action="store_true", help="Do not start the msgpack bridge.")
     return parser
@@ -555,11 +548,7 @@ def options_markdown() -> str:
     """The options as a Markdown table (docs/daemon.md embeds it)."""
     rows = ["| flag | environment | default | description |", "| --- | --- | --- | --- |"]
     for option in OPTIONS:
-        flag = (
-            f"`{option.flag}`"
-            if option.flag_kind == "value"
-            else f"`{option.flag}` / `--no-{option.flag[2:]}`"
-        )
+        flag = f"`{option.flag}`" if option.flag_kind == "value" else f"`{option.flag}` / `--no-{option.flag[2:]}`"
         default = "unset" if option.default is None else f"`{option.default}`"
         rows.append(f"| {flag} | `{option.env}` | {default} | {option.help.replace('|', '/')} |")
     rows.append("| `--no-bridge` | | | Do not start the msgpack bridge (same as `--bridge-port off`). |")

@@ -10,6 +10,7 @@ which closes the service's event iterator, which cancels the job.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -36,9 +37,7 @@ FIELD_METADATA_KEY = "ltx2d-field"
 async def abort_with(context: grpc.aio.ServicerContext, error: ServiceError) -> None:
     """End the call with `error`'s status, message and (when known) its field."""
     trailing = ((FIELD_METADATA_KEY, error.field),) if error.field else ()
-    await context.abort(
-        grpc.StatusCode[StatusCode(error.code).value], error.message, trailing_metadata=trailing
-    )
+    await context.abort(grpc.StatusCode[StatusCode(error.code).value], error.message, trailing_metadata=trailing)
 
 
 def _internal(exc: BaseException) -> ServiceError:
@@ -67,12 +66,13 @@ def _grpc_stream_errors(method: Callable[..., AsyncIterator[Any]]) -> Callable[.
     """The same as `_grpc_errors` for server-streaming methods."""
 
     @functools.wraps(method)
-    async def wrapper(
-        self: Ltx2dServicer, request: Any, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[Any]:
+    async def wrapper(self: Ltx2dServicer, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
-            async for item in method(self, request, context):
-                yield item
+            # aclosing: a cancel that lands while this wrapper waits at `yield` still closes the
+            # inner generator (and so the job) at once, not whenever it is garbage-collected.
+            async with contextlib.aclosing(method(self, request, context)) as items:
+                async for item in items:
+                    yield item
         except ServiceError as exc:
             await abort_with(context, exc)
         except grpc.aio.AbortError:
@@ -142,11 +142,7 @@ class Ltx2dServicer(pb_grpc.Ltx2dServicer):
         return wire.info_to_proto(await self._service.unload(), self._defaults)
 
     @_grpc_errors
-    async def Prefetch(
-        self, request: pb.PrefetchRequest, context: grpc.aio.ServicerContext
-    ) -> pb.PrefetchResponse:
-        jobs = wire.prefetch_from_proto(
-            request, self._defaults, self._limits, client=f"grpc {context.peer()}"
-        )
+    async def Prefetch(self, request: pb.PrefetchRequest, context: grpc.aio.ServicerContext) -> pb.PrefetchResponse:
+        jobs = wire.prefetch_from_proto(request, self._defaults, self._limits, client=f"grpc {context.peer()}")
         job_ids, already_cached = await self._service.prefetch(jobs)
         return pb.PrefetchResponse(job_ids=[j or "" for j in job_ids], already_cached=already_cached)

@@ -49,18 +49,14 @@ class _ServiceCollector(Collector):
         yield GaugeMetricFamily(
             "ltx2d_job_running", "1 while a job runs on the model.", value=1 if info.running_job_id else 0
         )
-        yield GaugeMetricFamily(
-            "ltx2d_model_loaded", "1 while the model is loaded.", value=1 if info.loaded else 0
-        )
+        yield GaugeMetricFamily("ltx2d_model_loaded", "1 while the model is loaded.", value=1 if info.loaded else 0)
         model_bytes = info.model.memory_bytes if info.model is not None and info.loaded else 0
         yield GaugeMetricFamily(
             "ltx2d_model_memory_bytes", "Device memory held by the model's weights.", value=model_bytes
         )
         gpu = gpu_memory_bytes()
         if gpu is not None:
-            family = GaugeMetricFamily(
-                "ltx2d_gpu_memory_bytes", "CUDA memory of this process.", labels=["kind"]
-            )
+            family = GaugeMetricFamily("ltx2d_gpu_memory_bytes", "CUDA memory of this process.", labels=["kind"])
             family.add_metric(["allocated"], gpu[0])
             family.add_metric(["reserved"], gpu[1])
             yield family
@@ -110,9 +106,7 @@ class Metrics:
         if record.first_chunk_s is not None:
             self.first_chunk.labels(cache_hit).observe(record.first_chunk_s)
 
-    def watch_service(
-        self, info: Callable[[], Awaitable[ServiceInfo]], loop: asyncio.AbstractEventLoop
-    ) -> None:
+    def watch_service(self, info: Callable[[], Awaitable[ServiceInfo]], loop: asyncio.AbstractEventLoop) -> None:
         """Report queue, model and GPU gauges read through `info` on `loop`."""
         self.registry.register(_ServiceCollector(info, loop))
 

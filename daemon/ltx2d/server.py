@@ -43,7 +43,7 @@ MAX_SEND_BYTES = 1 << 30
 MAX_RECEIVE_BYTES = 16 << 20
 
 
-def engine_factory(config: DaemonConfig) -> Callable[[], ltx2.Engine]:
+def real_engine_factory(config: DaemonConfig) -> Callable[[], ltx2.Engine]:
     """Builds the real engine from the config (imported lazily: torch loads only when needed)."""
 
     def build() -> ltx2.Engine:
@@ -75,16 +75,20 @@ def write_ready_file(path: Path, payload: dict[str, object]) -> None:
 
 
 class Daemon:
-    """One running daemon: the service and the transports in front of it."""
+    """One running daemon: the service and the transports in front of it.
+
+    `engine_factory` builds the engine when the model loads; by default the real `Ltx2Engine`
+    configured by `config` (tests pass a fake one).
+    """
 
     def __init__(
         self,
         config: DaemonConfig,
         *,
-        engine_factory_: Callable[[], ltx2.Engine] | None = None,
+        engine_factory: Callable[[], ltx2.Engine] | None = None,
     ) -> None:
         self.config = config
-        self._engine_factory = engine_factory_ or engine_factory(config)
+        self._engine_factory = engine_factory or real_engine_factory(config)
         self.metrics = Metrics()
         self.service: Ltx2dService | None = None
         self._grpc: grpc.aio.Server | None = None

@@ -119,9 +119,7 @@ class DaemonProcess:
         argv += self.args
         self._stderr_path = tmp / "stderr.log"
         with open(self._stderr_path, "wb") as stderr:
-            self._proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=self.env
-            )
+            self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=self.env)
         self.pid = self._proc.pid
         try:
             self._wait_ready(ready)
@@ -139,9 +137,7 @@ class DaemonProcess:
                     f"ltx2d exited with status {self._proc.returncode} before it was ready:\n{self.stderr}"
                 )
             if time.monotonic() > deadline:
-                raise DaemonError(
-                    f"ltx2d wrote no ready file within {self.start_timeout_s:g} s:\n{self.stderr}"
-                )
+                raise DaemonError(f"ltx2d wrote no ready file within {self.start_timeout_s:g} s:\n{self.stderr}")
             time.sleep(0.05)
         info = json.loads(ready.read_text())
         self.host = info["host"]
@@ -153,9 +149,7 @@ class DaemonProcess:
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise DaemonError(
-                        f"ltx2d was not SERVING within {self.start_timeout_s:g} s:\n{self.stderr}"
-                    )
+                    raise DaemonError(f"ltx2d was not SERVING within {self.start_timeout_s:g} s:\n{self.stderr}")
                 try:
                     reply = stub.Check(
                         health_pb2.HealthCheckRequest(), timeout=min(5.0, remaining), metadata=self.metadata
@@ -211,7 +205,7 @@ async def in_process_daemon(
     """A `Daemon` serving on the running loop (tests use port 0 and a fake engine factory)."""
     from .server import Daemon
 
-    daemon = Daemon(config, engine_factory_=engine_factory)
+    daemon = Daemon(config, engine_factory=engine_factory)
     try:
         await daemon.start()
         yield daemon

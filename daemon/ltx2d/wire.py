@@ -94,9 +94,7 @@ def _cache_policy(value: int) -> CachePolicy:
     return next(p for p in CachePolicy if p not in (CachePolicy.BYPASS, CachePolicy.REFRESH))
 
 
-def params_from_proto(
-    msg: pb.GenerateRequest, defaults: GenerationParams, limits: Limits
-) -> GenerationParams:
+def params_from_proto(msg: pb.GenerateRequest, defaults: GenerationParams, limits: Limits) -> GenerationParams:
     """The generation parameters of `msg`, unset fields taken from `defaults`, validated."""
     values: dict[str, Any] = {"prompt": msg.prompt, "negative_prompt": msg.negative_prompt}
     for name in _OPTIONAL_PARAMS:
@@ -121,9 +119,7 @@ def params_from_proto(
     except InvalidParams as exc:
         if exc.field == "num_frames" and duration is not None:
             # The client gave a duration: say so, with the frame count it turned into.
-            raise invalid(
-                "duration_s", duration, f"gives num_frames={params.num_frames}, which {exc.rule}"
-            ) from None
+            raise invalid("duration_s", duration, f"gives num_frames={params.num_frames}, which {exc.rule}") from None
         raise ServiceError(StatusCode.INVALID_ARGUMENT, str(exc), exc.field) from None
     return params
 
@@ -153,9 +149,7 @@ def request_from_proto(
     cache_policy = _cache_policy(msg.cache_policy)
     delivery = delivery_from_proto(msg)
     params = params_from_proto(msg, defaults, limits)
-    job = JobRequest(
-        params=params, priority=priority, cache_policy=cache_policy, deadline=deadline, client=client
-    )
+    job = JobRequest(params=params, priority=priority, cache_policy=cache_policy, deadline=deadline, client=client)
     return job, delivery
 
 
