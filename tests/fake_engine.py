@@ -82,9 +82,7 @@ class FakeEngine:
     def close(self) -> None:
         self.closed = True
 
-    def generate(
-        self, params: ltx2.GenerationParams, control: ltx2.JobControl | None = None
-    ) -> Iterator[ltx2.Event]:
+    def generate(self, params: ltx2.GenerationParams, control: ltx2.JobControl | None = None) -> Iterator[ltx2.Event]:
         assert not self.closed, "generate() on a closed engine"
         params.validate(self.limits)
         self.generate_calls += 1

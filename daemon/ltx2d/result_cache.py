@@ -73,9 +73,7 @@ def _encode(clip: CachedClip) -> bytes:
     chunks: list[list[object]] = []
     for c in clip.chunks:
         if isinstance(c, ltx2.AudioChunk):
-            chunks.append(
-                ["a", c.first_sample, c.num_samples, c.sample_rate, c.channels, int(c.sample_format), c.data]
-            )
+            chunks.append(["a", c.first_sample, c.num_samples, c.sample_rate, c.channels, int(c.sample_format), c.data])
         else:
             chunks.append(["v", c.first_frame, c.num_frames, c.width, c.height, c.frame_rate, c.data])
     payload = {
@@ -101,9 +99,7 @@ def _encode(clip: CachedClip) -> bytes:
 def _decode(payload: bytes) -> CachedClip:
     data = msgpack.unpackb(payload, raw=False)
     f = data["format"]
-    fmt = ltx2.ClipFormat(
-        f[0], f[1], f[2], f[3], f[4], f[5], f[6], ltx2.SampleFormat(f[7]), f[8], f[9], f[10]
-    )
+    fmt = ltx2.ClipFormat(f[0], f[1], f[2], f[3], f[4], f[5], f[6], ltx2.SampleFormat(f[7]), f[8], f[9], f[10])
     chunks: list[Chunk] = []
     for c in data["chunks"]:
         if c[0] == "a":
