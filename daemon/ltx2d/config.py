@@ -18,6 +18,8 @@ from typing import Any
 
 from ltx2 import GenerationParams, InvalidParams, Limits
 
+from . import __version__
+
 ENV_PREFIX = "LTX2D_"
 DEFAULT_GRPC_PORT = 50151
 DEFAULT_BRIDGE_PORT = 50152
@@ -522,8 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ltx2d",
         description="Serve a warm LTX-2 model over gRPC and a msgpack bridge. Every option can also be set "
         f"with an environment variable ({ENV_PREFIX}<OPTION>); a flag wins over the environment.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"ltx2d {__version__}")
     groups: dict[str, argparse._ArgumentGroup] = {}
     for option in OPTIONS:
         group = groups.setdefault(option.group, parser.add_argument_group(option.group))
