@@ -25,13 +25,20 @@ func expect_eq(actual: Variant, expected: Variant, message: String = "") -> bool
 	return false
 
 
-## Waits up to [param max_frames] frames for [param condition] to turn true.
-func wait_until(condition: Callable, max_frames: int = 600) -> bool:
-	for i in range(max_frames):
+## Waits (frame by frame) up to [param timeout_s] seconds for [param condition] to turn true.
+func wait_until(condition: Callable, timeout_s: float = 5.0) -> bool:
+	var deadline := Time.get_ticks_msec() + int(timeout_s * 1000.0)
+	while Time.get_ticks_msec() < deadline:
 		if condition.call():
 			return true
 		await tree.process_frame
 	return condition.call()
+
+
+## Lets [param seconds] pass, frame by frame.
+func wait_seconds(seconds: float) -> void:
+	var never := func() -> bool: return false
+	await wait_until(never, seconds)
 
 
 func _difference(actual: Variant, expected: Variant, path: String) -> String:

@@ -173,6 +173,11 @@ func get_state() -> PlayState:
 	return _state
 
 
+## Index of the frame on screen (-1 before the first).
+func get_frame_index() -> int:
+	return _shown
+
+
 ## Playback position in seconds (the audio clock).
 func get_position_s() -> float:
 	if _state == PlayState.IDLE or _state == PlayState.BUFFERING:
