@@ -240,7 +240,7 @@ def test_generate_timeout_is_deadline_exceeded(address):
 def test_chunks_larger_than_grpcs_default_message_limit_arrive(address):
     # 24 frames of 320x256 RGB8 are 5.9 MB, above gRPC's default 4 MB receive limit.
     with Client(address) as client:
-        stream = client.generate("a wide shot", width=320, height=256, num_frames=25, steps=1, chunk_frames=24)
+        stream = client.generate("a wide shot", width=320, height=256, num_frames=25, steps=2, chunk_frames=24)
         sizes = [len(e.data) for e in stream if isinstance(e, VideoChunk)]
     assert max(sizes) > 4 * 2**20
 
