@@ -27,6 +27,12 @@ if _version_not_supported:
 
 class Ltx2dStub:
     """The daemon's generation service.
+
+    Errors: the status message of INVALID_ARGUMENT names the field, the value and the rule, and the
+    trailing metadata `ltx2d-field` names the field (for example `width`, `requests[1].seed`).
+    Auth: when the daemon has a token, every call (health and reflection included) must carry the
+    metadata `authorization: Bearer <token>`, else UNAUTHENTICATED. Video chunks can exceed gRPC's
+    default 4 MB receive limit: raise it on the client (`grpc.max_receive_message_length`).
     """
 
     def __init__(self, channel):
@@ -69,6 +75,12 @@ class Ltx2dStub:
 
 class Ltx2dServicer:
     """The daemon's generation service.
+
+    Errors: the status message of INVALID_ARGUMENT names the field, the value and the rule, and the
+    trailing metadata `ltx2d-field` names the field (for example `width`, `requests[1].seed`).
+    Auth: when the daemon has a token, every call (health and reflection included) must carry the
+    metadata `authorization: Bearer <token>`, else UNAUTHENTICATED. Video chunks can exceed gRPC's
+    default 4 MB receive limit: raise it on the client (`grpc.max_receive_message_length`).
     """
 
     def Generate(self, request, context):
@@ -159,6 +171,12 @@ def add_Ltx2dServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Ltx2d:
     """The daemon's generation service.
+
+    Errors: the status message of INVALID_ARGUMENT names the field, the value and the rule, and the
+    trailing metadata `ltx2d-field` names the field (for example `width`, `requests[1].seed`).
+    Auth: when the daemon has a token, every call (health and reflection included) must carry the
+    metadata `authorization: Bearer <token>`, else UNAUTHENTICATED. Video chunks can exceed gRPC's
+    default 4 MB receive limit: raise it on the client (`grpc.max_receive_message_length`).
     """
 
     @staticmethod
