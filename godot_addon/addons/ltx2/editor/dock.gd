@@ -1,7 +1,7 @@
 @tool
-class_name LTX2Dock
 extends VBoxContainer
 ## The editor dock: generate a clip from a prompt, watch it arrive, and bake it into the project.
+## (No class_name: it uses editor-only classes and must never load in a game.)
 ##
 ## Generate sends an INTERACTIVE request on the dock's own connection (the LTX2 autoload does
 ## not run in the editor) with a latent preview per step; frames and sound then play in the

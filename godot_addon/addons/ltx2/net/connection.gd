@@ -326,10 +326,9 @@ func _flush_outbox() -> void:
 	var queued := _outbox
 	_outbox = []
 	for entry in queued:
-		if _status != Status.READY:
-			_outbox.append(entry)
-		elif _peer.put_data(entry["frame"]) != OK:
-			_lost("write failed")
+		if _peer.put_data(entry["frame"]) != OK:
+			_lost("write failed")  # Fails every pending job, these included.
+			return
 
 
 func _open() -> void:
