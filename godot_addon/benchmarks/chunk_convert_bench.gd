@@ -41,10 +41,18 @@ func _initialize() -> void:
 			var t2 := Time.get_ticks_usec()
 			best_image = minf(best_image, t1 - t0)
 			best_update = minf(best_update, t2 - t1)
-	print("frame_image %dx%d: %.3f ms per frame (best of %d)" % [
-		WIDTH, HEIGHT, best_image / 1000.0, REPEATS * FRAMES])
-	print("ImageTexture.update %dx%d: %.3f ms per frame (%s renderer)" % [
-		WIDTH, HEIGHT, best_update / 1000.0, RenderingServer.get_current_rendering_method()])
+	print(
+		(
+			"frame_image %dx%d: %.3f ms per frame (best of %d)"
+			% [WIDTH, HEIGHT, best_image / 1000.0, REPEATS * FRAMES]
+		)
+	)
+	print(
+		(
+			"ImageTexture.update %dx%d: %.3f ms per frame (%s renderer)"
+			% [WIDTH, HEIGHT, best_update / 1000.0, RenderingServer.get_current_rendering_method()]
+		)
+	)
 
 	var s16 := PackedByteArray()
 	s16.resize(SAMPLE_RATE * 2 * 2)
@@ -60,11 +68,19 @@ func _initialize() -> void:
 		best["s16"] = minf(best["s16"], t1 - t0)
 		best["f32"] = minf(best["f32"], t2 - t1)
 	for key: String in best:
-		print("pcm_to_frames %s, 1 s of %d Hz stereo: %.3f ms" % [
-			key, SAMPLE_RATE, float(best[key]) / 1000.0])
+		print(
+			(
+				"pcm_to_frames %s, 1 s of %d Hz stereo: %.3f ms"
+				% [key, SAMPLE_RATE, float(best[key]) / 1000.0]
+			)
+		)
 
 	var frame_cost := (best_image + best_update) / 1000.0
 	var audio_cost := float(best["f32"]) / 1000.0 / 24.0  # Spread over the 24 frames of 1 s.
-	print("per displayed frame at 24 fps: %.3f ms of a 16.7 ms (60 Hz) frame" % [
-		frame_cost + audio_cost])
+	print(
+		(
+			"per displayed frame at 24 fps: %.3f ms of a 16.7 ms (60 Hz) frame"
+			% [frame_cost + audio_cost]
+		)
+	)
 	quit(0)

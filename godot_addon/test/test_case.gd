@@ -45,9 +45,16 @@ func _difference(actual: Variant, expected: Variant, path: String) -> String:
 	var at := path if not path.is_empty() else "value"
 	var why := ""
 	if typeof(actual) != typeof(expected):
-		why = "%s is %s %s, expected %s %s" % [
-			at, type_string(typeof(actual)), _show(actual),
-			type_string(typeof(expected)), _show(expected)]
+		why = (
+			"%s is %s %s, expected %s %s"
+			% [
+				at,
+				type_string(typeof(actual)),
+				_show(actual),
+				type_string(typeof(expected)),
+				_show(expected)
+			]
+		)
 	elif actual is Dictionary:
 		why = _dictionary_difference(actual, expected, path)
 	elif actual is Array:

@@ -80,14 +80,15 @@ func test_generate_streams_through_a_bridge() -> void:
 	connection.connected.connect(func(hello: Dictionary) -> void: hellos.append(hello))
 	var request := LTX2Requests.cutscene("a gate opens", 64, 64, 9, 3)
 	var job := connection.generate(request)
-	expect(await _pump(bridge, connection, _has_received.bind(bridge, 1)),
-		"hello arrives")
+	expect(await _pump(bridge, connection, _has_received.bind(bridge, 1)), "hello arrives")
 	var hello: Dictionary = bridge.received[0]
 	expect_eq(hello, LTX2Connection.build_hello(int(hello["id"]), "s3cret"))
 	expect(bridge.received.size() == 1, "nothing but hello before the daemon answers it")
 	bridge.send([{"type": "hello", "id": hello["id"], "protocol_version": 1, "version": "t"}])
-	expect(await _pump(bridge, connection, _has_received.bind(bridge, 2)),
-		"generate arrives after hello")
+	expect(
+		await _pump(bridge, connection, _has_received.bind(bridge, 2)),
+		"generate arrives after hello"
+	)
 	expect_eq(bridge.received[1], LTX2Connection.build_generate(job.id, request))
 	expect_eq(hellos.size(), 1)
 	expect(connection.is_ready(), "ready")
@@ -95,18 +96,42 @@ func test_generate_streams_through_a_bridge() -> void:
 	pcm.resize(100 * 2 * 4)
 	var rgb := PackedByteArray()
 	rgb.resize(9 * 64 * 64 * 3)
-	var fmt := {"width": 64, "height": 64, "num_frames": 9, "frame_rate": 24.0,
-		"sample_rate": 24000, "channels": 2, "num_samples": 100, "sample_format": 2}
-	bridge.send([
+	var fmt := {
+		"width": 64,
+		"height": 64,
+		"num_frames": 9,
+		"frame_rate": 24.0,
+		"sample_rate": 24000,
+		"channels": 2,
+		"num_samples": 100,
+		"sample_format": 2
+	}
+	var replies := [
 		{"type": "accepted", "id": job.id, "job_id": "j-9", "format": fmt},
-		{"type": "audio_chunk", "id": job.id, "job_id": "j-9", "first_sample": 0,
-			"num_samples": 100, "sample_rate": 24000, "channels": 2, "sample_format": 2,
-			"data": pcm},
-		{"type": "video_chunk", "id": job.id, "job_id": "j-9", "first_frame": 0,
-			"num_frames": 9, "width": 64, "height": 64, "data": rgb},
-		{"type": "completed", "id": job.id, "job_id": "j-9", "num_frames": 9,
-			"num_samples": 100},
-	])
+		{
+			"type": "audio_chunk",
+			"id": job.id,
+			"job_id": "j-9",
+			"first_sample": 0,
+			"num_samples": 100,
+			"sample_rate": 24000,
+			"channels": 2,
+			"sample_format": 2,
+			"data": pcm
+		},
+		{
+			"type": "video_chunk",
+			"id": job.id,
+			"job_id": "j-9",
+			"first_frame": 0,
+			"num_frames": 9,
+			"width": 64,
+			"height": 64,
+			"data": rgb
+		},
+		{"type": "completed", "id": job.id, "job_id": "j-9", "num_frames": 9, "num_samples": 100},
+	]
+	bridge.send(replies)
 	expect(await _pump(bridge, connection, job.is_done), "job ends")
 	expect_eq(job.state, LTX2Job.State.COMPLETED, "%s %s" % [job.error_code, job.error_message])
 	expect_eq(job.frames_done, 9)
@@ -124,9 +149,7 @@ func test_cancel_sends_the_generate_id_and_job_id() -> void:
 	await _pump(bridge, connection, _has_received.bind(bridge, 1))
 	var hello: Dictionary = bridge.received[0]
 	expect(not hello.has("token"), "no token when none is set")
-	bridge.send([
-		{"type": "hello", "id": hello["id"], "protocol_version": 1},
-	])
+	bridge.send([{"type": "hello", "id": hello["id"], "protocol_version": 1}])
 	await _pump(bridge, connection, _has_received.bind(bridge, 2))
 	bridge.send([{"type": "accepted", "id": job.id, "job_id": "j-7", "format": {}}])
 	var accepted := func() -> bool: return not job.job_id.is_empty()
@@ -134,10 +157,11 @@ func test_cancel_sends_the_generate_id_and_job_id() -> void:
 	job.cancel()
 	await _pump(bridge, connection, _has_received.bind(bridge, 3))
 	expect_eq(bridge.received[2], {"type": "cancel", "id": job.id, "job_id": "j-7"})
-	bridge.send([
+	var replies := [
 		{"type": "cancel", "id": job.id, "found": true},
 		{"type": "error", "id": job.id, "job_id": "j-7", "code": "CANCELLED", "message": "bye"},
-	])
+	]
+	bridge.send(replies)
 	expect(await _pump(bridge, connection, job.is_done), "job ends")
 	expect_eq(job.state, LTX2Job.State.CANCELLED)
 	connection.queue_free()
@@ -154,8 +178,9 @@ func test_refused_token_fails_the_job_and_stops_retrying() -> void:
 	var job := connection.generate({"prompt": "x"})
 	await _pump(bridge, connection, _has_received.bind(bridge, 1))
 	var hello: Dictionary = bridge.received[0]
-	bridge.send([{"type": "error", "id": hello["id"], "code": "UNAUTHENTICATED",
-		"message": "invalid token"}])
+	var refusal := {"type": "error", "id": hello["id"], "code": "UNAUTHENTICATED"}
+	refusal["message"] = "invalid token"
+	bridge.send([refusal])
 	expect(await _pump(bridge, connection, job.is_done), "job ends")
 	expect_eq(job.error_code, "UNAUTHENTICATED")
 	expect_eq(failures, ["UNAUTHENTICATED"])

@@ -80,13 +80,30 @@ func test_streamed_job_waits_for_its_start_buffer_and_reports_failure() -> void:
 	player.failed.connect(func(code: String, _m: String) -> void: failures.append(code))
 	var job := LTX2Job.new(1, {})
 	player.play_job(job)
-	var fmt := {"width": 4, "height": 2, "num_frames": 25, "frame_rate": 24.0,
-		"sample_rate": 8000, "channels": 2, "num_samples": 8000, "sample_format": 2}
+	var fmt := {
+		"width": 4,
+		"height": 2,
+		"num_frames": 25,
+		"frame_rate": 24.0,
+		"sample_rate": 8000,
+		"channels": 2,
+		"num_samples": 8000,
+		"sample_format": 2
+	}
 	job.handle_message({"type": "accepted", "job_id": "j", "format": fmt})
 	var pcm := PackedFloat32Array()
 	pcm.resize(2 * 800)  # 0.1 s: below the start buffer
-	job.handle_message({"type": "audio_chunk", "first_sample": 0, "num_samples": 800,
-		"sample_rate": 8000, "channels": 2, "sample_format": 2, "data": pcm.to_byte_array()})
+	job.handle_message(
+		{
+			"type": "audio_chunk",
+			"first_sample": 0,
+			"num_samples": 800,
+			"sample_rate": 8000,
+			"channels": 2,
+			"sample_format": 2,
+			"data": pcm.to_byte_array()
+		}
+	)
 	await wait_seconds(0.1)
 	expect_eq(player.get_state(), LTX2CutscenePlayer.PlayState.BUFFERING)
 	job.handle_message({"type": "error", "code": "DEADLINE_EXCEEDED", "message": "too slow"})

@@ -74,8 +74,16 @@ func test_happy_path() -> void:
 	expect_eq(job.summary["seed"], 7)
 	expect_eq(job.duration_s(), 1000.0 / 24000.0)
 	var expected: Array[String] = [
-		"accepted", "progressed", "progressed", "audio", "frames", "audio", "frames",
-		"completed", "ended:%d" % LTX2Job.State.COMPLETED]
+		"accepted",
+		"progressed",
+		"progressed",
+		"audio",
+		"frames",
+		"audio",
+		"frames",
+		"completed",
+		"ended:%d" % LTX2Job.State.COMPLETED
+	]
 	expect_eq(seen.events, expected)
 
 
@@ -94,8 +102,9 @@ func test_daemon_error_keeps_code_message_and_field() -> void:
 	var job := LTX2Job.new(4)
 	var seen := Recorder.new(job)
 	var message := "width=65: must be a multiple of 32"
-	job.handle_message({"type": "error", "code": "INVALID_ARGUMENT", "message": message,
-		"field": "width"})
+	job.handle_message(
+		{"type": "error", "code": "INVALID_ARGUMENT", "message": message, "field": "width"}
+	)
 	expect_eq(job.state, LTX2Job.State.FAILED)
 	expect_eq(job.error_code, "INVALID_ARGUMENT")
 	expect_eq(job.error_message, message)

@@ -117,16 +117,40 @@ func test_bake_writes_res_wav_json_atomically() -> void:
 func test_recorder_builds_the_clip_from_chunks() -> void:
 	var job := LTX2Job.new(1, {"prompt": "p"})
 	var recorder := LTX2ClipRecorder.new(job)
-	var fmt := {"width": 2, "height": 2, "num_frames": 2, "frame_rate": 12.0,
-		"sample_rate": 8000, "channels": 2, "num_samples": 2, "seed": 5}
+	var fmt := {
+		"width": 2,
+		"height": 2,
+		"num_frames": 2,
+		"frame_rate": 12.0,
+		"sample_rate": 8000,
+		"channels": 2,
+		"num_samples": 2,
+		"seed": 5
+	}
 	job.handle_message({"type": "accepted", "job_id": "j", "format": fmt})
-	job.handle_message({"type": "audio_chunk", "first_sample": 0, "num_samples": 2,
-		"sample_rate": 8000, "channels": 2, "sample_format": 2,
-		"data": _f32_bytes([0.5, 0.5, -0.5, -0.5])})
+	job.handle_message(
+		{
+			"type": "audio_chunk",
+			"first_sample": 0,
+			"num_samples": 2,
+			"sample_rate": 8000,
+			"channels": 2,
+			"sample_format": 2,
+			"data": _f32_bytes([0.5, 0.5, -0.5, -0.5])
+		}
+	)
 	var rgb := PackedByteArray()
 	rgb.resize(2 * 2 * 2 * 3)
-	job.handle_message({"type": "video_chunk", "first_frame": 0, "num_frames": 2, "width": 2,
-		"height": 2, "data": rgb})
+	job.handle_message(
+		{
+			"type": "video_chunk",
+			"first_frame": 0,
+			"num_frames": 2,
+			"width": 2,
+			"height": 2,
+			"data": rgb
+		}
+	)
 	expect(recorder.clip == null, "no clip before completed")
 	job.handle_message({"type": "completed", "seed": 5, "num_frames": 2, "num_samples": 2})
 	var clip := recorder.clip

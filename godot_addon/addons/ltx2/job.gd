@@ -185,10 +185,7 @@ func _on_completed(message: Dictionary) -> void:
 		return
 	if message.has("num_samples") and int(message["num_samples"]) != samples_done:
 		_protocol_error(
-			(
-				"completed reports %d samples, %d arrived"
-				% [int(message["num_samples"]), samples_done]
-			)
+			"completed reports %d samples, %d arrived" % [int(message["num_samples"]), samples_done]
 		)
 		return
 	summary = message
