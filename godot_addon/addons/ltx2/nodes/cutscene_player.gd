@@ -71,7 +71,9 @@ var _chunks: Array[Dictionary] = []  # VideoChunk maps not yet fully shown.
 var _frames_in := 0
 var _shown := -1
 var _texture: ImageTexture = null
+var _started := false  # Playback began (it may since have stalled or paused).
 var _clock_start_ms := 0  # Wall clock of clips without audio.
+var _held_since_ms := -1  # When the wall clock was stopped (pause or stall), -1 when running.
 
 
 func _init() -> void:
@@ -153,9 +155,11 @@ func pause(paused: bool = true) -> void:
 	if _state == PlayState.PLAYING and paused:
 		_state = PlayState.PAUSED
 		_audio.stream_paused = true
+		_hold_clock()
 	elif _state == PlayState.PAUSED and not paused:
 		_state = PlayState.PLAYING
 		_audio.stream_paused = false
+		_release_clock()
 
 
 ## Stops now and emits [signal finished] with skipped true (cancels the job, see
@@ -180,13 +184,12 @@ func get_frame_index() -> int:
 
 ## Playback position in seconds (the audio clock).
 func get_position_s() -> float:
-	if _state == PlayState.IDLE or _state == PlayState.BUFFERING:
+	if not _started:
 		return 0.0
-	if _sample_rate <= 0.0 and not _baked:
-		return (Time.get_ticks_msec() - _clock_start_ms) / 1000.0
+	if _audio.stream == null:  # No soundtrack: the wall clock, stopped while held.
+		var now := _held_since_ms if _held_since_ms >= 0 else Time.get_ticks_msec()
+		return (now - _clock_start_ms) / 1000.0
 	if _baked:
-		if _audio.stream == null:
-			return (Time.get_ticks_msec() - _clock_start_ms) / 1000.0
 		var pos := _audio.get_playback_position() + AudioServer.get_time_since_last_mix()
 		return maxf(0.0, pos - AudioServer.get_output_latency())
 	var played := _feeder.played_frames() / _sample_rate
@@ -243,19 +246,22 @@ func _buffer() -> void:
 	var wanted := start_buffer_s if start_buffer_s >= 0.0 else LTX2Settings.start_buffer_s()
 	if not _complete and _buffered_s() < wanted:
 		return
-	if _feeder.is_attached():
-		_state = PlayState.PLAYING  # Resume after a stall.
-		_audio.stream_paused = _user_paused
-		if _user_paused:
-			_state = PlayState.PAUSED
+	if not _started:
+		_start()
 		return
-	_start()
+	# Resume after a stall.
+	_state = PlayState.PAUSED if _user_paused else PlayState.PLAYING
+	_audio.stream_paused = _user_paused
+	if not _user_paused:
+		_release_clock()
 
 
 func _start() -> void:
 	_state = PlayState.PLAYING
+	_started = true
 	_audio.bus = bus
 	_clock_start_ms = Time.get_ticks_msec()
+	_held_since_ms = -1
 	if _audio.stream != null:
 		_audio.play()
 		if not _baked:
@@ -278,6 +284,7 @@ func _advance() -> void:
 	elif not _complete and not _baked and _is_starving():
 		_state = PlayState.BUFFERING
 		_audio.stream_paused = true
+		_hold_clock()
 		stalled.emit()
 
 
@@ -323,6 +330,17 @@ func _show(index: int) -> void:
 		return
 
 
+func _hold_clock() -> void:
+	if _held_since_ms < 0:
+		_held_since_ms = Time.get_ticks_msec()
+
+
+func _release_clock() -> void:
+	if _held_since_ms >= 0:
+		_clock_start_ms += Time.get_ticks_msec() - _held_since_ms
+		_held_since_ms = -1
+
+
 func _finish(skipped: bool) -> void:
 	_state = PlayState.DONE
 	_audio.stop()
@@ -357,6 +375,8 @@ func _reset() -> void:
 	_duration_s = 0.0
 	_complete = false
 	_baked = false
+	_started = false
+	_held_since_ms = -1
 	_chunks.clear()
 	_frames_in = 0
 	_shown = -1
