@@ -249,7 +249,7 @@ func _poll_connecting(peer_status: StreamPeerTCP.Status) -> void:
 
 func _dispatch(frame: PackedByteArray) -> void:
 	var decoded := LTX2Msgpack.decode(frame)
-	if not decoded.ok() or not decoded.value is Dictionary:
+	if not decoded.ok() or not (decoded.value is Dictionary):
 		var why := decoded.error if not decoded.ok() else "frame is not a map"
 		_refuse("PROTOCOL", "bad frame from the daemon: %s" % why)
 		return
