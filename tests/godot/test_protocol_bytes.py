@@ -343,8 +343,12 @@ def check_stream(events: list[dict[str, Any]], request_id: int, *, audio_only: b
             assert not audio_only, "audio_only job sent a video chunk"
             assert e["first_frame"] == frames
             assert audio_since_video, f"frames {frames}.. arrived before the audio covering them"
+            # The audio of [t0, t1) came first: up to the clip's audio length, which is a little
+            # shorter than the video (whole mel frames), and within one frame of rounding.
             frame_end_s = (e["first_frame"] + e["num_frames"]) / fmt["frame_rate"]
-            assert samples / fmt["sample_rate"] >= frame_end_s - 1.0 / fmt["frame_rate"]
+            audio_total_s = fmt["num_samples"] / fmt["sample_rate"]
+            covered_s = samples / fmt["sample_rate"]
+            assert covered_s >= min(frame_end_s, audio_total_s) - 1.0 / fmt["frame_rate"]
             assert len(e["data"]) == e["num_frames"] * e["height"] * e["width"] * 3
             frames += e["num_frames"]
             audio_since_video = False
@@ -414,3 +418,30 @@ def test_error_reply_names_field(client: BridgeClient) -> None:
     assert events[-1]["code"] == "INVALID_ARGUMENT"
     assert events[-1]["field"] == "width"
     assert "65" in events[-1]["message"]
+
+
+def test_dock_request_with_guidance_and_preview(client: BridgeClient) -> None:
+    # What the editor dock sends (LTX2Dock.build_request): float guidance, steps, a latent preview.
+    request = {
+        "type": "generate",
+        "id": 8,
+        "prompt": "a lighthouse in a storm",
+        "width": 64,
+        "height": 64,
+        "num_frames": 9,
+        "seed": 3,
+        "priority": 2,
+        "sample_format": 2,
+        "negative_prompt": "blurry",
+        "steps": 2,
+        "video_guidance_scale": 3.0,
+        "audio_guidance_scale": 7.0,
+        "preview": True,
+    }
+    client.send(msgpack.packb(request))
+    events = client.until_end(8)
+    check_stream(events, 8, audio_only=False)
+    previews = [e for e in events if e["type"] == "progress" and e.get("preview_rgb")]
+    assert previews, "no latent preview in any progress event"
+    p = previews[0]
+    assert len(p["preview_rgb"]) == p["preview_width"] * p["preview_height"] * 3
