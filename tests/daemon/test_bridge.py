@@ -265,13 +265,13 @@ def test_cancel(tmp_path: Path, by: str) -> None:
                 {"type": "cancel", "id": 9} if by == "request id" else {"type": "cancel", "id": "c", "job_id": job_id}
             )
             await client.send(cancel)
-            gate.open_all()
             replies = {}
-            while len(replies) < 2:
-                message = await client.recv()
-                assert message is not None
-                if message["type"] in ("cancel", "error"):
+            for wanted in ("cancel", "error"):
+                while wanted not in replies:
+                    message = await client.recv()
+                    assert message is not None
                     replies[message["type"]] = message
+                gate.open_all()  # only once the cancel is in, or the job could simply finish first
             assert replies["cancel"]["found"] is True and replies["cancel"]["id"] == cancel["id"]
             error = replies["error"]
             assert (error["id"], error["code"], error["job_id"]) == (9, "CANCELLED", job_id)
@@ -324,5 +324,46 @@ def test_prefetch_over_the_bridge(tmp_path: Path) -> None:
             assert hit["type"] == "accepted" and hit["cache_hit"] is True
             bad = await client.request({"type": "prefetch", "id": 3, "requests": [{"prompt": "a", "steps": "x"}]})
             assert bad["type"] == "error" and bad["field"] == "requests[0].steps"
+
+    arun(body())
+
+
+def test_full_queue_is_resource_exhausted_over_the_bridge(tmp_path: Path) -> None:
+    gate = Gate({"running": 0})
+
+    async def body() -> None:
+        async with serving(tmp_path, FakeEngineFactory(on_step=gate), "--queue-capacity", "1") as (_, client):
+            await client.send(generate(1, "running"))
+            assert (await client.recv())["type"] == "accepted"
+            await reached(gate, "running")
+            queued = await client.request(generate(2, "queued"))
+            assert queued["type"] == "accepted"
+            full = await client.request(generate(3, "one too many"))
+            assert (full["type"], full["code"]) == ("error", "RESOURCE_EXHAUSTED") and "job_id" not in full
+            gate.open_all()
+            for request_id in (1, 2):
+                assert (await client.stream(request_id))[-1]["type"] == "completed"
+
+    try:
+        arun(body())
+    finally:
+        gate.open_all()
+
+
+def test_unexpected_errors_are_internal_and_the_connection_keeps_serving(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with serving(tmp_path) as (daemon, client):
+            service = daemon.service
+            assert service is not None
+            original = service.info
+
+            async def broken_info() -> None:
+                raise RuntimeError("boom")
+
+            service.info = broken_info  # type: ignore[method-assign]
+            error = await client.request({"type": "info", "id": 1})
+            assert (error["type"], error["code"]) == ("error", "INTERNAL") and "boom" in error["message"]
+            service.info = original  # type: ignore[method-assign]
+            assert (await client.request({"type": "info", "id": 2}))["type"] == "info"
 
     arun(body())

@@ -227,11 +227,15 @@ def test_deadline_is_deadline_exceeded_and_the_job_is_dropped(tmp_path: Path) ->
     async def body() -> None:
         async with serving(tmp_path, factory) as (daemon, stub):
             call = stub.Generate(request("slow"), timeout=1.0)
+            job_id = (await call.read()).accepted.job_id
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await collect(call)
             assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-            gate.open_all()
             assert daemon.service is not None
+            scheduler = daemon.service.scheduler
+            # The daemon drops the job on its own (same deadline), before the engine moves on.
+            await wait_until(lambda: scheduler.get(job_id) is None or scheduler.get(job_id).control.cancelled)
+            gate.open_all()
             await wait_until(lambda: daemon.service.running_job_id == "")
             assert "slow" not in factory.engine.finished
             assert kinds(await collect(stub.Generate(request("next"))))[-1] == "completed"
