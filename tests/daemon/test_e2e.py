@@ -262,3 +262,40 @@ def test_a_port_in_use_is_a_clear_startup_error(daemon: DaemonProcess) -> None:
     )
     assert result.returncode == 1
     assert f"could not bind gRPC to 127.0.0.1:{daemon.grpc_port}" in result.stderr
+
+
+def test_cancel_and_disconnect_stop_real_jobs_and_the_next_one_runs(
+    daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub
+) -> None:
+    # gRPC: Cancel by job id while the job denoises.
+    long_request = grpc_request(steps=60, num_frames=9, seed=8)
+    call = stub.Generate(long_request, timeout=120)
+    job_id = next(call).accepted.job_id
+    for event in call:
+        if event.HasField("progress") and event.progress.phase == pb.PHASE_DENOISING:
+            break
+    assert stub.Cancel(pb.CancelRequest(job_id=job_id), timeout=10).found
+    with pytest.raises(grpc.RpcError) as info:
+        list(call)
+    assert info.value.code() == grpc.StatusCode.CANCELLED
+
+    # Bridge: close the connection while the job denoises.
+    async def abandon() -> str:
+        client = await BridgeClient.connect(daemon.bridge_address)
+        await client.send(
+            {"type": "generate", "id": 1, "prompt": "abandoned", "steps": 60, "num_frames": 9, "cache_policy": 1}
+        )
+        accepted = await client.recv(60)
+        while (await client.recv(60))["type"] != "progress":
+            pass
+        await client.close()
+        return accepted["job_id"]
+
+    abandoned = asyncio.run(abandon())
+    deadline = time.monotonic() + 60
+    while stub.GetInfo(pb.GetInfoRequest(), timeout=10).running_job_id == abandoned:
+        assert time.monotonic() < deadline, "the abandoned job kept running"
+        time.sleep(0.05)
+    events = list(stub.Generate(grpc_request(seed=9), timeout=120))
+    assert events[-1].HasField("completed")
+    assert not stub.Cancel(pb.CancelRequest(job_id=abandoned), timeout=10).found
