@@ -47,8 +47,15 @@ def real_engine_factory(config: DaemonConfig) -> Callable[[], ltx2.Engine]:
     """Builds the real engine from the config (imported lazily: torch loads only when needed)."""
 
     def build() -> ltx2.Engine:
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
+
         from ltx2.engine import Ltx2Engine
         from ltx2.loader import LoadOptions
+
+        # Loading progress bars would break the one-record-per-line logs of a daemon.
+        diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
 
         options = LoadOptions(
             device=config.device,

@@ -7,6 +7,7 @@ their own.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import threading
 import time
@@ -236,7 +237,7 @@ def _generate_in_thread(address: str, request: pb.GenerateRequest) -> tuple[thre
 
 
 def test_sigterm_lets_the_running_job_finish_then_exits_cleanly(tiny_checkpoint: Any) -> None:
-    with DaemonProcess([*TINY, "--preload", "--shutdown-grace", "60"]) as process:
+    with DaemonProcess([*TINY, "--preload", "--shutdown-grace", "60", "--log-format", "json"]) as process:
         ready = process.ready_file
         assert ready is not None and ready.exists()
         thread, result = _generate_in_thread(process.grpc_address, grpc_request(steps=30, num_frames=9))
@@ -247,7 +248,10 @@ def test_sigterm_lets_the_running_job_finish_then_exits_cleanly(tiny_checkpoint:
         assert result["events"][-1].HasField("completed")
         assert process.wait(60) == 0
         assert not ready.exists()  # removed at shutdown
-    assert "shutting down" in process.stderr
+    records = [json.loads(line) for line in process.stderr.splitlines() if line.strip()]  # JSON lines only
+    events = [r.get("event") for r in records]
+    assert events.index("serving") < events.index("shutdown") < events.index("stopped")
+    assert "job_finished" in events
 
 
 def test_a_port_in_use_is_a_clear_startup_error(daemon: DaemonProcess) -> None:
