@@ -1,0 +1,163 @@
+"""What the daemon must answer to a GenerateRequest, decided by `GenerationParams.validate`.
+
+`grpc_problems(fields)` takes the fields a client set (proto names, proto-typed values) and returns
+the set of fields the daemon may name in its INVALID_ARGUMENT (empty: the request is valid and must
+be accepted), plus the parameters a valid request turns into. `bridge_problems(map)` first applies
+the bridge's typing rules (docs/bridge-protocol.md), which are checked key by key in map order.
+
+The rules come from the documented contract: unset fields take the daemon's defaults, a proto
+float is the decimal the client meant (shortest repr of the float32), `duration_s` turns into the
+nearest 8k+1 frame count and a frame-count error caused by it names `duration_s`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from google.protobuf.descriptor import FieldDescriptor
+
+from ltx2 import GenerationParams, InvalidParams, Limits, SampleFormat, frames_for_duration
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
+
+DESCRIPTOR = pb.GenerateRequest.DESCRIPTOR
+ENUMS = {f.name: f.enum_type for f in DESCRIPTOR.fields if f.type == FieldDescriptor.TYPE_ENUM}
+PARAM_FIELDS = (
+    "width",
+    "height",
+    "num_frames",
+    "frame_rate",
+    "steps",
+    "seed",
+    "video_guidance_scale",
+    "audio_guidance_scale",
+    "chunk_frames",
+    "audio_sample_rate",
+    "stg_scale",
+    "modality_scale",
+    "guidance_rescale",
+)
+UINT_RANGES = {FieldDescriptor.TYPE_UINT32: 2**32 - 1, FieldDescriptor.TYPE_UINT64: 2**64 - 1}
+
+
+def as_sent(value: float) -> float:
+    """The float a proto float field carries, as the decimal the client meant."""
+    with np.errstate(over="ignore"):
+        f32 = np.float32(value)
+    return float(str(f32)) if math.isfinite(f32) else float(f32)
+
+
+def _fails(params: GenerationParams, limits: Limits) -> str | None:
+    try:
+        params.validate(limits)
+    except InvalidParams as exc:
+        return exc.field
+    return None
+
+
+def grpc_problems(
+    fields: Mapping[str, Any], defaults: GenerationParams, limits: Limits
+) -> tuple[set[str], GenerationParams | None]:
+    """The fields the daemon may name for this request (empty when valid), and its parameters."""
+    bad: set[str] = set()
+    for name, enum in ENUMS.items():
+        if fields.get(name, 0) not in enum.values_by_number:
+            bad.add(name)
+    if "jpeg_quality" in fields and not 1 <= fields["jpeg_quality"] <= 100:
+        bad.add("jpeg_quality")
+    values: dict[str, Any] = {}
+    for name in PARAM_FIELDS:
+        if name in fields:
+            value = fields[name]
+            values[name] = as_sent(value) if isinstance(value, float) else value
+    if fields.get("sample_format", 0) in (1, 2):
+        values["sample_format"] = SampleFormat(fields["sample_format"])
+    values.update(
+        prompt=fields.get("prompt", ""),
+        negative_prompt=fields.get("negative_prompt", ""),
+        audio_only=fields.get("audio_only", False),
+        preview=fields.get("preview", False),
+        tags=dict(fields.get("tags", {})),
+    )
+    from_duration = "duration_s" in fields
+    if from_duration:
+        duration = as_sent(fields["duration_s"])
+        rate = values.get("frame_rate", defaults.frame_rate)
+        if "num_frames" in fields or not math.isfinite(duration) or duration <= 0:
+            bad.add("duration_s")
+        elif not math.isfinite(rate):
+            bad |= {"duration_s", "frame_rate"}  # no frame count can come out of it
+        else:
+            values["num_frames"] = frames_for_duration(duration, rate)
+
+    def named(field: str) -> str:
+        return "duration_s" if field == "num_frames" and from_duration else field
+
+    # Each field on its own (every rule but the token budget is about one field) ...
+    for name, value in values.items():
+        alone = {name: value} if name == "prompt" else {"prompt": "ok", name: value}
+        if (field := _fails(replace(defaults, **alone), limits)) is not None:
+            bad.add(named(field))
+    # ... and all together (the token budget: width x height x frames).
+    params = replace(defaults, **values)
+    if (field := _fails(params, limits)) is not None:
+        bad.add(named(field))
+    return bad, (None if bad else params)
+
+
+def _bridge_value_problem(field: FieldDescriptor, value: Any) -> bool:
+    """True when the bridge must refuse `value` for `field` before any generation rule."""
+    kind = field.type
+    if kind in UINT_RANGES:
+        return not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= UINT_RANGES[kind]
+    if kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
+        return not isinstance(value, int | float) or isinstance(value, bool)
+    if kind == FieldDescriptor.TYPE_BOOL:
+        return not isinstance(value, bool)
+    if kind == FieldDescriptor.TYPE_STRING:
+        return not isinstance(value, str)
+    if kind == FieldDescriptor.TYPE_ENUM:
+        if isinstance(value, str):
+            return value not in field.enum_type.values_by_name
+        return not isinstance(value, int) or isinstance(value, bool) or value not in field.enum_type.values_by_number
+    raise AssertionError(f"no bridge rule for {field.name}")
+
+
+def bridge_first_problem(message: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The first key (in map order) the bridge refuses on typing grounds, and the proto fields."""
+    fields: dict[str, Any] = {}
+    for key, value in message.items():
+        field = DESCRIPTOR.fields_by_name.get(key)
+        if field is None:
+            return key, fields
+        if value is None:
+            continue  # nil is an unset field
+        if key == "tags":
+            if not isinstance(value, Mapping):
+                return key, fields
+            for k, v in value.items():
+                if not isinstance(k, str) or not isinstance(v, str):
+                    return f"tags[{k!r}]", fields
+            fields[key] = dict(value)
+            continue
+        if _bridge_value_problem(field, value):
+            return key, fields
+        if field.type == FieldDescriptor.TYPE_ENUM and isinstance(value, str):
+            value = field.enum_type.values_by_name[value].number
+        elif field.type in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
+            value = float(value)
+        fields[key] = value
+    return None, fields
+
+
+def bridge_problems(
+    message: Mapping[str, Any], defaults: GenerationParams, limits: Limits
+) -> tuple[set[str], GenerationParams | None]:
+    """As `grpc_problems`, for the keys of a bridge `generate` map (without `type` and `id`)."""
+    first, fields = bridge_first_problem(message)
+    if first is not None:
+        return {first}, None
+    return grpc_problems(fields, defaults, limits)

@@ -1,0 +1,106 @@
+"""Bugs the reliability suite found: each a strict xfail with its reason and a minimal reproduction.
+
+They run on an in-process daemon (port 0, fake engine: the bugs are in the transports, before any
+engine), so the real daemons of the other modules keep a log free of unhandled exceptions. A fix
+turns its test into an XPASS, which fails the run: then remove the marker (and, for the duration
+bug, `known_duration_bug` in test_bad_input.py, which keeps the property tests off it).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2d.config import DaemonConfig
+from ltx2d.testing import BridgeClient, in_process_daemon
+from tests.fake_engine import FakeEngineFactory, arun
+from tests.reliability.harness import count
+
+
+def config(tmp_path: Path) -> DaemonConfig:
+    return DaemonConfig.from_args(
+        ["--grpc-port", "0", "--bridge-port", "0", "--cache-dir", str(tmp_path / "cache")], {}
+    )
+
+
+async def both_transports(tmp_path: Path, fields: dict[str, Any]) -> tuple[Any, Any, dict[str, Any] | None]:
+    """(gRPC status code, its ltx2d-field, the bridge's reply) for one generate, then a ping."""
+    async with in_process_daemon(config(tmp_path), FakeEngineFactory()) as daemon:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{daemon.grpc_port}") as channel:
+            call = pb_grpc.Ltx2dStub(channel).Generate(pb.GenerateRequest(**fields))
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                async for _ in call:
+                    pass
+        status = (info.value.code(), dict(info.value.trailing_metadata() or ()).get("ltx2d-field"))
+        client = await BridgeClient.connect(f"127.0.0.1:{daemon.bridge_port}")
+        try:
+            await client.send({"type": "generate", "id": 1, **fields})
+            reply = await client.recv(5)
+        finally:
+            await client.close()
+        return status[0], status[1], reply
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="wire.params_from_proto calls frames_for_duration(duration_s, frame_rate) before frame_rate is "
+    "validated: round(NaN) raises ValueError (inf: OverflowError). gRPC answers INTERNAL; the bridge's "
+    "_start_generate catches only ServiceError, so the connection drops without an error frame and asyncio "
+    "logs 'Unhandled exception in client_connected_cb'. Expected: INVALID_ARGUMENT naming frame_rate.",
+)
+@pytest.mark.parametrize("frame_rate", [math.nan, math.inf])
+def test_duration_with_a_non_finite_frame_rate(tmp_path: Path, frame_rate: float) -> None:
+    count("known bug repros")
+    code, field, reply = arun(both_transports(tmp_path, {"prompt": "x", "duration_s": 1.0, "frame_rate": frame_rate}))
+    bridge = None if reply is None else (reply.get("code"), reply.get("field"))
+    # Today: (INTERNAL, None, None): gRPC says INTERNAL, the bridge closes without a reply.
+    assert (code, field, bridge) == (grpc.StatusCode.INVALID_ARGUMENT, "frame_rate", ("INVALID_ARGUMENT", "frame_rate"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bridge.error_map adds `field` only when it is truthy (`if error.field:`), so the error for the "
+    "unknown key '' has no `field`, unlike every other INVALID_ARGUMENT (docs/bridge-protocol.md). "
+    "One-line fix: `if error.field is not None:`.",
+)
+def test_an_empty_unknown_key_is_named(tmp_path: Path) -> None:
+    count("known bug repros")
+
+    async def body() -> dict[str, Any]:
+        async with in_process_daemon(config(tmp_path), FakeEngineFactory()) as daemon:
+            client = await BridgeClient.connect(f"127.0.0.1:{daemon.bridge_port}")
+            try:
+                return await client.request({"type": "generate", "id": 1, "prompt": "x", "": 1})
+            finally:
+                await client.close()
+
+    reply = arun(body())
+    assert (reply["type"], reply["code"]) == ("error", "INVALID_ARGUMENT")
+    assert reply.get("field") == ""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bridge._cancel looks the request id up in a dict (self._jobs.get(request_id)) without checking "
+    "its type: an unhashable id (array or map) raises TypeError, answered INTERNAL ('unhashable type'). "
+    "Expected INVALID_ARGUMENT naming id, as generate does.",
+)
+def test_a_cancel_with_an_array_id(tmp_path: Path) -> None:
+    count("known bug repros")
+
+    async def body() -> dict[str, Any]:
+        async with in_process_daemon(config(tmp_path), FakeEngineFactory()) as daemon:
+            client = await BridgeClient.connect(f"127.0.0.1:{daemon.bridge_port}")
+            try:
+                return await client.request({"type": "cancel", "id": [1]})
+            finally:
+                await client.close()
+
+    reply = arun(body())
+    assert (reply["type"], reply["code"], reply.get("field")) == ("error", "INVALID_ARGUMENT", "id")
