@@ -212,22 +212,28 @@ class Daemon:
             log.info("stopped", extra={"event": "stopped"})
 
 
+def _on_signals(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """Call `callback` on the loop at SIGTERM or SIGINT (also where asyncio has no signal support)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, callback)
+        except NotImplementedError:  # Windows event loops
+            signal.signal(sig, lambda _signum, _frame: loop.call_soon_threadsafe(callback))
+
+
 async def run(config: DaemonConfig) -> int:
     """Serve until SIGTERM or SIGINT, then shut down gracefully. Returns the exit status."""
     daemon = Daemon(config)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    _on_signals(loop, stop.set)
     try:
         await daemon.start()
     except BaseException:
         await daemon.stop(0)
         raise
     await stop.wait()
-    # A second signal while draining means "now".
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: loop.call_soon(_exit_now))
+    _on_signals(loop, _exit_now)  # a second signal while draining means "now"
     await daemon.stop()
     return 0
 
