@@ -381,6 +381,10 @@ class BridgeServer:
         )
         try:
             await connection.run()
+        except asyncio.CancelledError:
+            # close() cancels connections. This task is ours alone, and ending it normally spares
+            # asyncio's client_connected_cb callback from calling exception() on a cancelled task.
+            pass
         finally:
             self._connections.discard(task)
             log.info(

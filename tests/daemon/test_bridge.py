@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
 from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from ltx2d import wire
+from ltx2d.bridge import REQUEST_TYPES
 from ltx2d.config import DaemonConfig
 from ltx2d.server import Daemon
 from ltx2d.testing import BridgeClient, in_process_daemon
@@ -367,3 +369,50 @@ def test_unexpected_errors_are_internal_and_the_connection_keeps_serving(tmp_pat
             assert (await client.request({"type": "info", "id": 2}))["type"] == "info"
 
     arun(body())
+
+
+def _junk(rng: random.Random, depth: int = 0) -> Any:
+    kinds = ["int", "neg", "float", "str", "bytes", "none", "bool", "list", "map"]
+    kind = rng.choice(kinds if depth < 2 else kinds[:7])
+    return {
+        "int": lambda: rng.randrange(0, 2**40),
+        "neg": lambda: -rng.randrange(1, 2**62),
+        "float": lambda: rng.choice([rng.uniform(-1e9, 1e9), float("nan"), float("inf")]),
+        "str": lambda: rng.choice(["", "x" * rng.randrange(0, 50), "PRIORITY_BATCH", "\u00e9\u6f22"]),
+        "bytes": lambda: rng.randbytes(rng.randrange(0, 20)),
+        "none": lambda: None,
+        "bool": lambda: rng.random() < 0.5,
+        "list": lambda: [_junk(rng, depth + 1) for _ in range(rng.randrange(0, 3))],
+        "map": lambda: {rng.choice(["a", "prompt", "width"]): _junk(rng, depth + 1)},
+    }[kind]()
+
+
+def test_random_requests_never_take_the_daemon_down(tmp_path: Path) -> None:
+    rng = random.Random(1234)
+    fields = [f.name for f in pb.GenerateRequest.DESCRIPTOR.fields] + ["job_id", "token", "requests", "bogus"]
+    small = {"width": 64, "height": 64, "num_frames": 9, "steps": 2, "seed": 1}
+
+    seen: dict[str, int] = {}
+
+    async def body() -> None:
+        async with serving(tmp_path) as (daemon, _):
+            for i in range(80):
+                message: dict[str, Any] = {"type": rng.choice(REQUEST_TYPES), "id": i}
+                if message["type"] == "generate":
+                    message.update(small, prompt="fuzz")
+                for key in rng.sample(fields, rng.randrange(0, 4)):
+                    message[key] = _junk(rng)
+                client = await BridgeClient.connect(f"127.0.0.1:{daemon.bridge_port}")
+                await client.send(message)
+                reply = await client.recv()
+                assert reply is not None and reply.get("id") in (i, None), (message, reply)
+                seen[reply["type"]] = seen.get(reply["type"], 0) + 1
+                if message["type"] == "generate" and reply["type"] == "accepted":
+                    assert (await client.stream(i))[-1]["type"] in ("completed", "error")
+                await client.close()
+            probe = await BridgeClient.connect(f"127.0.0.1:{daemon.bridge_port}")
+            assert (await probe.request({"type": "info", "id": "last"}))["type"] == "info"
+            await probe.close()
+
+    arun(body(), timeout=60)
+    assert seen["error"] >= 10 and seen.get("accepted", 0) >= 2 and len(seen) >= 5, seen  # the fuzz reached deep
