@@ -1,0 +1,322 @@
+"""Garbage, oversize and cut-short traffic on both transports of a real daemon (tiny model).
+
+Bridge: random frames and bytes (the daemon answers a malformed frame with one `error`, id nil,
+INVALID_ARGUMENT, then closes; it never hangs), length prefixes larger than the data, frames over
+--bridge-max-frame. gRPC: requests over the server's receive limit, calls cancelled or channels
+closed at any point of a stream (the job is cancelled), and raw bytes on the gRPC port. After each
+batch the daemon still serves both transports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+
+import grpc
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2d.server import MAX_RECEIVE_BYTES
+from ltx2d.testing import DaemonProcess
+from tests.reliability.harness import CHANNEL_OPTIONS, MAX_FRAME, RawBridge, assert_serving, count, wait_idle
+
+SETTINGS = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+# Request types that leave no state behind (load, unload and prefetch would change what later
+# tests see; they are covered elsewhere).
+SAFE_TYPES = ["hello", "generate", "cancel", "info", "ping"]
+REQUEST_TYPES = ("hello", "generate", "cancel", "info", "load", "unload", "prefetch", "ping")
+HELLO = {"type", "id", "token", "client", "protocol_version"}
+REPLY_TYPES = {"hello", "accepted", "progress", "audio_chunk", "video_chunk", "completed", "error"}
+REPLY_TYPES |= {"info", "cancel", "prefetch", "pong"}
+
+
+# --- what the bridge must do with a byte stream (docs/bridge-protocol.md, "Framing") ---
+
+
+def frames_until_trouble(data: bytes) -> str:
+    """'malformed' when the daemon must answer a malformed frame, 'closed' when a well-formed
+    request closes the connection first (a hello of another protocol version), else 'ok'."""
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < 4:
+            return "malformed"  # the connection ends inside a header
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        if length == 0 or length > MAX_FRAME or len(data) - pos - 4 < length:
+            return "malformed"
+        try:
+            message = msgpack.unpackb(data[pos + 4 : pos + 4 + length], raw=False, strict_map_key=False)
+        except Exception:
+            return "malformed"
+        if not isinstance(message, dict) or not all(isinstance(k, str) for k in message):
+            return "malformed"
+        if message.get("type") not in REQUEST_TYPES:
+            return "malformed"
+        hello_keys = {"type", "id", "token", "client", "protocol_version"}
+        if (
+            message["type"] == "hello"
+            and message.get("protocol_version") not in (None, 1)
+            and set(message) <= hello_keys
+        ):
+            return "closed"
+        pos += 4 + length
+    return "ok"
+
+
+msgpack_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**63), 2**64 - 1),
+        st.floats(),
+        st.text(max_size=10),
+        st.binary(max_size=10),
+    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    max_leaves=8,
+)
+request_maps = st.fixed_dictionaries(
+    {"type": st.one_of(st.sampled_from(SAFE_TYPES), st.text(max_size=8))},
+    optional={
+        "id": msgpack_values,
+        "prompt": msgpack_values,
+        "junk": msgpack_values,
+        "protocol_version": st.integers(0, 3),
+    },
+)
+bodies = st.one_of(
+    st.binary(min_size=1, max_size=64),
+    msgpack_values.map(lambda v: msgpack.packb(v, use_bin_type=True)),
+    request_maps.map(lambda m: msgpack.packb(m, use_bin_type=True)),
+    st.dictionaries(st.integers(0, 9), st.integers(0, 9), min_size=1, max_size=2).map(msgpack.packb),
+)
+
+
+@st.composite
+def frame(draw: st.DrawFn) -> bytes:
+    """One frame whose length prefix is right, too large, too small, zero or anything."""
+    body = draw(bodies)
+    prefix = draw(
+        st.one_of(
+            st.just(len(body)),
+            st.integers(len(body) + 1, len(body) + 8),
+            st.integers(0, len(body)),
+            st.sampled_from([MAX_FRAME, MAX_FRAME + 1, 2**32 - 1]),
+            st.integers(0, 2**32 - 1),
+        )
+    )
+    return struct.pack(">I", prefix) + body
+
+
+byte_streams = st.one_of(
+    st.binary(min_size=1, max_size=200),
+    st.lists(frame(), min_size=1, max_size=3).map(b"".join),
+    st.tuples(st.lists(frame(), min_size=1, max_size=2).map(b"".join), st.binary(min_size=1, max_size=3)).map(
+        lambda t: t[0] + t[1]
+    ),
+)
+
+
+def test_bridge_byte_streams(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    @settings(SETTINGS, max_examples=150)
+    @given(byte_streams)
+    def check(data: bytes) -> None:
+        count("bridge byte streams")
+        expected = frames_until_trouble(data)
+        with RawBridge(daemon.bridge_address, timeout=10) as bridge:
+            bridge.send_raw(data)
+            bridge.shutdown_write()
+            replies = []
+            while (reply := bridge.recv()) is not None:  # socket.timeout here: the daemon hangs
+                replies.append(reply)
+        assert all(r["type"] in REPLY_TYPES for r in replies), replies
+        if expected == "malformed":
+            last = replies[-1] if replies else None
+            assert last is not None and last["type"] == "error", (data, replies)
+            assert (last["id"], last["code"]) == (None, "INVALID_ARGUMENT") and last["message"], last
+        for r in replies:
+            if r["type"] == "error":
+                assert r["code"] in ("INVALID_ARGUMENT", "CANCELLED"), r
+
+    check()
+    wait_idle(stub)
+    assert_serving(daemon.grpc_address, stub, daemon.bridge_address)
+
+
+def test_bridge_clients_that_vanish_inside_a_frame(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    """A length prefix larger than the data, then the client closes (no reading): nothing breaks."""
+
+    @settings(SETTINGS, max_examples=30)
+    @given(st.integers(1, MAX_FRAME), st.data())
+    def check(length: int, data: st.DataObject) -> None:
+        count("bridge vanishing clients")
+        sent = data.draw(st.binary(max_size=min(length - 1, 64)))
+        sock = socket.create_connection(daemon.bridge_address.rsplit(":", 1), timeout=5)
+        sock.sendall(struct.pack(">I", length) + sent)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST, not FIN
+        sock.close()
+
+    check()
+    assert_serving(daemon.grpc_address, stub, daemon.bridge_address)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(struct.pack(">I", MAX_FRAME + 1) + b"\x80" * (MAX_FRAME + 1), id="over the limit, body sent"),
+        pytest.param(struct.pack(">I", 2**32 - 1) + b"\x80" * 1024, id="a 4 GiB prefix"),
+        pytest.param(struct.pack(">I", MAX_FRAME) + b"\x00" * MAX_FRAME, id="at the limit, not msgpack"),
+    ],
+)
+def test_bridge_oversize_frames(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub, data: bytes) -> None:
+    count("bridge oversize frames")
+    with RawBridge(daemon.bridge_address) as bridge:
+        # The daemon may answer and close before it has read everything.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            bridge.send_raw(data)
+        reply = bridge.recv()
+        assert reply is not None and (reply["type"], reply["id"], reply["code"]) == ("error", None, "INVALID_ARGUMENT")
+        assert bridge.recv() is None
+    assert_serving(daemon.grpc_address, stub, daemon.bridge_address)
+
+
+def test_a_bridge_frame_at_the_limit_is_served(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    count("bridge oversize frames")
+    message = {"type": "generate", "id": 1, "prompt": "x", "audio_only": True, "tags": {"pad": ""}}
+    message["tags"]["pad"] = "n" * (MAX_FRAME - len(msgpack.packb(message, use_bin_type=True)) - 2)
+    assert len(msgpack.packb(message, use_bin_type=True)) == MAX_FRAME  # str16 header: 2 more bytes
+    with RawBridge(daemon.bridge_address) as bridge:
+        bridge.send(message)
+        replies = [bridge.recv()]
+        while replies[-1] is not None and replies[-1]["type"] not in ("completed", "error"):
+            replies.append(bridge.recv())
+    assert replies[0]["type"] == "accepted" and replies[-1]["type"] == "completed", replies[-1]
+
+
+def test_grpc_requests_over_the_receive_limit(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    count("grpc oversize requests", 3)
+    huge = "a" * (MAX_RECEIVE_BYTES + 1)
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.Generate(pb.GenerateRequest(prompt=huge), timeout=60))
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, info.value.details()
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Prefetch(pb.PrefetchRequest(requests=[pb.GenerateRequest(prompt=huge)]), timeout=60)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, info.value.details()
+    # Under the limit: refused by the prompt rule, and the message does not echo the prompt.
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.Generate(pb.GenerateRequest(prompt="b" * (MAX_RECEIVE_BYTES // 2)), timeout=60))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details() == f"prompt='<{MAX_RECEIVE_BYTES // 2} characters>': must be at most 4000 characters"
+    assert_serving(daemon.grpc_address, stub, daemon.bridge_address)
+
+
+def outcome_of(daemon: DaemonProcess, job_id: str, timeout: float = 30.0) -> str:
+    """The outcome the daemon logged for `job_id` (its 'job finished' line)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in daemon.stderr.splitlines():
+            if "job finished" in line and job_id in line and "outcome=" in line:
+                return line.split("outcome=", 1)[1].split()[0]
+        time.sleep(0.02)
+    raise AssertionError(f"no 'job finished' line for {job_id}")
+
+
+LONG = {"prompt": "a long cutscene", "seed": 3, "steps": 8, "num_frames": 33, "cache_policy": pb.CACHE_POLICY_BYPASS}
+
+
+def test_grpc_streams_cut_at_any_event(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    """The client cancels its call, or closes its channel, after reading `n` events.
+
+    The job is cancelled, unless the daemon had already sent the whole stream (it runs ahead of
+    a client that reads slowly); either way the daemon is idle afterwards and the next job runs.
+    """
+    total = len(list(stub.Generate(pb.GenerateRequest(**LONG), timeout=120)))
+    outcomes = []
+
+    @settings(SETTINGS, max_examples=16)
+    @given(st.integers(1, total - 1), st.sampled_from(["cancel the call", "close the channel"]))
+    def check(n: int, how: str) -> None:
+        count("grpc streams cut short")
+        channel = grpc.insecure_channel(daemon.grpc_address, options=CHANNEL_OPTIONS)
+        call = pb_grpc.Ltx2dStub(channel).Generate(pb.GenerateRequest(**LONG), timeout=120)
+        events = [next(call) for _ in range(n)]
+        if how == "cancel the call":
+            call.cancel()
+        channel.close()
+        outcomes.append(outcome_of(daemon, events[0].accepted.job_id))
+        assert outcomes[-1] in ("CANCELLED", "OK"), outcomes[-1]
+        wait_idle(stub)
+
+    check()
+    assert "CANCELLED" in outcomes
+    assert_serving(daemon.grpc_address, stub, daemon.bridge_address)
+
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def test_raw_bytes_on_the_grpc_port(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    """Garbage, or an HTTP/2 preface followed by garbage or a frame cut short, then a close."""
+    cut_frame = struct.pack(">I", 0x4000)[1:] + b"\x01\x04" + struct.pack(">I", 1) + b"\x82\x86"  # HEADERS, cut
+
+    @settings(SETTINGS, max_examples=20)
+    @given(
+        st.sampled_from([b"", HTTP2_PREFACE, HTTP2_PREFACE + cut_frame]),
+        st.binary(max_size=100),
+        st.booleans(),
+    )
+    def check(head: bytes, tail: bytes, reset: bool) -> None:
+        count("grpc port byte streams")
+        sock = socket.create_connection(daemon.grpc_address.rsplit(":", 1), timeout=5)
+        try:
+            sock.sendall(head + tail)
+            if reset:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                sock.shutdown(socket.SHUT_WR)
+                sock.settimeout(5)
+                while sock.recv(4096):  # the server answers (settings, goaway) and closes
+                    pass
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        finally:
+            sock.close()
+
+    check()
+    assert_serving(daemon.grpc_address, stub, daemon.bridge_address)
+
+
+def test_many_clients_abandon_streams_at_once(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    """Eight clients each start a job and drop their channel after the first event, concurrently."""
+    job_ids: list[str] = []
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        channel = grpc.insecure_channel(daemon.grpc_address, options=CHANNEL_OPTIONS)
+        call = pb_grpc.Ltx2dStub(channel).Generate(pb.GenerateRequest(**{**LONG, "seed": 100 + i}), timeout=120)
+        first = next(call)
+        with lock:
+            job_ids.append(first.accepted.job_id)
+        channel.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    count("grpc streams cut short", len(threads))
+    assert len(job_ids) == len(threads)
+    assert {outcome_of(daemon, job_id) for job_id in job_ids} == {"CANCELLED"}
+    wait_idle(stub)
+    assert_serving(daemon.grpc_address, stub, daemon.bridge_address)
