@@ -123,6 +123,10 @@ class Daemon:
                 ("grpc.max_send_message_length", MAX_SEND_BYTES),
                 ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
                 ("grpc.so_reuseport", 0),
+                # Ping idle connections so a client that vanished without closing (cable, crash
+                # of the machine) is noticed and its jobs are cancelled within about a minute.
+                ("grpc.keepalive_time_ms", 30_000),
+                ("grpc.keepalive_timeout_ms", 20_000),
             ],
         )
         pb_grpc.add_Ltx2dServicer_to_server(
