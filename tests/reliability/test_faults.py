@@ -1,0 +1,300 @@
+"""Faults: a client killed mid-stream, the daemon killed mid-job and restarted on its cache, and
+the engine running out of memory. After each the daemon (or its successor) serves normally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import signal
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2d.config import DaemonConfig
+from ltx2d.testing import BridgeClient, DaemonProcess, in_process_daemon
+from tests.reliability.harness import (
+    CHANNEL_OPTIONS,
+    TINY_ARGS,
+    count,
+    healthy,
+    tiny_generation,
+    unhandled_errors,
+    wait_idle,
+)
+
+# Long enough (about 3 s on a CPU) that a job still runs when its client is killed at step 1.
+LONG = {"prompt": "a long cutscene", "seed": 5, "steps": 100, "cache_policy": pb.CACHE_POLICY_BYPASS}
+
+
+@pytest.fixture(scope="module")
+def daemon(tiny_checkpoint: Any) -> Iterator[DaemonProcess]:
+    """This module's daemon: default limits (long jobs allowed)."""
+    with DaemonProcess(TINY_ARGS) as process:
+        yield process
+        stderr = process.stderr
+    assert not unhandled_errors(stderr), "\n".join(unhandled_errors(stderr))
+
+
+@pytest.fixture(scope="module")
+def stub(daemon: DaemonProcess) -> Iterator[pb_grpc.Ltx2dStub]:
+    with grpc.insecure_channel(daemon.grpc_address, options=CHANNEL_OPTIONS) as channel:
+        yield pb_grpc.Ltx2dStub(channel)
+
+
+def chunks(events: list[pb.GenerateEvent]) -> list[tuple[str, int, bytes]]:
+    out = []
+    for e in events:
+        if e.HasField("audio_chunk"):
+            out.append(("audio", e.audio_chunk.first_sample, e.audio_chunk.data))
+        elif e.HasField("video_chunk"):
+            out.append(("video", e.video_chunk.first_frame, e.video_chunk.data))
+    return out
+
+
+def outcome_of(daemon: DaemonProcess, job_id: str, timeout: float = 30.0) -> str:
+    """The outcome the daemon logged for `job_id` (its 'job finished' line)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in daemon.stderr.splitlines():
+            if "job finished" in line and job_id in line and "outcome=" in line:
+                return line.split("outcome=", 1)[1].split()[0]
+        time.sleep(0.02)
+    raise AssertionError(f"no 'job finished' line for {job_id}")
+
+
+# --- a client killed while it receives ---
+
+SDK_CLIENT = """
+import sys
+from ltx2_client import Client, Progress
+with Client(sys.argv[1]) as client:
+    stream = client.generate("a long cutscene", seed=5, steps=100, cache_policy="bypass")
+    for event in stream:
+        step = event.step if isinstance(event, Progress) else 0
+        print(type(event).__name__, stream.job_id, step, flush=True)
+"""
+BRIDGE_CLIENT = """
+import socket, struct, sys, msgpack
+host, port = sys.argv[1].rsplit(":", 1)
+sock = socket.create_connection((host, int(port)))
+body = msgpack.packb({"type": "generate", "id": 1, "prompt": "a long cutscene", "seed": 5, "steps": 100,
+                      "cache_policy": "CACHE_POLICY_BYPASS"})
+sock.sendall(struct.pack(">I", len(body)) + body)
+unpacker = msgpack.Unpacker(raw=False)
+buffer = b""
+while data := sock.recv(65536):
+    buffer += data
+    while len(buffer) >= 4 and len(buffer) >= 4 + struct.unpack(">I", buffer[:4])[0]:
+        n = struct.unpack(">I", buffer[:4])[0]
+        m, buffer = msgpack.unpackb(buffer[4:4 + n], raw=False), buffer[4 + n:]
+        print(m["type"], m.get("job_id"), m.get("step", 0), flush=True)
+"""
+
+
+@pytest.mark.parametrize("client", ["sdk over grpc", "bridge"])
+def test_a_client_killed_mid_stream_cancels_its_job(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub, client: str):
+    count("faults: client killed")
+    reference = tiny_generation(stub)
+    address = daemon.grpc_address if client == "sdk over grpc" else daemon.bridge_address
+    code = SDK_CLIENT if client == "sdk over grpc" else BRIDGE_CLIENT
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), address], stdout=subprocess.PIPE, text=True, bufsize=1
+    )
+    try:
+        assert child.stdout is not None
+        job_id = ""
+        for line in child.stdout:  # Accepted, encoding, then denoising steps
+            kind, job_id, step = line.split()
+            if kind.lower() == "progress" and int(step) >= 1:
+                break
+        else:
+            raise AssertionError(f"the client ended before a denoising step (status {child.wait()})")
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert outcome_of(daemon, job_id) == "CANCELLED"  # it had some 99 steps left
+    wait_idle(stub)
+    # The next request runs normally, and gives exactly what it gave before.
+    assert chunks(tiny_generation(stub)) == chunks(reference)
+
+
+# --- the daemon killed mid-job, restarted on the same cache ---
+
+HEADER = struct.Struct(">6sH32sQ32s")  # docs/daemon-core.md: magic, version, key, payload length, sha256
+ENTRY = re.compile(r"^[0-9a-f]{64}\.clip$")
+TEMPORARY = re.compile(r"^\.[0-9a-f]{64}\.[0-9a-f]+\.tmp$")
+
+
+def check_cache_folder(folder: Path) -> dict[str, bytes]:
+    """Every file is an entry or a temporary; every entry is whole. Returns the entries' bytes."""
+    entries = {}
+    for path in folder.iterdir():
+        assert ENTRY.match(path.name) or TEMPORARY.match(path.name), f"unexpected file {path.name}"
+        if ENTRY.match(path.name):
+            blob = path.read_bytes()
+            magic, _, key, length, digest = HEADER.unpack(blob[: HEADER.size])
+            assert magic == b"LTX2DC" and key.hex() == path.name[:64], f"{path.name}: bad header"
+            payload = blob[HEADER.size :]
+            assert len(payload) == length and hashlib.sha256(payload).digest() == digest, f"{path.name} is not whole"
+            entries[path.name] = blob
+    return entries
+
+
+def generate_until(stub: pb_grpc.Ltx2dStub, request: pb.GenerateRequest, stop: str) -> list[pb.GenerateEvent]:
+    """Read a stream until its first event of kind `stop` (then leave it)."""
+    call = stub.Generate(request, timeout=120)
+    events = []
+    for event in call:
+        events.append(event)
+        if event.WhichOneof("event") == stop and (stop != "progress" or event.progress.step >= 1):
+            break
+    return events
+
+
+def cached(stub: pb_grpc.Ltx2dStub, request: pb.GenerateRequest) -> list[pb.GenerateEvent]:
+    """The stream of `request` once the daemon has stored it (entries are written after the miss)."""
+    deadline = time.monotonic() + 30
+    while True:
+        events = list(stub.Generate(request, timeout=120))
+        if events[0].accepted.cache_hit or time.monotonic() > deadline:
+            return events
+        time.sleep(0.05)
+
+
+def test_the_daemon_killed_mid_job_restarts_on_an_intact_cache(tmp_path: Path, tiny_checkpoint: Any) -> None:
+    count("faults: daemon killed", 2)
+    folder = tmp_path / "cache"
+    args = [*TINY_ARGS, "--cache-dir", str(folder)]
+    kept = pb.GenerateRequest(prompt="rain on a tin roof", seed=11)
+    running = pb.GenerateRequest(prompt="a long cutscene", seed=12, steps=30)
+    # Big enough that writing its entry takes a while: the second kill lands while it is stored.
+    big = pb.GenerateRequest(prompt="a storm", seed=13, width=256, height=256, num_frames=33)
+
+    first = DaemonProcess(args)
+    with first, grpc.insecure_channel(first.grpc_address, options=CHANNEL_OPTIONS) as channel:
+        stub = pb_grpc.Ltx2dStub(channel)
+        miss = list(stub.Generate(kept, timeout=120))
+        assert not miss[0].accepted.cache_hit
+        assert cached(stub, kept)[0].accepted.cache_hit
+        before = check_cache_folder(folder)
+        assert len(before) == 1
+        generate_until(stub, running, "progress")  # the long job is denoising
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(30) == -signal.SIGKILL
+    assert check_cache_folder(folder) == before
+
+    # Leftovers a crash can leave: a temporary file, and (from a writer without the rename) a
+    # damaged file under a real name. Both go at the next start.
+    leftover = folder / f".{'a' * 64}.{'0' * 32}.tmp"
+    leftover.write_bytes(b"half a clip")
+    damaged = folder / f"{'b' * 64}.clip"
+    damaged.write_bytes(next(iter(before.values()))[:1000])
+
+    second = DaemonProcess(args)
+    with second:
+        assert not leftover.exists() and not damaged.exists()
+        assert check_cache_folder(folder) == before
+        with grpc.insecure_channel(second.grpc_address, options=CHANNEL_OPTIONS) as channel:
+            stub = pb_grpc.Ltx2dStub(channel)
+            hit = list(stub.Generate(kept, timeout=120))
+            assert hit[0].accepted.cache_hit and hit[-1].completed.cache_hit
+            assert chunks(hit) == chunks(miss)
+            big_events = list(stub.Generate(big, timeout=120))
+            assert big_events[-1].HasField("completed")
+            second.send_signal(signal.SIGKILL)  # while (or just before, or after) the entry is written
+            assert second.wait(30) == -signal.SIGKILL
+    after_kill = check_cache_folder(folder)
+    assert before.items() <= after_kill.items()
+
+    with DaemonProcess(args) as third:
+        assert not any(TEMPORARY.match(p.name) for p in folder.iterdir())
+        with grpc.insecure_channel(third.grpc_address, options=CHANNEL_OPTIONS) as channel:
+            stub = pb_grpc.Ltx2dStub(channel)
+            assert chunks(list(stub.Generate(kept, timeout=120))) == chunks(miss)
+            # The big clip is either whole in the cache or not there; a hit serves what the miss streamed.
+            again = list(stub.Generate(big, timeout=120))
+            if len(after_kill) == 2:
+                assert again[0].accepted.cache_hit
+            assert chunks(again) == chunks(big_events)
+            # The job that was killed was never stored.
+            call = stub.Generate(running, timeout=120)
+            assert not next(call).accepted.cache_hit
+            call.cancel()
+        assert healthy(third.grpc_address)
+
+
+# --- the engine runs out of memory ---
+
+
+def test_out_of_memory_fails_that_request_and_the_next_one_runs(
+    tmp_path: Path, tiny_checkpoint: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real tiny engine in an in-process daemon; its transformer raises CUDA's OOM error once
+    per request, over each transport in turn."""
+    import torch
+    from diffusers import LTX2VideoTransformer3DModel
+
+    original = LTX2VideoTransformer3DModel.forward
+    armed = {"left": 0}
+
+    def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if armed["left"]:
+            armed["left"] -= 1
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LTX2VideoTransformer3DModel, "forward", forward)
+    config = DaemonConfig.from_args(
+        ["--grpc-port", "0", "--bridge-port", "0", "--cache-dir", str(tmp_path / "cache"), *TINY_ARGS], {}
+    )
+    request = {"prompt": "glass shatters", "seed": 3, "cache_policy": pb.CACHE_POLICY_BYPASS}
+
+    async def body() -> None:
+        async with (
+            in_process_daemon(config) as daemon,
+            grpc.aio.insecure_channel(f"127.0.0.1:{daemon.grpc_port}", options=CHANNEL_OPTIONS) as channel,
+        ):
+            stub = pb_grpc.Ltx2dStub(channel)
+            armed["left"] = 1
+            call = stub.Generate(pb.GenerateRequest(**request))
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                async for _ in call:
+                    pass
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "out of memory" in info.value.details()
+            assert armed["left"] == 0
+            events = [e async for e in stub.Generate(pb.GenerateRequest(**request))]
+            assert events[-1].HasField("completed") and events[-1].completed.num_frames == 17
+
+            bridge = await BridgeClient.connect(f"127.0.0.1:{daemon.bridge_port}")
+            try:
+                armed["left"] = 1
+                await bridge.send({"type": "generate", "id": 1, **request})
+                failed = await bridge.stream(1, timeout=60)
+                assert (failed[-1]["type"], failed[-1]["code"]) == ("error", "RESOURCE_EXHAUSTED"), failed[-1]
+                assert failed[-1]["job_id"] == failed[0]["job_id"] and "out of memory" in failed[-1]["message"]
+                await bridge.send({"type": "generate", "id": 2, **request})
+                done = await bridge.stream(2, timeout=60)
+                assert done[-1]["type"] == "completed" and done[-1]["num_frames"] == 17
+            finally:
+                await bridge.close()
+            info_after = await stub.GetInfo(pb.GetInfoRequest())
+            assert info_after.loaded and not info_after.running_job_id
+
+    count("faults: out of memory", 2)
+    asyncio.run(asyncio.wait_for(body(), 120))
