@@ -234,8 +234,9 @@ class Ltx2dService:
                     queue_s = (job.started_at or received_at) - received_at
                     event = replace(event, timings=replace(event.timings, queue_s=queue_s))
                     if key is not None:
+                        # Stored before Completed goes out, so a request sent after Completed hits.
                         clip = CachedClip(fmt, tuple(chunks), event.seed, event.num_frames, event.num_samples)
-                        self._spawn(self._store(key, clip))
+                        await self._store(key, clip)
                 yield event
         except ServiceError as exc:
             outcome = exc.code.value

@@ -248,13 +248,9 @@ def test_chunks_larger_than_grpcs_default_message_limit_arrive(address):
 def test_a_repeated_request_is_served_from_the_cache(address):
     with Client(address) as client:
         first = client.generate("cache me once", seed=31, **SMALL).result()
-        # The daemon stores the entry after the stream ends, so the very next call may still miss.
-        for _ in range(20):
-            stream = client.generate("cache me once", seed=31, **SMALL)
-            second = stream.result()
-            if second.cache_hit:
-                break
-            time.sleep(0.1)
+        # The daemon stores the entry before it sends Completed, so the very next call hits.
+        stream = client.generate("cache me once", seed=31, **SMALL)
+        second = stream.result()
         refreshed = client.generate("cache me once", seed=31, cache_policy="refresh", **SMALL).result()
     assert not first.cache_hit
     assert second.cache_hit and stream.accepted.cache_hit
