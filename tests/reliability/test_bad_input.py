@@ -23,7 +23,7 @@ from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from ltx2d.config import DaemonConfig
 from ltx2d.testing import DaemonProcess
 from tests.reliability import strategies as S
-from tests.reliability.harness import RawBridge, assert_serving, count, wait_idle
+from tests.reliability.harness import RawBridge, assert_serving, count, tiny_generation, wait_idle
 from tests.reliability.oracle import as_sent, bridge_first_problem, bridge_problems, grpc_problems
 
 SETTINGS = settings(
@@ -162,3 +162,119 @@ def test_bridge_many_keys_and_unknown_keys(
 
     check()
     assert_serving(daemon.grpc_address, stub, daemon.bridge_address)
+
+
+@st.composite
+def prefetch_lists(draw: st.DrawFn, values: Any) -> list[dict[str, Any]]:
+    """One to three requests with seeds, each with up to one drawn field (a seed may be dropped)."""
+    requests = []
+    for _ in range(draw(st.integers(1, 3))):
+        request = {"prompt": "rain", "seed": draw(st.integers(0, 2**20))}
+        if draw(st.booleans()):
+            name = draw(st.sampled_from(S.GRPC_FIELDS))
+            request[name] = draw(values(name))
+        if draw(st.integers(0, 9)) == 0:
+            del request["seed"]
+        requests.append(request)
+    return requests
+
+
+def prefetch_problems(requests: list[dict[str, Any]], config: DaemonConfig, bridge: bool) -> set[str]:
+    """The fields a Prefetch may name: of the first request with a problem (seeds come last)."""
+    for i, request in enumerate(requests):
+        problems = bridge_problems if bridge else grpc_problems
+        bad, _ = problems(request, config.defaults, config.limits)
+        if bad:
+            return {f"requests[{i}].{field}" for field in bad}
+    for i, request in enumerate(requests):
+        if request.get("seed") is None:
+            return {f"requests[{i}].seed"}
+    return set()
+
+
+def test_prefetch_over_both_transports(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub, config: DaemonConfig) -> None:
+    """Prefetch validates every request before it queues any; errors name `requests[i].field`."""
+
+    def queued(job_ids: list[str]) -> None:
+        for job_id in job_ids:  # valid: cancel what was queued, this is not a cache test
+            stub.Cancel(pb.CancelRequest(job_id=job_id), timeout=10)
+        wait_idle(stub)
+
+    @settings(SETTINGS, max_examples=60)
+    @given(prefetch_lists(S.grpc_values), st.sampled_from(["grpc", "bridge"]))
+    def check(requests: list[dict[str, Any]], transport: str) -> None:
+        assume(not any(known_duration_bug(r, config.defaults) for r in requests))
+        count(f"{transport} prefetch")
+        bad = prefetch_problems(requests, config, bridge=transport == "bridge")
+        if transport == "grpc":
+            try:
+                reply = stub.Prefetch(
+                    pb.PrefetchRequest(requests=[pb.GenerateRequest(**r) for r in requests]), timeout=30
+                )
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, (requests, exc.details())
+                assert dict(exc.trailing_metadata() or ())["ltx2d-field"] in bad, (requests, bad, exc.details())
+                return
+            assert not bad, f"{requests} was accepted; expected INVALID_ARGUMENT naming one of {bad}"
+            assert len(reply.job_ids) == len(requests)
+            queued([j for j in reply.job_ids if j])
+            return
+        with RawBridge(daemon.bridge_address) as bridge:
+            reply = bridge.request({"type": "prefetch", "id": 1, "requests": requests})
+        if reply["type"] == "error":
+            assert reply["code"] == "INVALID_ARGUMENT" and reply["field"] in bad, (requests, bad, reply)
+            return
+        assert not bad, f"{requests} was accepted; expected INVALID_ARGUMENT naming one of {bad}"
+        assert reply["type"] == "prefetch" and len(reply["job_ids"]) == len(requests), reply
+        queued([j for j in reply["job_ids"] if j])
+
+    check()
+    assert_serving(daemon.grpc_address, stub, daemon.bridge_address)
+
+
+@st.composite
+def small_valid_requests(draw: st.DrawFn) -> dict[str, Any]:
+    """Valid requests with the delivery options varied, kept tiny (64x64, 9 or 17 frames, 2 steps)."""
+    fields = {
+        "prompt": draw(S.text.filter(lambda p: p.strip() != "")),
+        "negative_prompt": draw(S.text),
+        "num_frames": draw(st.sampled_from([9, 17])),
+        "seed": draw(st.integers(0, 2**63 - 1)),
+        "cache_policy": pb.CACHE_POLICY_BYPASS,
+        "sample_format": draw(st.sampled_from([0, 1, 2])),
+        "frame_format": draw(st.sampled_from([0, 1, 2])),
+        "audio_only": draw(st.booleans()),
+        "tags": draw(S.tags),
+    }
+    optional = {
+        "audio_sample_rate": st.sampled_from([8000, 22050, 44100, 48000]),
+        "jpeg_quality": st.integers(1, 100),
+        "chunk_frames": st.sampled_from([8, 16]),
+        "priority": st.sampled_from([1, 2, 3]),
+        "video_guidance_scale": st.floats(1.0, 30.0, width=32),
+        "stg_scale": st.floats(0.0, 30.0, width=32),
+        "guidance_rescale": st.floats(0.0, 1.0, width=32),
+    }
+    for name in draw(st.lists(st.sampled_from(sorted(optional)), max_size=3, unique=True)):
+        fields[name] = draw(optional[name])
+    return fields
+
+
+def test_valid_requests_run_to_completion(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub, config: DaemonConfig) -> None:
+    """Valid values (odd prompts, every delivery option) are not only accepted: the clip arrives whole."""
+
+    @settings(SETTINGS, max_examples=8)
+    @given(small_valid_requests())
+    def check(fields: dict[str, Any]) -> None:
+        count("grpc valid requests run")
+        bad, params = grpc_problems(fields, config.defaults, config.limits)
+        assert not bad and params is not None, bad
+        prompt = fields.pop("prompt")
+        events = tiny_generation(stub, prompt=prompt, **fields)
+        check_accepted(events[0].accepted, params)
+        video = [e.video_chunk for e in events if e.HasField("video_chunk")]
+        assert not video if params.audio_only else len(video) >= 1
+        if fields["frame_format"] == pb.FRAME_FORMAT_JPEG:
+            assert all(len(v.jpeg_frames) == v.num_frames and not v.data for v in video)
+
+    check()

