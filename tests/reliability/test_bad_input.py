@@ -10,7 +10,6 @@ runs a tiny generation.
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 import grpc
@@ -24,7 +23,7 @@ from ltx2d.config import DaemonConfig
 from ltx2d.testing import DaemonProcess
 from tests.reliability import strategies as S
 from tests.reliability.harness import RawBridge, assert_serving, count, tiny_generation, wait_idle
-from tests.reliability.oracle import as_sent, bridge_first_problem, bridge_problems, grpc_problems
+from tests.reliability.oracle import bridge_first_problem, bridge_problems, grpc_problems, known_duration_bug
 
 SETTINGS = settings(
     derandomize=True,
@@ -34,15 +33,6 @@ SETTINGS = settings(
 )
 BASE = {"prompt": "a bell rings", "seed": 1, "cache_policy": pb.CACHE_POLICY_BYPASS}
 ids = itertools.count()
-
-
-def known_duration_bug(fields: dict[str, Any], defaults: GenerationParams) -> bool:
-    """duration_s with a non-finite frame rate: test_known_bugs.py::test_duration_with_a_non_finite_frame_rate."""
-    if "duration_s" not in fields or "num_frames" in fields:
-        return False
-    duration = as_sent(fields["duration_s"])
-    rate = as_sent(float(fields.get("frame_rate", defaults.frame_rate)))
-    return math.isfinite(duration) and duration > 0 and not math.isfinite(rate)
 
 
 def check_accepted(accepted: pb.Accepted | dict[str, Any], params: GenerationParams) -> None:

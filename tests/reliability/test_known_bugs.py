@@ -3,7 +3,7 @@
 They run on an in-process daemon (port 0, fake engine: the bugs are in the transports, before any
 engine), so the real daemons of the other modules keep a log free of unhandled exceptions. A fix
 turns its test into an XPASS, which fails the run: then remove the marker (and, for the duration
-bug, `known_duration_bug` in test_bad_input.py, which keeps the property tests off it).
+bug, `oracle.known_duration_bug`, which keeps the property tests off it).
 """
 
 from __future__ import annotations

@@ -14,18 +14,30 @@ import socket
 import struct
 import threading
 import time
+from typing import Any
 
 import grpc
 import msgpack
 import pytest
-from hypothesis import HealthCheck, given, settings
+from google.protobuf.message import DecodeError
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
 from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2d.config import DaemonConfig
 from ltx2d.server import MAX_RECEIVE_BYTES
 from ltx2d.testing import DaemonProcess
-from tests.reliability.harness import CHANNEL_OPTIONS, MAX_FRAME, RawBridge, assert_serving, count, wait_idle
+from tests.reliability.harness import (
+    CHANNEL_OPTIONS,
+    MAX_FRAME,
+    RawBridge,
+    assert_serving,
+    count,
+    tiny_generation,
+    wait_idle,
+)
+from tests.reliability.oracle import grpc_problems, known_duration_bug
 
 SETTINGS = settings(
     derandomize=True,
@@ -321,4 +333,98 @@ def test_many_clients_abandon_streams_at_once(daemon: DaemonProcess, stub: pb_gr
     assert len(job_ids) == len(threads)
     assert {outcome_of(daemon, job_id) for job_id in job_ids} == {"CANCELLED"}
     wait_idle(stub)
+    assert_serving(daemon.grpc_address, stub, daemon.bridge_address)
+
+
+def test_a_stalled_client_holds_up_no_one(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    """Clients that ask for a 6 MB clip and never read it (bridge, then gRPC) do not stall the
+    daemon: the next client's job runs; when the stalled ones go, so do their jobs."""
+    count("stalled clients", 2)
+    big = {"prompt": "a storm", "width": 256, "height": 256, "num_frames": 33, "cache_policy": 1}
+    stalled = RawBridge(daemon.bridge_address)
+    stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    assert stalled.request({"type": "generate", "id": 1, **big})["type"] == "accepted"  # then never read again
+    channel = grpc.insecure_channel(daemon.grpc_address, options=CHANNEL_OPTIONS)
+    try:
+        call = pb_grpc.Ltx2dStub(channel).Generate(pb.GenerateRequest(**big), timeout=120)
+        assert next(call).HasField("accepted")  # then never read again
+        events = tiny_generation(stub)  # queued behind both big jobs, which must let it through
+        assert events[0].accepted.queue_position >= 1
+    finally:
+        stalled.close()
+        channel.close()
+    assert outcome_of(daemon, events[0].job_id) == "OK"
+    wait_idle(stub)
+    assert_serving(daemon.grpc_address, stub, daemon.bridge_address)
+
+
+def present_fields(message: pb.GenerateRequest) -> dict[str, Any]:
+    """The fields a parsed GenerateRequest sets, as the oracle takes them."""
+    out: dict[str, Any] = {"prompt": message.prompt}
+    for field in message.DESCRIPTOR.fields:
+        value = getattr(message, field.name)
+        if field.has_presence and message.HasField(field.name):
+            out[field.name] = value
+        elif not field.has_presence and (dict(value) if field.name == "tags" else value):
+            out[field.name] = dict(value) if field.name == "tags" else value
+    return out
+
+
+@st.composite
+def request_bytes(draw: st.DrawFn) -> bytes:
+    """Random bytes, or a valid request's wire bytes with a few bytes changed, cut or added."""
+    if draw(st.booleans()):
+        return draw(st.binary(max_size=48))
+    data = bytearray(
+        pb.GenerateRequest(prompt="a bell", width=64, seed=3, frame_rate=24.0, cache_policy=1).SerializeToString()
+    )
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(data)))
+        edit = draw(st.sampled_from(["flip", "cut", "insert"]))
+        if edit == "flip" and at < len(data):
+            data[at] ^= draw(st.integers(1, 255))
+        elif edit == "cut":
+            del data[at:]
+        else:
+            data[at:at] = draw(st.binary(min_size=1, max_size=4))
+    return bytes(data)
+
+
+def test_grpc_request_bytes(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub, config: DaemonConfig) -> None:
+    """Arbitrary bytes as a GenerateRequest: what parses is judged by the oracle, what does not is
+    refused by gRPC itself (UNKNOWN: the servicer never sees it), and the daemon keeps serving."""
+    raw = grpc.insecure_channel(daemon.grpc_address, options=CHANNEL_OPTIONS)
+    generate = raw.unary_stream(
+        "/ltx2d.v1.Ltx2d/Generate", request_serializer=lambda b: b, response_deserializer=pb.GenerateEvent.FromString
+    )
+
+    @settings(SETTINGS, max_examples=80)
+    @given(request_bytes())
+    def check(data: bytes) -> None:
+        count("grpc request bytes")
+        try:
+            fields = present_fields(pb.GenerateRequest.FromString(data))
+        except DecodeError:
+            fields = None
+        assume(fields is None or not known_duration_bug(fields, config.defaults))
+        call = generate(data, timeout=30)
+        try:
+            first = next(call)
+        except grpc.RpcError as exc:
+            if fields is None:
+                assert exc.code() == grpc.StatusCode.UNKNOWN and "DecodeError" in exc.details(), exc.details()
+                return
+            bad, _ = grpc_problems(fields, config.defaults, config.limits)
+            assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, (fields, exc.details())
+            assert dict(exc.trailing_metadata() or ())["ltx2d-field"] in bad, (fields, bad, exc.details())
+            return
+        call.cancel()
+        assert fields is not None and first.HasField("accepted")
+        assert not grpc_problems(fields, config.defaults, config.limits)[0], fields
+        wait_idle(stub)
+
+    try:
+        check()
+    finally:
+        raw.close()
     assert_serving(daemon.grpc_address, stub, daemon.bridge_address)
