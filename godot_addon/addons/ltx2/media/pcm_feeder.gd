@@ -32,6 +32,9 @@ static func make_stream(mix_rate: float, buffer_s: float = 0.5) -> AudioStreamGe
 ## Starts feeding [param playback] (from [method AudioStreamPlayer.get_stream_playback] right
 ## after play(), while its buffer is still empty: that is how its capacity is measured).
 func attach(playback: AudioStreamGeneratorPlayback) -> void:
+	if playback == null:
+		push_error("LTX2PcmFeeder: no generator playback (call play() first, inside the tree)")
+		return
 	_playback = playback
 	_capacity = playback.get_frames_available()
 

@@ -131,7 +131,12 @@ func play_clip(baked: LTX2Clip) -> void:
 		_chunks.append(baked.as_video_chunk())
 		_frames_in = baked.num_frames
 	_audio.stream = baked.audio
-	_start()
+	if is_inside_tree():
+		_start()
+	else:
+		# AudioStreamPlayer.play() refuses to start outside the scene tree: start on the first
+		# _process once the node is in one.
+		_state = PlayState.BUFFERING
 
 
 ## Plays [param streaming] as it arrives. Call it right after [method LTX2Connection.generate],
@@ -241,6 +246,9 @@ func _buffered_s() -> float:
 
 
 func _buffer() -> void:
+	if _baked:
+		_start()  # A baked clip played before the node entered the tree.
+		return
 	if _feeder == null:
 		return  # Not accepted yet.
 	var wanted := start_buffer_s if start_buffer_s >= 0.0 else LTX2Settings.start_buffer_s()
@@ -265,8 +273,12 @@ func _start() -> void:
 	if _audio.stream != null:
 		_audio.play()
 		if not _baked:
-			_feeder.attach(_audio.get_stream_playback())
-			_feeder.pump()
+			# get_stream_playback() is an AudioStreamGeneratorPlayback for a generator stream
+			# (null, with an engine error, if play() did not start).
+			var playback := _audio.get_stream_playback() as AudioStreamGeneratorPlayback
+			if playback != null:
+				_feeder.attach(playback)
+				_feeder.pump()
 	_show(0)
 	started.emit()
 	if _user_paused:
