@@ -204,7 +204,9 @@ func _cache_path(key: String) -> String:
 func _pending_for(key: String, event: String, request: Dictionary) -> Pending:
 	if _pending.has(key):
 		var existing: Pending = _pending[key]
-		if not existing.done:
+		# A pending whose job ended without it being told lost its handlers (the foley player
+		# that made it was freed): start over rather than wait forever.
+		if not existing.done and not existing.job.is_done():
 			return existing
 	var pending := Pending.new()
 	pending.key = key
@@ -254,13 +256,18 @@ func _on_pending_failed(code: String, message: String, pending: Pending, event: 
 	failed.emit(event, code, message)
 
 
-func _start_voice(player: Node, feeder: LTX2PcmFeeder, pending: Pending) -> void:
-	if not is_instance_valid(player):
+# [param voice] is untyped on purpose: it may have been freed before the job was accepted, and a
+# freed object fails the engine's argument check of a typed parameter before the body runs.
+func _start_voice(voice: Variant, feeder: LTX2PcmFeeder, pending: Pending) -> void:
+	if not is_instance_valid(voice):
 		return
+	var player: Node = voice
 	# The mix rate must be set before play(); it comes from the accepted ClipFormat.
 	player.set("stream", LTX2PcmFeeder.make_stream(pending.sample_rate, 0.5))
 	player.call("play")
-	var playback: AudioStreamGeneratorPlayback = player.call("get_stream_playback")
+	var playback := player.call("get_stream_playback") as AudioStreamGeneratorPlayback
+	if playback == null:
+		return  # play() did not start (the engine says why).
 	feeder.attach(playback)
 	feeder.pump()
 
@@ -316,7 +323,7 @@ func _emitter() -> Node:
 
 
 func _get_connection() -> LTX2Connection:
-	if connection == null:
+	if connection == null and is_inside_tree():  # Absolute paths only resolve inside the tree.
 		connection = get_node_or_null("/root/LTX2") as LTX2Connection
 	if connection == null:
 		# No autoload (plugin not enabled): keep a private connection.
