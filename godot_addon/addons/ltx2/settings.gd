@@ -41,6 +41,8 @@ static func register() -> void:
 		if not ProjectSettings.has_setting(key):
 			ProjectSettings.set_setting(key, spec[0])
 		ProjectSettings.set_initial_value(key, spec[0])
+		# Without this, custom settings only show with "Advanced Settings" switched on.
+		ProjectSettings.set_as_basic(key, true)
 		ProjectSettings.add_property_info(
 			{"name": key, "type": spec[1], "hint": spec[2], "hint_string": spec[3]}
 		)
