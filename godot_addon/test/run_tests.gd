@@ -23,13 +23,13 @@ func _run() -> void:
 	for file: String in files:
 		if not file.begins_with("test_") or file.get_extension() != "gd" or file == "test_case.gd":
 			continue
-		var script: GDScript = load(TEST_DIR.path_join(file))
-		if script == null or not script.can_instantiate():
+		var test_script: GDScript = load(TEST_DIR.path_join(file))
+		if test_script == null or not test_script.can_instantiate():
 			print("FAIL %s: does not load" % file)
 			failed += 1
 			continue
 		var names: Array[String] = []
-		for method: Dictionary in script.get_script_method_list():
+		for method: Dictionary in test_script.get_script_method_list():
 			var method_name: String = method["name"]
 			if method_name.begins_with("test_") and method_name not in names:
 				names.append(method_name)
@@ -37,7 +37,7 @@ func _run() -> void:
 			var label := "%s::%s" % [file.get_basename(), method_name]
 			if not filter.is_empty() and not label.contains(filter):
 				continue
-			var case: Object = script.new()
+			var case: Object = test_script.new()
 			case.set("tree", self)
 			await case.call(method_name)
 			var failures: Array = case.get("failures")
