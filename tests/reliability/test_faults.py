@@ -213,9 +213,17 @@ def test_the_daemon_killed_mid_job_restarts_on_an_intact_cache(tmp_path: Path, t
             hit = list(stub.Generate(kept, timeout=120))
             assert hit[0].accepted.cache_hit and hit[-1].completed.cache_hit
             assert chunks(hit) == chunks(miss)
-            big_events = list(stub.Generate(big, timeout=120))
-            assert big_events[-1].HasField("completed")
-            second.send_signal(signal.SIGKILL)  # while (or just before, or after) the entry is written
+            # The entry is stored before Completed goes out: kill on the last video chunk, which is
+            # about when the daemon writes the 6 MB entry.
+            call = stub.Generate(big, timeout=120)
+            total = next(call).accepted.format.num_frames
+            for event in call:
+                if (
+                    event.HasField("video_chunk")
+                    and event.video_chunk.first_frame + event.video_chunk.num_frames == total
+                ):
+                    break
+            second.send_signal(signal.SIGKILL)
             assert second.wait(30) == -signal.SIGKILL
     # Whatever the second kill interrupted, no entry is half written (check_cache_folder), the
     # first entry is untouched, and the big clip is either whole or absent.
