@@ -161,7 +161,8 @@ func _on_gate_reached(body: Node) -> void:
 		_cutscene.play_clip(load(BAKED_CUTSCENE) as LTX2Clip)
 		return
 	_status.text = "generating the cutscene ..."
-	var job := LTX2.generate(LTX2Requests.cutscene(CUTSCENE_PROMPT, 768, 512, 121))
+	# Typed explicitly, not inferred through the autoload (the example does not depend on that).
+	var job: LTX2Job = LTX2.generate(LTX2Requests.cutscene(CUTSCENE_PROMPT, 768, 512, 121))
 	_cutscene.play_job(job)
 
 
