@@ -34,6 +34,8 @@ const CLIENT_NAME := "ltx2-godot/0.1"
 const MIN_BACKOFF_S := 0.5
 ## Longest reconnect delay.
 const MAX_BACKOFF_S := 10.0
+## Most bytes read from the socket in one [method poll] (the rest waits for the next frame).
+const MAX_READ_PER_POLL := 64 * 1024 * 1024
 
 
 ## A reply that is not part of a job (info, load, unload, prefetch, ping). Await [signal arrived].
@@ -219,13 +221,22 @@ func poll() -> void:
 	if peer_status != StreamPeerTCP.STATUS_CONNECTED:
 		_lost("the daemon closed the connection")
 		return
+	# get_available_bytes() is what the OS buffer holds right now (often well under one raw video
+	# chunk): read until it is empty, within a budget, or streaming is capped at one socket buffer
+	# per rendered frame.
+	var budget := MAX_READ_PER_POLL
 	var available := _peer.get_available_bytes()
-	if available > 0:
-		var got: Array = _peer.get_partial_data(available)
+	while available > 0 and budget > 0:
+		var got: Array = _peer.get_partial_data(mini(available, budget))
 		if int(got[0]) != OK:
 			_lost("read failed: %s" % error_string(int(got[0])))
 			return
-		_reader.feed(got[1])
+		var bytes: PackedByteArray = got[1]
+		if bytes.is_empty():
+			break
+		_reader.feed(bytes)
+		budget -= bytes.size()
+		available = _peer.get_available_bytes()
 	while _status != Status.DISCONNECTED and _reader.has_frame():
 		_dispatch(_reader.next_frame())
 	if not _reader.error.is_empty():
