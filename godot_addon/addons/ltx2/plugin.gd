@@ -9,7 +9,9 @@ var _dock: Control
 
 
 func _enable_plugin() -> void:
-	add_autoload_singleton(AUTOLOAD, "res://addons/ltx2/net/connection.gd")
+	# The editor refuses (with a warning dialog) an autoload name that is already registered.
+	if not ProjectSettings.has_setting("autoload/" + AUTOLOAD):
+		add_autoload_singleton(AUTOLOAD, "res://addons/ltx2/net/connection.gd")
 
 
 func _disable_plugin() -> void:
