@@ -9,7 +9,8 @@ var _dock: Control
 
 
 func _enable_plugin() -> void:
-	# The editor refuses (with a warning dialog) an autoload name that is already registered.
+	# Already registered (this example project lists it): re-adding would only put an "Add
+	# Autoload" step on the undo stack whose undo removes the project's own entry.
 	if not ProjectSettings.has_setting("autoload/" + AUTOLOAD):
 		add_autoload_singleton(AUTOLOAD, "res://addons/ltx2/net/connection.gd")
 
