@@ -52,3 +52,5 @@ def test_gdscript_suite_passes(godot: str) -> None:
     assert summary, f"no summary line from the suite (exit {proc.returncode}):\n{output}"
     passed, failed = (int(n) for n in summary[-1])
     assert proc.returncode == 0 and failed == 0 and passed > 0, output
+    # A runtime error inside a test ends that test early without failing an expectation: refuse it.
+    assert "SCRIPT ERROR" not in output, output
