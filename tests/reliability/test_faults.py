@@ -5,13 +5,16 @@ the engine running out of memory. After each the daemon (or its successor) serve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
 import re
 import signal
 import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,14 +178,36 @@ def cached(stub: pb_grpc.Ltx2dStub, request: pb.GenerateRequest) -> list[pb.Gene
         time.sleep(0.05)
 
 
+def _drain(call: Any) -> None:
+    """Read a stream to its end, whatever the end (the daemon may die on the way)."""
+    with contextlib.suppress(grpc.RpcError):
+        for _ in call:
+            pass
+
+
+def kill_while_storing(daemon: DaemonProcess, folder: Path, timeout: float = 30.0) -> None:
+    """SIGKILL `daemon` as soon as a temporary cache file or a new entry shows up (or at the timeout)."""
+    entries = {p.name for p in folder.iterdir() if ENTRY.match(p.name)}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        names = os.listdir(folder)
+        if any(TEMPORARY.match(n) for n in names) or {n for n in names if ENTRY.match(n)} - entries:
+            break
+        time.sleep(0.001)
+    daemon.send_signal(signal.SIGKILL)
+    assert daemon.wait(30) == -signal.SIGKILL
+
+
 def test_the_daemon_killed_mid_job_restarts_on_an_intact_cache(tmp_path: Path, tiny_checkpoint: Any) -> None:
+    """Killed while it stores a 6 MB entry, then (after a restart) while a job denoises: every
+    file under a real cache name is whole, temporaries go at the next start, and a clip cached
+    before the kills still hits with the same bytes."""
     count("faults: daemon killed", 2)
     folder = tmp_path / "cache"
     args = [*TINY_ARGS, "--cache-dir", str(folder)]
     kept = pb.GenerateRequest(prompt="rain on a tin roof", seed=11)
-    running = pb.GenerateRequest(prompt="a long cutscene", seed=12, steps=30)
-    # Big enough that writing its entry takes a while: the second kill lands while it is stored.
     big = pb.GenerateRequest(prompt="a storm", seed=13, width=256, height=256, num_frames=33)
+    running = pb.GenerateRequest(prompt="a long cutscene", seed=12, steps=30)
 
     first = DaemonProcess(args)
     with first, grpc.insecure_channel(first.grpc_address, options=CHANNEL_OPTIONS) as channel:
@@ -192,43 +217,35 @@ def test_the_daemon_killed_mid_job_restarts_on_an_intact_cache(tmp_path: Path, t
         assert cached(stub, kept)[0].accepted.cache_hit
         before = check_cache_folder(folder)
         assert len(before) == 1
-        generate_until(stub, running, "progress")  # the long job is denoising
-        first.send_signal(signal.SIGKILL)
-        assert first.wait(30) == -signal.SIGKILL
-    assert check_cache_folder(folder) == before
+        # The entry is written before Completed goes out, so the job is still running when the
+        # daemon dies (usually in the middle of the write: then a temporary file is left).
+        call = stub.Generate(big, timeout=120)
+        reader = threading.Thread(target=_drain, args=(call,))  # the entry is stored as the stream is read
+        reader.start()
+        kill_while_storing(first, folder)
+        reader.join(30)
+    after_first = check_cache_folder(folder)
+    assert before.items() <= after_first.items() and len(after_first) <= 2
+    # Usually a temporary file is left here (the kill is sent as soon as one shows up; the
+    # rename may still win the race). The next start removes it.
 
-    # Leftovers a crash can leave: a temporary file, and (from a writer without the rename) a
-    # damaged file under a real name. Both go at the next start.
-    leftover = folder / f".{'a' * 64}.{'0' * 32}.tmp"
-    leftover.write_bytes(b"half a clip")
+    # What a writer without the rename would leave: a damaged file under a real name.
     damaged = folder / f"{'b' * 64}.clip"
     damaged.write_bytes(next(iter(before.values()))[:1000])
 
     second = DaemonProcess(args)
     with second:
-        assert not leftover.exists() and not damaged.exists()
-        assert check_cache_folder(folder) == before
+        assert not any(TEMPORARY.match(p.name) for p in folder.iterdir()) and not damaged.exists()
+        assert check_cache_folder(folder) == after_first
         with grpc.insecure_channel(second.grpc_address, options=CHANNEL_OPTIONS) as channel:
             stub = pb_grpc.Ltx2dStub(channel)
             hit = list(stub.Generate(kept, timeout=120))
             assert hit[0].accepted.cache_hit and hit[-1].completed.cache_hit
             assert chunks(hit) == chunks(miss)
-            # The entry is stored before Completed goes out: kill on the last video chunk, which is
-            # about when the daemon writes the 6 MB entry.
-            call = stub.Generate(big, timeout=120)
-            total = next(call).accepted.format.num_frames
-            for event in call:
-                if (
-                    event.HasField("video_chunk")
-                    and event.video_chunk.first_frame + event.video_chunk.num_frames == total
-                ):
-                    break
+            generate_until(stub, running, "progress")  # the long job is denoising
             second.send_signal(signal.SIGKILL)
             assert second.wait(30) == -signal.SIGKILL
-    # Whatever the second kill interrupted, no entry is half written (check_cache_folder), the
-    # first entry is untouched, and the big clip is either whole or absent.
-    after_kill = check_cache_folder(folder)
-    assert before.items() <= after_kill.items() and len(after_kill) <= 2
+    assert check_cache_folder(folder) == after_first
 
 
 # --- the engine runs out of memory ---
