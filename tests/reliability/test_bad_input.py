@@ -63,6 +63,7 @@ def grpc_answer(stub: pb_grpc.Ltx2dStub, fields: dict[str, Any], config: DaemonC
     assert params is not None, f"{fields} was accepted; expected INVALID_ARGUMENT naming one of {bad}"
     assert first.HasField("accepted"), first
     check_accepted(first.accepted, params)
+    count("grpc generate fields (of which valid, accepted)")
     wait_idle(stub)
 
 
@@ -81,15 +82,16 @@ def bridge_answer(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub, fields: dict[s
         assert params is not None, f"{fields} was accepted; expected INVALID_ARGUMENT naming one of {bad}"
         assert reply["type"] == "accepted", reply
         check_accepted(reply, params)
+        count("bridge generate keys (of which valid, accepted)")
     # Closing the connection cancelled the job.
     wait_idle(stub)
 
 
 @st.composite
-def one_field(draw: st.DrawFn, values: Any) -> dict[str, Any]:
-    """A valid base request with one field set to a drawn value."""
+def one_field(draw: st.DrawFn, values: Any) -> tuple[str, dict[str, Any]]:
+    """A valid base request with one field set to a drawn value (and that field's name)."""
     name = draw(st.sampled_from(S.GRPC_FIELDS))
-    return {**BASE, name: draw(values(name))}
+    return name, {**BASE, name: draw(values(name))}
 
 
 @st.composite
@@ -104,8 +106,10 @@ def many_fields(draw: st.DrawFn, values: Any) -> dict[str, Any]:
 def test_grpc_one_field_at_a_time(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub, config: DaemonConfig) -> None:
     @settings(SETTINGS, max_examples=150)
     @given(one_field(S.grpc_values))
-    def check(fields: dict[str, Any]) -> None:
+    def check(case: tuple[str, dict[str, Any]]) -> None:
+        name, fields = case
         assume(not known_duration_bug(fields, config.defaults))
+        assert grpc_problems(fields, config.defaults, config.limits)[0] <= {name}  # the base is valid
         count("grpc generate fields")
         grpc_answer(stub, fields, config)
 
@@ -128,7 +132,10 @@ def test_grpc_many_fields(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub, config
 def test_bridge_one_key_at_a_time(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub, config: DaemonConfig) -> None:
     @settings(SETTINGS, max_examples=150)
     @given(one_field(S.bridge_values))
-    def check(fields: dict[str, Any]) -> None:
+    def check(case: tuple[str, dict[str, Any]]) -> None:
+        name, fields = case
+        bad = bridge_problems(fields, config.defaults, config.limits)[0]
+        assert all(f == name or f.startswith(f"{name}[") for f in bad), bad  # the base is valid
         first, typed = bridge_first_problem(fields)
         assume(first is not None or not known_duration_bug(typed, config.defaults))
         count("bridge generate keys")
