@@ -75,12 +75,7 @@ def frames_until_trouble(data: bytes) -> str:
             return "malformed"
         if message.get("type") not in REQUEST_TYPES:
             return "malformed"
-        hello_keys = {"type", "id", "token", "client", "protocol_version"}
-        if (
-            message["type"] == "hello"
-            and message.get("protocol_version") not in (None, 1)
-            and set(message) <= hello_keys
-        ):
+        if message["type"] == "hello" and message.get("protocol_version") not in (None, 1) and set(message) <= HELLO:
             return "closed"
         pos += 4 + length
     return "ok"
@@ -133,8 +128,19 @@ def frame(draw: st.DrawFn) -> bytes:
     return struct.pack(">I", prefix) + body
 
 
+hellos = st.fixed_dictionaries(
+    {"type": st.just("hello"), "id": st.integers(0, 9), "protocol_version": st.integers(0, 3)}
+)
+good_frames = st.one_of(request_maps.filter(lambda m: m["type"] in SAFE_TYPES), hellos).map(
+    lambda m: (lambda body: struct.pack(">I", len(body)) + body)(msgpack.packb(m, use_bin_type=True))
+)
 byte_streams = st.one_of(
     st.binary(min_size=1, max_size=200),
+    # Well-formed frames (requests right or wrong), then nothing, a bad frame or stray bytes.
+    st.tuples(
+        st.lists(good_frames, min_size=1, max_size=3).map(b"".join),
+        st.one_of(st.just(b""), frame(), st.binary(min_size=1, max_size=3)),
+    ).map(lambda t: t[0] + t[1]),
     st.lists(frame(), min_size=1, max_size=3).map(b"".join),
     st.tuples(st.lists(frame(), min_size=1, max_size=2).map(b"".join), st.binary(min_size=1, max_size=3)).map(
         lambda t: t[0] + t[1]
@@ -148,6 +154,7 @@ def test_bridge_byte_streams(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> 
     def check(data: bytes) -> None:
         count("bridge byte streams")
         expected = frames_until_trouble(data)
+        count(f"bridge byte streams (of which {expected})")
         with RawBridge(daemon.bridge_address, timeout=10) as bridge:
             bridge.send_raw(data)
             bridge.shutdown_write()
@@ -155,10 +162,12 @@ def test_bridge_byte_streams(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> 
             while (reply := bridge.recv()) is not None:  # socket.timeout here: the daemon hangs
                 replies.append(reply)
         assert all(r["type"] in REPLY_TYPES for r in replies), replies
+        last = replies[-1] if replies else None
         if expected == "malformed":
-            last = replies[-1] if replies else None
             assert last is not None and last["type"] == "error", (data, replies)
             assert (last["id"], last["code"]) == (None, "INVALID_ARGUMENT") and last["message"], last
+        elif expected == "closed":  # a hello of another protocol version is refused, then the connection closes
+            assert last is not None and (last["type"], last.get("field")) == ("error", "protocol_version"), last
         for r in replies:
             if r["type"] == "error":
                 assert r["code"] in ("INVALID_ARGUMENT", "CANCELLED"), r
