@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt", default="rain on a tin roof, a cat jumps onto the windowsill")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA, fp32 on CPU), bf16, fp16, fp32")
+    parser.add_argument("--offload", action="store_true", help="diffusers model CPU offload (CUDA only)")
     parser.add_argument("--max-sequence-length", type=int, default=1024, help="text tokens (the tiny model: 64)")
     args = parser.parse_args(argv)
     width, height, frames = (int(x) for x in args.size.split("x"))
@@ -38,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     dtype = dtypes.get(args.dtype, torch.bfloat16 if device.startswith("cuda") else torch.float32)
-    pipe = LTX2Pipeline.from_pretrained(args.model, dtype=dtype, local_files_only=True).to(device)
+    pipe = LTX2Pipeline.from_pretrained(args.model, dtype=dtype, local_files_only=True)
+    if args.offload:
+        pipe.enable_model_cpu_offload(device=device)
+    else:
+        pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     loaded = time.perf_counter()
     layers = pipe.transformer.config.num_layers

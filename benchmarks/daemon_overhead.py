@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "chunk_frames": params.chunk_frames,
     }
-    engine = Ltx2Engine.load(args.model, options=LoadOptions(device=args.device, dtype=args.dtype))
+    engine = Ltx2Engine.load(
+        args.model, options=LoadOptions(device=args.device, dtype=args.dtype, offload=args.offload)
+    )
     daemon = start_daemon(args)
     try:
         client = Client(daemon.grpc_address)

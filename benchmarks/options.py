@@ -30,6 +30,14 @@ def parser_for(doc: str, *, repeats: int) -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default="auto", help="device for the model: auto, cpu, cuda, cuda:N")
     parser.add_argument("--dtype", default="auto", help="weight dtype: auto, bf16, fp16, fp32")
+    parser.add_argument("--offload", action="store_true", help="model CPU offload (CUDA only), in-process and daemon")
+    parser.add_argument(
+        "--daemon-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="extra ltx2d flag, repeatable (e.g. --daemon-arg=--vae-tiling)",
+    )
     parser.add_argument(
         "--omp-wait-policy",
         default="passive",
@@ -57,7 +65,9 @@ def daemon_flags(args: argparse.Namespace, *extra: str) -> list[str]:
     flags = ["--preload", "--device", args.device, "--dtype", args.dtype, "--log-level", "warning"]
     if args.model is not None:
         flags += ["--model", str(args.model)]
-    return [*flags, *extra]
+    if args.offload:
+        flags.append("--offload")
+    return [*flags, *args.daemon_arg, *extra]
 
 
 def start_daemon(args: argparse.Namespace, *extra: str):  # -> ltx2d.testing.DaemonProcess

@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         args.dtype,
         "--max-sequence-length",
         str(read_defaults(model).max_sequence_length),
+        *(["--offload"] if args.offload else []),
     ]
 
     def cold() -> dict:
