@@ -10,7 +10,7 @@ import collections
 import socket
 import struct
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import msgpack
@@ -18,6 +18,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
 from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    from ltx2d.testing import DaemonProcess
 
 # Small clips: a generation takes a fraction of a second on a CPU.
 TINY_ARGS = [
@@ -109,6 +112,17 @@ class RawBridge:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def outcome_of(daemon: DaemonProcess, job_id: str, timeout: float = 30.0) -> str:
+    """The outcome the daemon logged for `job_id` (its 'job finished' line)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in daemon.stderr.splitlines():
+            if "job finished" in line and job_id in line and "outcome=" in line:
+                return line.split("outcome=", 1)[1].split()[0]
+        time.sleep(0.02)
+    raise AssertionError(f"no 'job finished' line for {job_id}")
 
 
 def healthy(address: str) -> bool:

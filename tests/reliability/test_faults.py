@@ -31,6 +31,7 @@ from tests.reliability.harness import (
     CHANNEL_OPTIONS,
     TINY_ARGS,
     count,
+    outcome_of,
     tiny_generation,
     unhandled_errors,
     wait_idle,
@@ -65,17 +66,6 @@ def chunks(events: list[pb.GenerateEvent]) -> list[tuple[str, int, bytes]]:
     return out
 
 
-def outcome_of(daemon: DaemonProcess, job_id: str, timeout: float = 30.0) -> str:
-    """The outcome the daemon logged for `job_id` (its 'job finished' line)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in daemon.stderr.splitlines():
-            if "job finished" in line and job_id in line and "outcome=" in line:
-                return line.split("outcome=", 1)[1].split()[0]
-        time.sleep(0.02)
-    raise AssertionError(f"no 'job finished' line for {job_id}")
-
-
 # --- a client killed while it receives ---
 
 SDK_CLIENT = """
@@ -94,7 +84,6 @@ sock = socket.create_connection((host, int(port)))
 body = msgpack.packb({"type": "generate", "id": 1, "prompt": "a long cutscene", "seed": 5, "steps": 100,
                       "cache_policy": "CACHE_POLICY_BYPASS"})
 sock.sendall(struct.pack(">I", len(body)) + body)
-unpacker = msgpack.Unpacker(raw=False)
 buffer = b""
 while data := sock.recv(65536):
     buffer += data
@@ -169,7 +158,7 @@ def generate_until(stub: pb_grpc.Ltx2dStub, request: pb.GenerateRequest, stop: s
 
 
 def cached(stub: pb_grpc.Ltx2dStub, request: pb.GenerateRequest) -> list[pb.GenerateEvent]:
-    """The stream of `request` once the daemon has stored it (entries are written after the miss)."""
+    """The stream of `request` once the daemon serves it from its cache."""
     deadline = time.monotonic() + 30
     while True:
         events = list(stub.Generate(request, timeout=120))

@@ -13,7 +13,6 @@ import contextlib
 import socket
 import struct
 import threading
-import time
 from typing import Any
 
 import grpc
@@ -34,6 +33,7 @@ from tests.reliability.harness import (
     RawBridge,
     assert_serving,
     count,
+    outcome_of,
     tiny_generation,
     wait_idle,
 )
@@ -242,17 +242,6 @@ def test_grpc_requests_over_the_receive_limit(daemon: DaemonProcess, stub: pb_gr
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert info.value.details() == f"prompt='<{MAX_RECEIVE_BYTES // 2} characters>': must be at most 4000 characters"
     assert_serving(daemon.grpc_address, stub, daemon.bridge_address)
-
-
-def outcome_of(daemon: DaemonProcess, job_id: str, timeout: float = 30.0) -> str:
-    """The outcome the daemon logged for `job_id` (its 'job finished' line)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in daemon.stderr.splitlines():
-            if "job finished" in line and job_id in line and "outcome=" in line:
-                return line.split("outcome=", 1)[1].split()[0]
-        time.sleep(0.02)
-    raise AssertionError(f"no 'job finished' line for {job_id}")
 
 
 LONG = {"prompt": "a long cutscene", "seed": 3, "steps": 8, "num_frames": 33, "cache_policy": pb.CACHE_POLICY_BYPASS}
