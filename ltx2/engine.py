@@ -23,13 +23,14 @@ from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift
 from .audio import decode_audio, resample, resampled_length, sample_at, to_pcm
 from .control import JobControl
 from .decode import DEFAULT_CONTEXT, VideoDecoder, frame_spans
-from .denoise import DenoiseRun
+from .denoise import DenoiseJob, denoise
 from .engine_api import ModelInfo
 from .errors import InvalidParams, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
 from .params import GenerationParams, Limits
 from .prompt_cache import PromptCache, PromptEmbeddings
+from .worker import Emit, stream
 
 log = logging.getLogger(__name__)
 
@@ -211,25 +212,35 @@ class Ltx2Engine:
     # -- the stream ------------------------------------------------------------------------------
 
     def generate(self, params: GenerationParams, control: JobControl | None = None) -> Iterator[Event]:
-        """Validate, then yield Progress, (AudioChunk, VideoChunk) per chunk, and Completed."""
+        """Validate, then yield Progress, (AudioChunk, VideoChunk) per chunk, and Completed.
+
+        The work runs on a reused worker thread in lock-step with the consumer (worker.py);
+        closing the iterator early cancels the job.
+        """
         params.validate(self.limits)
         self.check_schedule(params)
         if params.seed is None:
             params = params.with_seed(secrets.randbits(63))
-        control = control or JobControl()
+        job_control = control or JobControl()
+        yield from stream(
+            lambda emit: self._produce(params, job_control, emit),
+            abandon=lambda: job_control.cancel("consumer closed the stream"),
+        )
+
+    def _produce(self, params: GenerationParams, control: JobControl, emit: Emit[Event]) -> None:
         try:
-            yield from self._generate(params, control)
+            self._generate(params, control, emit)
         except torch.OutOfMemoryError as exc:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             raise OutOfMemory(f"GPU out of memory at {params.width}x{params.height}x{params.num_frames}") from exc
 
-    def _generate(self, params: GenerationParams, control: JobControl) -> Iterator[Event]:
+    def _generate(self, params: GenerationParams, control: JobControl, emit: Emit[Event]) -> None:
         started = time.perf_counter()
         fmt = self.clip_format(params)
         total = params.num_frames
 
-        yield Progress(Phase.ENCODING, total_steps=params.steps, total_frames=total)
+        emit(Progress(Phase.ENCODING, total_steps=params.steps, total_frames=total))
         control.checkpoint()
         embeddings = self._encode(params)
         encoded = time.perf_counter()
@@ -238,24 +249,21 @@ class Ltx2Engine:
         if params.preview:
             s = self._pipe.vae_spatial_compression_ratio
             latent_shape = (params.latent_frames, params.height // s, params.width // s)
-        run = DenoiseRun(
+        video_latents, audio_latents = denoise(
             self._pipe,
             {**self.pipeline_kwargs(params), **embeddings.__dict__},
             control,
-            total_steps=params.steps,
-            total_frames=total,
-            started=started,
-            latent_shape=latent_shape,
+            emit,
+            DenoiseJob(total_steps=params.steps, total_frames=total, started=started, latent_shape=latent_shape),
         )
-        yield from run.events()
         denoised = time.perf_counter()
 
-        yield Progress(Phase.DECODING, total_steps=params.steps, total_frames=total, elapsed_s=denoised - started)
+        emit(Progress(Phase.DECODING, total_steps=params.steps, total_frames=total, elapsed_s=denoised - started))
         control.checkpoint()
-        wave = decode_audio(self._pipe, run.audio_latents)
+        wave = decode_audio(self._pipe, audio_latents)
         wave = resample(wave, self.info().native_sample_rate, fmt.sample_rate)
         wave = _fit_length(wave, fmt.num_samples)
-        decoder = None if params.audio_only else VideoDecoder(self._pipe, run.video_latents, self._decode_context)
+        decoder = None if params.audio_only else VideoDecoder(self._pipe, video_latents, self._decode_context)
 
         first_chunk = 0.0
         spans = frame_spans(total, params.chunk_frames)
@@ -266,45 +274,53 @@ class Ltx2Engine:
             s1 = fmt.num_samples if index == len(spans) - 1 else sample_at(f1, params.frame_rate, fmt.sample_rate)
             s0, s1 = min(s0, fmt.num_samples), min(s1, fmt.num_samples)
             if s1 > s0:
-                yield AudioChunk(
-                    first_sample=s0,
-                    num_samples=s1 - s0,
-                    sample_rate=fmt.sample_rate,
-                    channels=fmt.channels,
-                    sample_format=params.sample_format,
-                    data=to_pcm(wave[s0:s1], params.sample_format),
+                emit(
+                    AudioChunk(
+                        first_sample=s0,
+                        num_samples=s1 - s0,
+                        sample_rate=fmt.sample_rate,
+                        channels=fmt.channels,
+                        sample_format=params.sample_format,
+                        data=to_pcm(wave[s0:s1], params.sample_format),
+                    )
                 )
             if decoder is not None:
                 frames = decoder.decode(plans[index])
-                yield VideoChunk(
-                    first_frame=f0,
-                    num_frames=f1 - f0,
-                    width=params.width,
-                    height=params.height,
-                    frame_rate=params.frame_rate,
-                    data=frames.tobytes(),
+                emit(
+                    VideoChunk(
+                        first_frame=f0,
+                        num_frames=f1 - f0,
+                        width=params.width,
+                        height=params.height,
+                        frame_rate=params.frame_rate,
+                        data=frames.tobytes(),
+                    )
                 )
             if not first_chunk:
                 first_chunk = time.perf_counter() - started
-            yield Progress(
-                Phase.DECODING,
-                total_steps=params.steps,
-                frames_decoded=f1,
-                total_frames=total,
-                elapsed_s=time.perf_counter() - started,
+            emit(
+                Progress(
+                    Phase.DECODING,
+                    total_steps=params.steps,
+                    frames_decoded=f1,
+                    total_frames=total,
+                    elapsed_s=time.perf_counter() - started,
+                )
             )
         finished = time.perf_counter()
-        yield Completed(
-            seed=params.seed,
-            num_frames=0 if params.audio_only else total,
-            num_samples=fmt.num_samples,
-            timings=Timings(
-                encode_s=encoded - started,
-                denoise_s=denoised - encoded,
-                decode_s=finished - denoised,
-                first_chunk_s=first_chunk,
-                total_s=finished - started,
-            ),
+        emit(
+            Completed(
+                seed=params.seed,
+                num_frames=0 if params.audio_only else total,
+                num_samples=fmt.num_samples,
+                timings=Timings(
+                    encode_s=encoded - started,
+                    denoise_s=denoised - encoded,
+                    decode_s=finished - denoised,
+                    first_chunk_s=first_chunk,
+                    total_s=finished - started,
+                ),
+            )
         )
 
 

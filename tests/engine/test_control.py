@@ -66,14 +66,30 @@ def test_cancel_from_another_thread_while_denoising(engine):
     assert errors and errors[0].reason == "client went away"
 
 
-def test_closing_the_stream_cancels_the_pipeline_thread(engine):
-    stream = engine.generate(small(steps=50))
+def test_closing_the_stream_stops_the_producer(engine):
+    control = JobControl()
+    stream = engine.generate(small(steps=50), control)
+    steps = []
     for event in stream:
-        if isinstance(event, Progress) and event.step == 1:
-            break
-    stream.close()  # must return promptly: the denoise thread stops at its next step
-    assert threading.active_count() < 50
-    assert not [t for t in threading.enumerate() if t.name == "ltx2-denoise"]
+        if isinstance(event, Progress) and event.phase == Phase.DENOISING:
+            steps.append(event.step)
+            if event.step == 2:
+                break
+    stream.close()  # returns once the worker has stopped: at its next step boundary
+    assert control.cancelled and control.cancel_reason == "consumer closed the stream"
+    assert steps == [1, 2]
+    assert len(collect(engine.generate(small()), small()).frames) == 25
+
+
+def test_worker_threads_are_reused(engine):
+    import threading
+
+    for _ in range(3):
+        collect(engine.generate(small(steps=2)), small())
+    workers = [t for t in threading.enumerate() if t.name == "ltx2-worker"]
+    # Sequential jobs share one thread (plus any left from tests that paused a job).
+    assert 1 <= len(workers) <= 3
+    assert all(t.daemon for t in workers)
 
 
 def test_paused_job_resumes_where_it_stopped_with_identical_output(engine):
