@@ -31,6 +31,7 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+ENUM_FIELDS = ("priority", "sample_format", "frame_format", "cache_policy")
 BASE = {"prompt": "a bell rings", "seed": 1, "cache_policy": pb.CACHE_POLICY_BYPASS}
 ids = itertools.count()
 
@@ -258,7 +259,12 @@ def small_valid_requests(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def test_valid_requests_run_to_completion(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub, config: DaemonConfig) -> None:
-    """Valid values (odd prompts, every delivery option) are not only accepted: the clip arrives whole."""
+    """Valid values (odd prompts, every delivery option) are not only accepted: the clip arrives
+    whole over raw gRPC, and the SDK (which checks every stream against the wire contract) gets the
+    same clip."""
+    from ltx2_client import Client
+
+    sdk = Client(daemon.grpc_address)
 
     @settings(SETTINGS, max_examples=8)
     @given(small_valid_requests())
@@ -266,12 +272,29 @@ def test_valid_requests_run_to_completion(daemon: DaemonProcess, stub: pb_grpc.L
         count("grpc valid requests run")
         bad, params = grpc_problems(fields, config.defaults, config.limits)
         assert not bad and params is not None, bad
-        prompt = fields.pop("prompt")
-        events = tiny_generation(stub, prompt=prompt, **fields)
+        events = tiny_generation(stub, **fields)
         check_accepted(events[0].accepted, params)
+        fmt = events[0].accepted.format
         video = [e.video_chunk for e in events if e.HasField("video_chunk")]
         assert not video if params.audio_only else len(video) >= 1
-        if fields["frame_format"] == pb.FRAME_FORMAT_JPEG:
+        jpeg = fields["frame_format"] == pb.FRAME_FORMAT_JPEG
+        if jpeg:
             assert all(len(v.jpeg_frames) == v.num_frames and not v.data for v in video)
 
-    check()
+        count("sdk valid requests run")
+        options = {k: v for k, v in fields.items() if k != "prompt" and not (k in ENUM_FIELDS and v == 0)}
+        clip = sdk.generate(fields["prompt"], **options).result()
+        frames = 0 if params.audio_only else params.num_frames
+        assert clip.frames.shape[0] == frames and clip.audio.shape == (fmt.num_samples, fmt.channels)
+        if frames:
+            assert clip.frames.shape[1:] == (params.height, params.width, 3)
+        if not jpeg and frames:  # the same seed gives the same bytes
+            assert clip.frames.tobytes() == b"".join(v.data for v in video)
+        if params.sample_format == 2:
+            raw = b"".join(e.audio_chunk.data for e in events if e.HasField("audio_chunk"))
+            assert clip.audio.astype("<f4").tobytes() == raw
+
+    try:
+        check()
+    finally:
+        sdk.close()
