@@ -55,7 +55,9 @@ async def both_transports(tmp_path: Path, fields: dict[str, Any]) -> tuple[Any, 
     reason="wire.params_from_proto calls frames_for_duration(duration_s, frame_rate) before frame_rate is "
     "validated: round(NaN) raises ValueError (inf: OverflowError). gRPC answers INTERNAL; the bridge's "
     "_start_generate catches only ServiceError, so the connection drops without an error frame and asyncio "
-    "logs 'Unhandled exception in client_connected_cb'. Expected: INVALID_ARGUMENT naming frame_rate.",
+    "logs 'Unhandled exception in client_connected_cb'. Expected: INVALID_ARGUMENT naming frame_rate. Fix: "
+    "in params_from_proto, refuse a non-finite frame rate before frames_for_duration (and let the bridge's "
+    "_start_generate answer INTERNAL for anything unexpected instead of dropping the connection).",
 )
 @pytest.mark.parametrize("frame_rate", [math.nan, math.inf])
 def test_duration_with_a_non_finite_frame_rate(tmp_path: Path, frame_rate: float) -> None:
@@ -92,7 +94,8 @@ def test_an_empty_unknown_key_is_named(tmp_path: Path) -> None:
     strict=True,
     reason="bridge._cancel looks the request id up in a dict (self._jobs.get(request_id)) without checking "
     "its type: an unhashable id (array or map) raises TypeError, answered INTERNAL ('unhashable type'). "
-    "Expected INVALID_ARGUMENT naming id, as generate does.",
+    "Expected INVALID_ARGUMENT naming id, as generate does. Fix: in _cancel, without job_id, refuse an id "
+    "that is not an integer or string (wire.invalid('id', ...)).",
 )
 def test_a_cancel_with_an_array_id(tmp_path: Path) -> None:
     count("known bug repros")
@@ -155,8 +158,9 @@ class SlowToFinish(FakeEngine):
     "ended (the engine's generator returned) and been closed, not when `completed` is sent: a client that "
     "reuses the id as soon as it reads `completed` is refused with INVALID_ARGUMENT 'id=1: already used by a "
     "running generate on this connection' (1 reuse in 3 on the real daemon), although docs/bridge-protocol.md "
-    "only forbids ids of running generates. Fix: pop the id from self._jobs before sending the job's last "
-    "frame (completed or error).",
+    "only forbids ids of running generates. Fix: delete the id from self._jobs before sending `completed` "
+    "or the error, and in `finally` delete it only while it still maps to this job's entry (else a reuse "
+    "that raced in would lose its entry).",
 )
 def test_a_generate_id_can_be_reused_once_its_stream_ended(tmp_path: Path) -> None:
     count("known bug repros")
