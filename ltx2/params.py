@@ -36,6 +36,8 @@ class Limits:
     # tokens (width/32 x height/32 x latent frames) at few steps.
     max_video_tokens: int = 45_000
     max_prompt_chars: int = 4000
+    # Tags are copied into every log line of the job.
+    max_tag_chars: int = 1024
     min_frame_rate: float = 1.0
     max_frame_rate: float = 60.0
     max_guidance_scale: float = 30.0
@@ -46,6 +48,8 @@ class Limits:
 
 def frames_for_duration(duration_s: float, frame_rate: float) -> int:
     """The 8k+1 frame count closest to `duration_s` seconds at `frame_rate`."""
+    _finite("duration_s", duration_s)
+    _finite("frame_rate", frame_rate)
     k = max(0, round((duration_s * frame_rate - 1) / TEMPORAL_COMPRESSION))
     return TEMPORAL_COMPRESSION * k + 1
 
@@ -190,3 +194,10 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
         raise InvalidParams("sample_format", p.sample_format, "must be S16LE (1) or F32LE (2)") from None
     if not isinstance(p.tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in p.tags.items()):
         raise InvalidParams("tags", p.tags, "must map strings to strings")
+    tag_chars = sum(len(k) + len(v) for k, v in p.tags.items())
+    if tag_chars > limits.max_tag_chars:
+        raise InvalidParams(
+            "tags",
+            f"<{len(p.tags)} tags, {tag_chars} characters>",
+            f"must be at most {limits.max_tag_chars} characters",
+        )

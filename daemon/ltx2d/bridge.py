@@ -70,7 +70,7 @@ def error_map(request_id: Any, error: ServiceError, job_id: str | None = None) -
     }
     if job_id:
         out["job_id"] = job_id
-    if error.field:
+    if error.field is not None:
         out["field"] = error.field
     return out
 
@@ -258,6 +258,11 @@ class BridgeConnection:
         except ServiceError as exc:
             await self.send(error_map(request_id, exc))
             return
+        except Exception as exc:  # a conversion bug answers this request; the connection stays up
+            log.exception("bridge %s: generate %r could not be read", self.peer, request_id)
+            error = ServiceError(StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
+            await self.send(error_map(request_id, error))
+            return
         entry = _Job()
         self._jobs[request_id] = entry
         entry.task = asyncio.create_task(self._generate(request_id, entry, job, delivery))
@@ -277,8 +282,12 @@ class BridgeConnection:
                     proto = await asyncio.to_thread(wire.event_to_proto, entry.job_id or "", event, delivery)
                 else:
                     proto = wire.event_to_proto(entry.job_id or "", event, delivery)
+                if proto.HasField("completed") and self._jobs.get(request_id) is entry:
+                    del self._jobs[request_id]  # the stream ends here: the id is free again
                 await self.send(event_map(request_id, proto))
         except ServiceError as exc:
+            if self._jobs.get(request_id) is entry:
+                del self._jobs[request_id]
             with contextlib.suppress(ConnectionError):
                 await self.send(error_map(request_id, exc, entry.job_id))
         except ConnectionError:
@@ -291,7 +300,8 @@ class BridgeConnection:
         finally:
             # Closing the iterator cancels the job when it has not ended (connection closed).
             await events.aclose()
-            self._jobs.pop(request_id, None)
+            if self._jobs.get(request_id) is entry:  # not a new generate that reused the id
+                del self._jobs[request_id]
 
     async def _cancel(self, request_id: Any, message: dict[str, Any]) -> None:
         unknown = set(message) - {"job_id"}
@@ -299,6 +309,8 @@ class BridgeConnection:
             key = sorted(unknown)[0]
             raise wire.invalid(key, message[key], "unknown key for cancel")
         job_id = message.get("job_id")
+        if job_id is None and not isinstance(request_id, int | str):
+            raise wire.invalid("id", request_id, "must be an integer or string")
         if job_id is not None:
             if not isinstance(job_id, str):
                 raise wire.invalid("job_id", job_id, "must be a string")

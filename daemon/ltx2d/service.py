@@ -243,7 +243,8 @@ class Ltx2dService:
             raise
         except (GeneratorExit, asyncio.CancelledError):
             if not completed:
-                outcome = StatusCode.CANCELLED.value
+                late = request.deadline is not None and time.monotonic() >= request.deadline
+                outcome = (StatusCode.DEADLINE_EXCEEDED if late else StatusCode.CANCELLED).value
             raise
         finally:
             if not job.done and not completed:

@@ -161,12 +161,3 @@ def bridge_problems(
     if first is not None:
         return {first}, None
     return grpc_problems(fields, defaults, limits)
-
-
-def known_duration_bug(fields: dict[str, Any], defaults: GenerationParams) -> bool:
-    """duration_s with a non-finite frame rate: test_known_bugs.py::test_duration_with_a_non_finite_frame_rate."""
-    if "duration_s" not in fields or "num_frames" in fields:
-        return False
-    duration = as_sent(fields["duration_s"])
-    rate = as_sent(float(fields.get("frame_rate", defaults.frame_rate)))
-    return math.isfinite(duration) and duration > 0 and not math.isfinite(rate)

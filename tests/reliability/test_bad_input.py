@@ -13,7 +13,7 @@ import itertools
 from typing import Any
 
 import grpc
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ltx2 import GenerationParams
@@ -23,7 +23,7 @@ from ltx2d.config import DaemonConfig
 from ltx2d.testing import DaemonProcess
 from tests.reliability import strategies as S
 from tests.reliability.harness import RawBridge, assert_serving, count, tiny_generation, wait_idle
-from tests.reliability.oracle import bridge_first_problem, bridge_problems, grpc_problems, known_duration_bug
+from tests.reliability.oracle import bridge_problems, grpc_problems
 
 SETTINGS = settings(
     derandomize=True,
@@ -109,7 +109,6 @@ def test_grpc_one_field_at_a_time(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub
     @given(one_field(S.grpc_values))
     def check(case: tuple[str, dict[str, Any]]) -> None:
         name, fields = case
-        assume(not known_duration_bug(fields, config.defaults))
         assert grpc_problems(fields, config.defaults, config.limits)[0] <= {name}  # the base is valid
         count("grpc generate fields")
         grpc_answer(stub, fields, config)
@@ -122,7 +121,6 @@ def test_grpc_many_fields(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub, config
     @settings(SETTINGS, max_examples=100)
     @given(many_fields(S.grpc_values))
     def check(fields: dict[str, Any]) -> None:
-        assume(not known_duration_bug(fields, config.defaults))
         count("grpc generate fields")
         grpc_answer(stub, fields, config)
 
@@ -137,8 +135,6 @@ def test_bridge_one_key_at_a_time(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub
         name, fields = case
         bad = bridge_problems(fields, config.defaults, config.limits)[0]
         assert all(f == name or f.startswith(f"{name}[") for f in bad), bad  # the base is valid
-        first, typed = bridge_first_problem(fields)
-        assume(first is not None or not known_duration_bug(typed, config.defaults))
         count("bridge generate keys")
         bridge_answer(daemon, stub, fields, config)
 
@@ -153,8 +149,6 @@ def test_bridge_many_keys_and_unknown_keys(
     @given(many_fields(S.bridge_values), st.dictionaries(S.unknown_keys, S.wrong_types, max_size=1))
     def check(fields: dict[str, Any], unknown: dict[str, Any]) -> None:
         fields = {**fields, **unknown}
-        first, typed = bridge_first_problem(fields)
-        assume(first is not None or not known_duration_bug(typed, config.defaults))
         count("bridge generate keys")
         bridge_answer(daemon, stub, fields, config)
 
@@ -201,7 +195,6 @@ def test_prefetch_over_both_transports(daemon: DaemonProcess, stub: pb_grpc.Ltx2
     @settings(SETTINGS, max_examples=60)
     @given(prefetch_lists(S.grpc_values), st.sampled_from(["grpc", "bridge"]))
     def check(requests: list[dict[str, Any]], transport: str) -> None:
-        assume(not any(known_duration_bug(r, config.defaults) for r in requests))
         count(f"{transport} prefetch")
         bad = prefetch_problems(requests, config, bridge=transport == "bridge")
         if transport == "grpc":

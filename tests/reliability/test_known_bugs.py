@@ -1,9 +1,14 @@
-"""Bugs the reliability suite found: each a strict xfail with its reason and a minimal reproduction.
+"""Regression tests for the bugs the reliability suite found, each a minimal reproduction.
+
+1. duration_s with a non-finite frame_rate crashed the request conversion (INTERNAL on gRPC, a
+   dropped bridge connection): now INVALID_ARGUMENT naming frame_rate.
+2. A bridge generate id reused right after `completed` was refused as still running.
+3. A gRPC job stopped by its deadline was recorded as CANCELLED instead of DEADLINE_EXCEEDED.
+4. A bridge cancel with an array or map id answered INTERNAL instead of INVALID_ARGUMENT.
+5. A bridge error for the unknown key "" had no `field`.
 
 They run on an in-process daemon (port 0, fake engine: the bugs are in the transports, before any
-engine), so the real daemons of the other modules keep a log free of unhandled exceptions. A fix
-turns its test into an XPASS, which fails the run: then remove the marker (and, for the duration
-bug, `oracle.known_duration_bug`, which keeps the property tests off it).
+engine), so the real daemons of the other modules keep a log free of unhandled exceptions.
 """
 
 from __future__ import annotations
@@ -50,15 +55,6 @@ async def both_transports(tmp_path: Path, fields: dict[str, Any]) -> tuple[Any, 
         return status[0], status[1], reply
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wire.params_from_proto calls frames_for_duration(duration_s, frame_rate) before frame_rate is "
-    "validated: round(NaN) raises ValueError (inf: OverflowError). gRPC answers INTERNAL; the bridge's "
-    "_start_generate catches only ServiceError, so the connection drops without an error frame and asyncio "
-    "logs 'Unhandled exception in client_connected_cb'. Expected: INVALID_ARGUMENT naming frame_rate. Fix: "
-    "in params_from_proto, refuse a non-finite frame rate before frames_for_duration (and let the bridge's "
-    "_start_generate answer INTERNAL for anything unexpected instead of dropping the connection).",
-)
 @pytest.mark.parametrize("frame_rate", [math.nan, math.inf])
 def test_duration_with_a_non_finite_frame_rate(tmp_path: Path, frame_rate: float) -> None:
     count("known bug repros")
@@ -68,12 +64,6 @@ def test_duration_with_a_non_finite_frame_rate(tmp_path: Path, frame_rate: float
     assert (code, field, bridge) == (grpc.StatusCode.INVALID_ARGUMENT, "frame_rate", ("INVALID_ARGUMENT", "frame_rate"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge.error_map adds `field` only when it is truthy (`if error.field:`), so the error for the "
-    "unknown key '' has no `field`, unlike every other INVALID_ARGUMENT (docs/bridge-protocol.md). "
-    "One-line fix: `if error.field is not None:`.",
-)
 def test_an_empty_unknown_key_is_named(tmp_path: Path) -> None:
     count("known bug repros")
 
@@ -90,13 +80,6 @@ def test_an_empty_unknown_key_is_named(tmp_path: Path) -> None:
     assert reply.get("field") == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge._cancel looks the request id up in a dict (self._jobs.get(request_id)) without checking "
-    "its type: an unhashable id (array or map) raises TypeError, answered INTERNAL ('unhashable type'). "
-    "Expected INVALID_ARGUMENT naming id, as generate does. Fix: in _cancel, without job_id, refuse an id "
-    "that is not an integer or string (wire.invalid('id', ...)).",
-)
 def test_a_cancel_with_an_array_id(tmp_path: Path) -> None:
     count("known bug repros")
 
@@ -112,15 +95,6 @@ def test_a_cancel_with_an_array_id(tmp_path: Path) -> None:
     assert (reply["type"], reply["code"], reply.get("field")) == ("error", "INVALID_ARGUMENT", "id")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A gRPC job stopped by its deadline is recorded (log line 'job finished', ltx2d_jobs_total, job "
-    "listeners) with outcome CANCELLED, not DEADLINE_EXCEEDED: grpc.aio cancels the handler at the deadline "
-    "before the scheduler's own deadline timer fires, and Ltx2dService's stream records any "
-    "GeneratorExit/CancelledError as CANCELLED. The client does get DEADLINE_EXCEEDED. Fix (service.py, the "
-    "`except (GeneratorExit, asyncio.CancelledError)` branch): record DEADLINE_EXCEEDED when request.deadline "
-    "has passed.",
-)
 def test_a_job_stopped_by_its_grpc_deadline_is_recorded_as_deadline_exceeded(tmp_path: Path) -> None:
     count("known bug repros")
 
@@ -152,16 +126,6 @@ class SlowToFinish(FakeEngine):
         time.sleep(0.2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge: a generate id is released only in _generate's `finally`, once the service's stream has "
-    "ended (the engine's generator returned) and been closed, not when `completed` is sent: a client that "
-    "reuses the id as soon as it reads `completed` is refused with INVALID_ARGUMENT 'id=1: already used by a "
-    "running generate on this connection' (1 reuse in 3 on the real daemon), although docs/bridge-protocol.md "
-    "only forbids ids of running generates. Fix: delete the id from self._jobs before sending `completed` "
-    "or the error, and in `finally` delete it only while it still maps to this job's entry (else a reuse "
-    "that raced in would lose its entry).",
-)
 def test_a_generate_id_can_be_reused_once_its_stream_ended(tmp_path: Path) -> None:
     count("known bug repros")
 
