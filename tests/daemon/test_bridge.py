@@ -211,9 +211,11 @@ def test_a_malformed_frame_closes_only_that_connection(tmp_path: Path, name: str
 def test_a_frame_at_the_limit_is_accepted(tmp_path: Path) -> None:
     async def body() -> dict[str, Any]:
         async with serving(tmp_path) as (_, client):
-            message = generate(1, "x", tags={"pad": ""})
-            padding = MAX_FRAME - len(msgpack.packb(message, use_bin_type=True))
-            message["tags"]["pad"] = "n" * (padding - 2)  # a str16 header is 2 bytes longer than fixstr
+            message = generate(1, "", negative_prompt="")
+            # Both strings grow from fixstr to str16: 2 more header bytes each.
+            padding = MAX_FRAME - len(msgpack.packb(message, use_bin_type=True)) - 4
+            message["prompt"] = "p" * (padding // 2)
+            message["negative_prompt"] = "n" * (padding - padding // 2)
             assert len(msgpack.packb(message, use_bin_type=True)) == MAX_FRAME
             return await client.request(message)
 

@@ -50,6 +50,7 @@ OK = {"prompt": "a cat purrs"}
         ({"audio_sample_rate": 100}, "audio_sample_rate", "between 8000 and 192000"),
         ({"sample_format": 7}, "sample_format", "S16LE (1) or F32LE (2)"),
         ({"tags": {"scene": 3}}, "tags", "strings to strings"),
+        ({"tags": {"scene": "x" * 1020}}, "tags", "<1 tags, 1025 characters>': must be at most 1024 characters"),
     ],
 )
 def test_each_rule_is_refused_with_field_value_and_rule(changes, field, rule):
@@ -60,7 +61,7 @@ def test_each_rule_is_refused_with_field_value_and_rule(changes, field, rule):
     assert err.field == field
     assert rule in str(err)
     assert str(err).startswith(f"{field}=")
-    if field not in ("prompt", "negative_prompt") or changes.get(field, "") in ("", "   "):
+    if field not in ("prompt", "negative_prompt", "tags") or changes.get(field, "") in ("", "   ", {"scene": 3}):
         assert repr(changes[field]) in str(err)
 
 
