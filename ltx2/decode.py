@@ -19,6 +19,10 @@ import torch
 from .params import TEMPORAL_COMPRESSION as T
 
 DEFAULT_CONTEXT = 6
+# How far a windowed decode may differ from a whole decode, in [0, 1] pixel units: half a level
+# of 8-bit colour, so the uint8 frames differ by at most one level.
+CONTEXT_TOLERANCE = 0.5 / 255
+MAX_CONTEXT = 16
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,52 @@ def to_rgb8(video: torch.Tensor) -> np.ndarray:
     return (frames * 255).round().to(torch.uint8).cpu().numpy()
 
 
+def _vae_temb(vae: Any, batch: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
+    # Mirrors the pipeline: a timestep-conditioned VAE gets decode_timestep 0 and no added noise.
+    return torch.zeros(batch, device=device, dtype=dtype) if vae.config.timestep_conditioning else None
+
+
+@torch.no_grad()
+def calibrate_context(vae: Any, *, tolerance: float = CONTEXT_TOLERANCE, limit: int = MAX_CONTEXT) -> int:
+    """The fewest latent frames of context on each side that keep a windowed decode within
+    `tolerance` of a whole decode, measured on this VAE with random latents.
+
+    The decoder's effective temporal reach depends on its depth and weights: 6 frames suffice for
+    the tiny test VAE, the full-size LTX-2 architecture needs about 8 to 10. Measured in float32
+    (the VAE is cast and cast back, which is exact for bf16 and fp16 weights), so that half
+    precision rounding is not mistaken for missing context. Costs a few small decodes.
+    """
+    dtype = vae.dtype
+    device = next(vae.parameters()).device
+    frames, core = 2 * limit + 3, limit + 1
+    generator = torch.Generator().manual_seed(0)
+    latents = torch.randn(1, vae.config.latent_channels, frames, 2, 2, generator=generator).to(device)
+    temb = _vae_temb(vae, 1, device, torch.float32)
+    torch.nn.Module.to(vae, torch.float32)
+    try:
+        whole = vae.decode(latents, temb, return_dict=False)[0]
+        target = whole[:, :, T * core - (T - 1) : T * core + 1]
+
+        def error(context: int) -> float:
+            start = core - context
+            window = vae.decode(latents[:, :, start : core + 1 + context], temb, return_dict=False)[0]
+            got = window[:, :, T * core - (T - 1) - T * start : T * core + 1 - T * start]
+            return float((got - target).abs().max()) / 2  # [-1, 1] -> [0, 1] units
+
+        if error(limit) > tolerance:
+            return limit
+        low, high = 1, limit
+        while low < high:
+            middle = (low + high) // 2
+            if error(middle) <= tolerance:
+                high = middle
+            else:
+                low = middle + 1
+        return low
+    finally:
+        torch.nn.Module.to(vae, dtype)  # diffusers' own `to` warns about fp32 modules on every cast
+
+
 class VideoDecoder:
     """Decodes one clip's denormalized latents [1, C, F, h, w] chunk by chunk."""
 
@@ -83,12 +133,7 @@ class VideoDecoder:
         self._vae = pipe.vae
         self._latents = latents
         self._context = context
-        # Mirrors the pipeline: a timestep-conditioned VAE gets decode_timestep 0 and no added noise.
-        self._temb = (
-            torch.zeros(latents.shape[0], device=latents.device, dtype=self._vae.dtype)
-            if self._vae.config.timestep_conditioning
-            else None
-        )
+        self._temb = _vae_temb(self._vae, latents.shape[0], latents.device, self._vae.dtype)
 
     def plans(self, chunk_frames: int) -> list[ChunkPlan]:
         return plan_chunks(self._latents.shape[2], chunk_frames, self._context)

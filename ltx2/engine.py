@@ -22,7 +22,7 @@ from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift
 
 from .audio import decode_audio, resample, resampled_length, sample_at, to_pcm
 from .control import JobControl
-from .decode import DEFAULT_CONTEXT, VideoDecoder, frame_spans
+from .decode import VideoDecoder, calibrate_context, frame_spans
 from .denoise import DenoiseJob, denoise
 from .engine_api import ModelInfo
 from .errors import InvalidParams, OutOfMemory
@@ -47,13 +47,19 @@ class Ltx2Engine:
         loaded: LoadedPipeline,
         *,
         limits: Limits = Limits(),
-        decode_context: int = DEFAULT_CONTEXT,
+        decode_context: int | None = None,
         prompt_cache_size: int = 32,
     ) -> None:
         self.limits = limits
         self._loaded = loaded
         self._pipe = loaded.pipe
-        self._decode_context = decode_context
+        if decode_context is None:
+            started = time.perf_counter()
+            decode_context = calibrate_context(self._pipe.vae)
+            log.info(
+                "decode context: %d latent frames (calibrated in %.2f s)", decode_context, time.perf_counter() - started
+            )
+        self.decode_context = decode_context
         self.prompt_cache = PromptCache(prompt_cache_size)
         self._samples_per_latent: tuple[int, int] | None = None
 
@@ -64,10 +70,14 @@ class Ltx2Engine:
         *,
         options: LoadOptions = LoadOptions(),
         limits: Limits = Limits(),
-        decode_context: int = DEFAULT_CONTEXT,
+        decode_context: int | None = None,
         prompt_cache_size: int = 32,
     ) -> Ltx2Engine:
-        """Load a checkpoint folder (None: the embedded tiny checkpoint, built on first use)."""
+        """Load a checkpoint folder (None: the embedded tiny checkpoint, built on first use).
+
+        `decode_context` is the number of latent frames decoded on each side of a chunk; None
+        measures the smallest that keeps chunks within half a colour level of a whole decode.
+        """
         if model_path is None:
             from .tiny import ensure_tiny_checkpoint
 
@@ -263,7 +273,7 @@ class Ltx2Engine:
         wave = decode_audio(self._pipe, audio_latents)
         wave = resample(wave, self.info().native_sample_rate, fmt.sample_rate)
         wave = _fit_length(wave, fmt.num_samples)
-        decoder = None if params.audio_only else VideoDecoder(self._pipe, video_latents, self._decode_context)
+        decoder = None if params.audio_only else VideoDecoder(self._pipe, video_latents, self.decode_context)
 
         first_chunk = 0.0
         spans = frame_spans(total, params.chunk_frames)

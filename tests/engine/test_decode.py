@@ -62,3 +62,18 @@ def test_pcm_encoding_and_sample_positions():
     assert np.frombuffer(to_pcm(wave, SampleFormat.F32LE), "<f4").tolist() == [0.0, 1.0, -1.0, 1.0]
     assert sample_at(25, 24.0, 24000) == 25000
     assert sample_at(1, 30.0, 44100) == 1470
+
+
+def test_context_is_calibrated_per_vae(engine):
+    """The tiny VAE needs 6 frames of context; a deeper decoder reaches further and gets more."""
+    from diffusers import AutoencoderKLLTX2Video
+
+    from ltx2 import tiny
+    from ltx2.decode import calibrate_context
+
+    assert engine.decode_context == calibrate_context(engine.pipeline.vae) == 6
+    torch.manual_seed(0)
+    deeper = AutoencoderKLLTX2Video(**{**tiny.video_vae_config(), "decoder_layers_per_block": (3, 3, 3, 3)}).eval()
+    deeper.to(torch.bfloat16)
+    assert calibrate_context(deeper) > 6
+    assert deeper.dtype == torch.bfloat16  # cast back after measuring in float32
