@@ -91,7 +91,7 @@ def _cache_policy(value: int) -> CachePolicy:
         return CachePolicy.BYPASS
     if value == pb.CACHE_POLICY_REFRESH:
         return CachePolicy.REFRESH
-    return next(p for p in CachePolicy if p not in (CachePolicy.BYPASS, CachePolicy.REFRESH))
+    return CachePolicy.USE
 
 
 def params_from_proto(msg: pb.GenerateRequest, defaults: GenerationParams, limits: Limits) -> GenerationParams:

@@ -77,3 +77,14 @@ def test_context_is_calibrated_per_vae(engine):
     deeper.to(torch.bfloat16)
     assert calibrate_context(deeper) > 6
     assert deeper.dtype == torch.bfloat16  # cast back after measuring in float32
+
+
+def test_a_given_context_skips_calibration_and_is_used(tiny_checkpoint, engine):
+    from ltx2.engine import Ltx2Engine
+    from tests.engine.conftest import collect, small
+
+    wide = Ltx2Engine.load(tiny_checkpoint, decode_context=9)
+    assert wide.decode_context == 9
+    a = collect(wide.generate(small()), small())
+    b = collect(engine.generate(small()), small())
+    assert np.abs(a.frames.astype(int) - b.frames.astype(int)).max() <= 1
