@@ -86,17 +86,25 @@ def _vae_temb(vae: Any, batch: int, device: torch.device, dtype: torch.dtype) ->
 
 
 @torch.no_grad()
-def calibrate_context(vae: Any, *, tolerance: float = CONTEXT_TOLERANCE, limit: int = MAX_CONTEXT) -> int:
+def calibrate_context(
+    vae: Any,
+    *,
+    device: torch.device | None = None,
+    tolerance: float = CONTEXT_TOLERANCE,
+    limit: int = MAX_CONTEXT,
+) -> int:
     """The fewest latent frames of context on each side that keep a windowed decode within
     `tolerance` of a whole decode, measured on this VAE with random latents.
 
     The decoder's effective temporal reach depends on its depth and weights: 6 frames suffice for
     the tiny test VAE, the full-size LTX-2 architecture needs about 8 to 10. Measured in float32
     (the VAE is cast and cast back, which is exact for bf16 and fp16 weights), so that half
-    precision rounding is not mistaken for missing context. Costs a few small decodes.
+    precision rounding is not mistaken for missing context. Costs a few small decodes. `device`
+    is where decoding runs (the pipeline's execution device: with CPU offload the weights sit on
+    the CPU until the decode moves them); by default, where the weights are.
     """
     dtype = vae.dtype
-    device = next(vae.parameters()).device
+    device = device or next(vae.parameters()).device
     frames, core = 2 * limit + 3, limit + 1
     generator = torch.Generator().manual_seed(0)
     latents = torch.randn(1, vae.config.latent_channels, frames, 2, 2, generator=generator).to(device)

@@ -55,7 +55,7 @@ class Ltx2Engine:
         self._pipe = loaded.pipe
         if decode_context is None:
             started = time.perf_counter()
-            decode_context = calibrate_context(self._pipe.vae)
+            decode_context = calibrate_context(self._pipe.vae, device=loaded.device)
             log.info(
                 "decode context: %d latent frames (calibrated in %.2f s)", decode_context, time.perf_counter() - started
             )
