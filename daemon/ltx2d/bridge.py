@@ -274,10 +274,14 @@ class BridgeConnection:
         events = self._service.generate(job)
         try:
             async for event in events:
+                # A cancel that came before Accepted was answered found=true: honour it here. A
+                # queued job ends through the scheduler; a cache replay is no scheduler job, so
+                # it ends right after its Accepted.
+                replay_cancelled = False
                 if isinstance(event, Accepted):
                     entry.job_id = event.job_id
                     if entry.cancel_requested:
-                        await self._service.cancel(event.job_id)
+                        replay_cancelled = not await self._service.cancel(event.job_id)
                 if wire.is_slow_to_encode(event, delivery):
                     proto = await asyncio.to_thread(wire.event_to_proto, entry.job_id or "", event, delivery)
                 else:
@@ -285,6 +289,8 @@ class BridgeConnection:
                 if proto.HasField("completed") and self._jobs.get(request_id) is entry:
                     del self._jobs[request_id]  # the stream ends here: the id is free again
                 await self.send(event_map(request_id, proto))
+                if replay_cancelled:
+                    raise ServiceError(StatusCode.CANCELLED, "the job was cancelled")
         except ServiceError as exc:
             if self._jobs.get(request_id) is entry:
                 del self._jobs[request_id]

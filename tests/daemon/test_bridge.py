@@ -208,6 +208,31 @@ def test_a_malformed_frame_closes_only_that_connection(tmp_path: Path, name: str
         gate.open_all()
 
 
+def test_a_cancel_before_accepted_also_stops_a_cache_hit(tmp_path: Path) -> None:
+    """`found: true` for a cancel sent before Accepted holds even when the cache serves the job."""
+
+    async def body() -> list[dict[str, Any]]:
+        async with serving(tmp_path) as (_, client):
+            await client.send(generate(1, "from the cache", cache_policy="CACHE_POLICY_UNSPECIFIED"))
+            assert (await client.stream(1))[-1]["type"] == "completed"
+            # The generate and its cancel back to back: the cancel is read before the job is accepted.
+            await client.send(generate(2, "from the cache", cache_policy="CACHE_POLICY_UNSPECIFIED"))
+            await client.send({"type": "cancel", "id": 2})
+            replies: list[dict[str, Any]] = []
+            while not any(r["type"] in ("completed", "error") for r in replies):
+                message = await client.recv()
+                assert message is not None
+                replies.append(message)
+            return replies
+
+    replies = arun(body())
+    cancel = next(r for r in replies if r["type"] == "cancel")
+    job = [r for r in replies if r["type"] != "cancel"]
+    assert cancel["found"] is True
+    assert job[0]["type"] == "accepted" and job[0]["cache_hit"] is True
+    assert (job[-1]["type"], job[-1]["code"]) == ("error", "CANCELLED")
+
+
 def test_a_frame_at_the_limit_is_accepted(tmp_path: Path) -> None:
     async def body() -> dict[str, Any]:
         async with serving(tmp_path) as (_, client):
