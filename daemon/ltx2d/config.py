@@ -216,7 +216,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "decode_context",
         "Latent frames decoded on each side of a streamed chunk so chunks match a whole decode; "
-        "auto measures the fewest that keep them within half a colour level at load.",
+        "unset or auto measures, at load, the fewest that keep them within half a colour level.",
         _context,
         None,
         "N",
