@@ -1,4 +1,10 @@
-"""Audio stage: decode audio latents once, resample if asked, cut into PCM chunks."""
+"""Audio stage: decode audio latents into PCM chunks, in step with the video chunks.
+
+The audio VAE is causal and cheap, so the mel spectrogram is decoded whole once. The vocoder is
+not causal and costs as much as the video decode on small models, so it runs chunk by chunk with
+`VOCODER_CONTEXT` mel frames on each side (16 give about 1e-7 of a whole run). A request for
+another sample rate decodes the whole clip and resamples it with PyAV instead.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ import numpy as np
 import torch
 
 from .params import SampleFormat
+
+VOCODER_CONTEXT = 16
 
 
 @torch.no_grad()
@@ -20,6 +28,29 @@ def decode_audio(pipe: Any, audio_latents: torch.Tensor) -> np.ndarray:
     mel = pipe.audio_vae.decode(audio_latents.to(pipe.audio_vae.dtype), return_dict=False)[0]
     wave = pipe.vocoder(mel)
     return wave[0].float().cpu().numpy().T.copy()
+
+
+class AudioDecoder:
+    """Decodes one clip's audio latents span by span at the vocoder's native rate."""
+
+    def __init__(self, pipe: Any, audio_latents: torch.Tensor, total_samples: int, context: int = VOCODER_CONTEXT):
+        self._vocoder = pipe.vocoder
+        with torch.no_grad():
+            self._mel = pipe.audio_vae.decode(audio_latents.to(pipe.audio_vae.dtype), return_dict=False)[0]
+        self._mel_frames = self._mel.shape[2]
+        self._hop = total_samples // self._mel_frames
+        self._context = context
+        if self._hop * self._mel_frames != total_samples:
+            raise ValueError(f"{total_samples} samples are not a whole number of {self._mel_frames} mel frames")
+
+    @torch.no_grad()
+    def samples(self, first: int, end: int) -> np.ndarray:
+        """Float32 (end - first, channels) audio of samples [first, end)."""
+        m0 = max(0, first // self._hop - self._context)
+        m1 = min(self._mel_frames, -(-end // self._hop) + self._context)
+        wave = self._vocoder(self._mel[:, :, m0:m1])[0].float().cpu().numpy().T
+        offset = m0 * self._hop
+        return wave[first - offset : end - offset]
 
 
 def resample(wave: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

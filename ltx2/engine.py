@@ -12,7 +12,7 @@ import logging
 import secrets
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift
 
-from .audio import decode_audio, resample, resampled_length, sample_at, to_pcm
+from .audio import AudioDecoder, decode_audio, resample, resampled_length, sample_at, to_pcm
 from .control import JobControl
 from .decode import VideoDecoder, calibrate_context, frame_spans
 from .denoise import DenoiseJob, denoise
@@ -195,6 +195,19 @@ class Ltx2Engine:
                 "use more steps or a smaller clip",
             )
 
+    def _audio_spans(self, audio_latents: torch.Tensor, fmt: ClipFormat) -> Callable[[int, int], np.ndarray]:
+        """`span(first, end)` -> float32 samples: vocoded chunk by chunk at the native rate, or
+        decoded whole and resampled when another rate was asked for."""
+        native = self.info().native_sample_rate
+        if fmt.sample_rate == native:
+            try:
+                return AudioDecoder(self._pipe, audio_latents, fmt.num_samples).samples
+            except ValueError:
+                log.warning("vocoder output is not whole mel frames; decoding the audio whole")
+        wave = resample(decode_audio(self._pipe, audio_latents), native, fmt.sample_rate)
+        wave = _fit_length(wave, fmt.num_samples)
+        return lambda first, end: wave[first:end]
+
     def pipeline_kwargs(self, params: GenerationParams) -> dict[str, Any]:
         """Arguments of `LTX2Pipeline.__call__` that reproduce `params` (seed must be resolved)."""
         layers = self._pipe.transformer.config.num_layers
@@ -270,9 +283,7 @@ class Ltx2Engine:
 
         emit(Progress(Phase.DECODING, total_steps=params.steps, total_frames=total, elapsed_s=denoised - started))
         control.checkpoint()
-        wave = decode_audio(self._pipe, audio_latents)
-        wave = resample(wave, self.info().native_sample_rate, fmt.sample_rate)
-        wave = _fit_length(wave, fmt.num_samples)
+        audio_span = self._audio_spans(audio_latents, fmt)
         decoder = None if params.audio_only else VideoDecoder(self._pipe, video_latents, self.decode_context)
 
         first_chunk = 0.0
@@ -291,7 +302,7 @@ class Ltx2Engine:
                         sample_rate=fmt.sample_rate,
                         channels=fmt.channels,
                         sample_format=params.sample_format,
-                        data=to_pcm(wave[s0:s1], params.sample_format),
+                        data=to_pcm(audio_span(s0, s1), params.sample_format),
                     )
                 )
             if decoder is not None:

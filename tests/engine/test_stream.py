@@ -103,7 +103,8 @@ def test_chunk_size_changes_the_cut_not_the_clip(engine):
     a = collect(engine.generate(small(chunk_frames=8)), small())
     b = collect(engine.generate(small(chunk_frames=24)), small())
     assert np.abs(a.frames.astype(int) - b.frames.astype(int)).max() <= 1
-    assert np.array_equal(a.audio, b.audio)
+    # The vocoder runs per chunk with 16 mel frames of context: equal to about 1e-7.
+    assert a.audio.shape == b.audio.shape and np.abs(a.audio - b.audio).max() <= 1e-5
 
 
 def test_audio_only_skips_video_and_keeps_the_same_audio(engine):
