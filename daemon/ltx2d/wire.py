@@ -112,10 +112,10 @@ def params_from_proto(msg: pb.GenerateRequest, defaults: GenerationParams, limit
             raise invalid("duration_s", duration, "must not be set together with num_frames")
         if not math.isfinite(duration) or duration <= 0:
             raise invalid("duration_s", duration, "must be a positive number of seconds")
-        rate = values.get("frame_rate", defaults.frame_rate)
-        if not math.isfinite(rate):
-            raise invalid("frame_rate", rate, "must be a finite number")
-        values["num_frames"] = frames_for_duration(duration, rate)
+        try:  # frames_for_duration refuses a non-finite frame rate itself
+            values["num_frames"] = frames_for_duration(duration, values.get("frame_rate", defaults.frame_rate))
+        except InvalidParams as exc:
+            raise invalid(exc.field, exc.value, exc.rule) from None
     params = replace(defaults, **values)
     try:
         params.validate(limits)
