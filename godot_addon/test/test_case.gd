@@ -25,6 +25,19 @@ func expect_eq(actual: Variant, expected: Variant, message: String = "") -> bool
 	return false
 
 
+## Announces an engine error line (a [method @GlobalScope.push_error] of the addon on bad input)
+## that the next step of this test causes on purpose. The pytest wrapper
+## (tests/godot/test_headless_suite.py) refuses every [code]ERROR:[/code] line of the run that
+## was not announced, and every announcement that no error line matched.
+func expect_engine_error(fragment: String) -> void:
+	print("EXPECTED ERROR: %s" % fragment)
+
+
+## Waits one idle time, so that signals deferred by the call just made have been emitted.
+func settle() -> void:
+	await tree.process_frame
+
+
 ## Waits (frame by frame) up to [param timeout_s] seconds for [param condition] to turn true.
 func wait_until(condition: Callable, timeout_s: float = 5.0) -> bool:
 	var deadline := Time.get_ticks_msec() + int(timeout_s * 1000.0)

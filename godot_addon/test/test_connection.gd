@@ -22,6 +22,8 @@ class FakeBridge:
 		if peer == null:
 			return
 		peer.poll()
+		if peer.get_status() != StreamPeerTCP.STATUS_CONNECTED:
+			return  # The client closed: the socket is gone (asking it for bytes is an error).
 		var available := peer.get_available_bytes()
 		if available > 0:
 			var got: Array = peer.get_partial_data(available)

@@ -49,8 +49,33 @@ func test_skip_emits_finished_once() -> void:
 	player.play_clip(_clip(100, 24.0))
 	player.skip()
 	player.skip()
-	expect_eq(ends, [true])
 	expect_eq(player.get_state(), LTX2CutscenePlayer.PlayState.DONE)
+	expect_eq(ends, [], "not before skip() returns")
+	await player.finished
+	await settle()
+	expect_eq(ends, [true])
+	player.queue_free()
+
+
+func test_started_and_finished_can_be_awaited_after_the_call() -> void:
+	var player := _player()
+	player.play_clip(_clip(2, 60.0))
+	await player.started
+	expect_eq(player.get_state(), LTX2CutscenePlayer.PlayState.PLAYING)
+	var skipped: bool = await player.finished
+	expect_eq(skipped, false)
+	player.queue_free()
+
+
+func test_a_new_play_ends_the_old_one_as_skipped() -> void:
+	var player := _player()
+	var ends := []
+	player.finished.connect(func(skipped: bool) -> void: ends.append(skipped))
+	player.play_clip(_clip(100, 24.0))
+	player.play_clip(_clip(2, 60.0))
+	expect_eq(ends, [true], "the first play ended when the second started")
+	await player.finished
+	expect_eq(ends, [true, false])
 	player.queue_free()
 
 
@@ -68,8 +93,18 @@ func test_invalid_clip_does_not_play() -> void:
 	var player := _player()
 	var clip := _clip(2, 24.0)
 	clip.num_frames = 3
+	var failures := []
+	player.failed.connect(func(code: String, _m: String) -> void: failures.append(code))
+	expect_engine_error("clip is not playable: frames holds 48 bytes")
 	player.play_clip(clip)
-	expect_eq(player.get_state(), LTX2CutscenePlayer.PlayState.IDLE)
+	expect_eq(player.get_state(), LTX2CutscenePlayer.PlayState.DONE)
+	var skipped: bool = await player.finished
+	expect_eq(skipped, false)
+	expect_eq(failures, ["INVALID_ARGUMENT"], "failed comes before finished")
+	expect_engine_error("no clip to play")
+	player.play()
+	await player.finished
+	expect_eq(player.error_code, "INVALID_ARGUMENT")
 	player.queue_free()
 
 
@@ -106,8 +141,11 @@ func test_streamed_job_waits_for_its_start_buffer_and_reports_failure() -> void:
 	)
 	await wait_seconds(0.1)
 	expect_eq(player.get_state(), LTX2CutscenePlayer.PlayState.BUFFERING)
+	var ends := []
+	player.finished.connect(func(skipped: bool) -> void: ends.append(skipped))
 	job.handle_message({"type": "error", "code": "DEADLINE_EXCEEDED", "message": "too slow"})
 	expect_eq(failures, ["DEADLINE_EXCEEDED"])
+	expect_eq(ends, [false], "a failed play finishes too")
 	expect_eq(player.get_state(), LTX2CutscenePlayer.PlayState.DONE)
 	player.queue_free()
 

@@ -135,7 +135,10 @@ func test_cancel_without_connection_ends_locally() -> void:
 	var job := LTX2Job.new(1)
 	var seen := Recorder.new(job)
 	job.cancel()
-	expect_eq(job.state, LTX2Job.State.CANCELLED)
+	expect_eq(job.state, LTX2Job.State.CANCELLED, "cancelled at once")
+	expect_eq(seen.events, [], "no signal before cancel() returns")
+	await job.ended
+	expect_eq(seen.events, ["failed", "ended:%d" % LTX2Job.State.CANCELLED])
 	expect_eq(seen.failure[0], "CANCELLED")
 
 

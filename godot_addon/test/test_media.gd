@@ -108,9 +108,11 @@ func test_bake_writes_res_wav_json_atomically() -> void:
 	)
 	expect(json is Dictionary and json["prompt"] == "a gate opens", "sidecar: %s" % [json])
 	expect_eq(_leftover_temp_files("baked"), [])
+	expect_engine_error("gate.tres must end in .res")
 	expect_eq(LTX2ClipBaker.bake(clip, TEST_DIR.path_join("baked/gate.tres")), ERR_FILE_BAD_PATH)
 	var broken := _clip(2)
 	broken.num_frames = 5
+	expect_engine_error("cannot bake user://ltx2_tests/baked/gate.res: frames holds 24 bytes")
 	expect_eq(LTX2ClipBaker.bake(broken, path), ERR_INVALID_DATA)
 
 

@@ -150,8 +150,11 @@ func test_refuses_nesting_past_the_limit() -> void:
 
 
 func test_refuses_values_msgpack_cannot_carry() -> void:
+	expect_engine_error("LTX2Msgpack: cannot encode a Vector2")
 	expect_eq(LTX2Msgpack.encode(Vector2(1, 2)), PackedByteArray())
+	expect_engine_error("LTX2Msgpack: cannot encode a Object")
 	expect_eq(LTX2Msgpack.encode({"node": RefCounted.new()}), PackedByteArray())
+	expect_engine_error("LTX2Msgpack: cannot encode a Vector3")
 	expect_eq(LTX2Msgpack.encode_frame([Vector3()]), PackedByteArray())
 
 

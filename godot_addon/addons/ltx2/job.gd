@@ -77,14 +77,26 @@ func _init(
 
 
 ## Asks the daemon to stop the job. The job ends with [signal failed] ("CANCELLED") when the
-## daemon confirms, or with [signal completed] if it had already finished.
+## daemon confirms, or with [signal completed] if it had already finished. Either way
+## [signal ended] follows, never before this call returns ([code]job.cancel()[/code] then
+## [code]await job.ended[/code] works).
 func cancel() -> void:
 	if is_done():
 		return
 	if _canceller.is_valid():
 		_canceller.call(self)
 	else:
-		handle_message({"type": "error", "code": "CANCELLED", "message": "cancelled locally"})
+		end_locally("CANCELLED", "cancelled locally")
+
+
+## Ends the job here, without the daemon (cancelled before it was sent): [member state] changes
+## at once, [signal failed] and [signal ended] follow on the next idle time, so that a caller
+## that awaits them after this call returns gets them.
+func end_locally(code: String, message: String) -> void:
+	if is_done():
+		return
+	_set_end(State.CANCELLED if code == "CANCELLED" else State.FAILED, code, message, "")
+	_emit_end.call_deferred()
 
 
 ## True once COMPLETED, FAILED or CANCELLED.
@@ -210,9 +222,17 @@ func _protocol_error(what: String) -> void:
 
 
 func _fail(final_state: State, code: String, message: String, field: String) -> void:
+	_set_end(final_state, code, message, field)
+	_emit_end()
+
+
+func _set_end(final_state: State, code: String, message: String, field: String) -> void:
 	state = final_state
 	error_code = code
 	error_message = message
 	error_field = field
-	failed.emit(code, message)
+
+
+func _emit_end() -> void:
+	failed.emit(error_code, error_message)
 	ended.emit(state)

@@ -162,7 +162,7 @@ func generate(request: Dictionary) -> LTX2Job:
 
 
 ## Asks the daemon to cancel [param job] (see [method LTX2Job.cancel]). A job still waiting for
-## the connection is dropped at once.
+## the connection is dropped at once (it is CANCELLED now; its signals follow when idle).
 func cancel(job: LTX2Job) -> void:
 	if job.is_done():
 		return
@@ -170,8 +170,7 @@ func cancel(job: LTX2Job) -> void:
 		if int(_outbox[i]["id"]) == job.id:
 			_outbox.remove_at(i)
 			_jobs.erase(job.id)
-			var message := "cancelled before it was sent"
-			job.handle_message({"type": "error", "code": "CANCELLED", "message": message})
+			job.end_locally("CANCELLED", "cancelled before it was sent")
 			return
 	_send(job.id, build_cancel(job.id, job.job_id))
 
@@ -236,6 +235,10 @@ func poll() -> void:
 			break
 		_reader.feed(bytes)
 		budget -= bytes.size()
+		# A read that meets the end of the stream closes the socket, and asking a closed
+		# socket for its byte count is an engine error: check the status first.
+		if _peer.get_status() != StreamPeerTCP.STATUS_CONNECTED:
+			break
 		available = _peer.get_available_bytes()
 	while _status != Status.DISCONNECTED and _reader.has_frame():
 		_dispatch(_reader.next_frame())
@@ -359,16 +362,17 @@ func _open() -> void:
 func _refuse(code: String, message: String) -> void:
 	if code == "UNAUTHENTICATED":
 		_refused = true
-	connection_failed.emit(code, message)
+	# Deferred like every signal that a call of ours can cause (connect_to_daemon(), generate()):
+	# handlers connected right after the call still get it.
+	emit_signal.call_deferred("connection_failed", code, message)
 	_close(message, code)
 
 
 # The connection dropped or an attempt failed: report it, fail what waited, retry later.
 func _lost(reason: String) -> void:
-	var was := _status
+	if _status == Status.CONNECTING:
+		emit_signal.call_deferred("connection_failed", "UNAVAILABLE", reason)
 	_close(reason)
-	if was == Status.CONNECTING:
-		connection_failed.emit("UNAVAILABLE", reason)
 	if auto_reconnect and _wanted:
 		_retry_at_ms = Time.get_ticks_msec() + int(_backoff_s * 1000.0 * randf_range(0.8, 1.2))
 		_backoff_s = minf(_backoff_s * 2.0, MAX_BACKOFF_S)
@@ -383,7 +387,7 @@ func _close(reason: String, code: String = "UNAVAILABLE") -> void:
 	_reader.reset()
 	_fail_pending(code, "connection to the daemon lost: %s" % reason)
 	if was == Status.READY or was == Status.HANDSHAKING:
-		disconnected.emit(reason)
+		emit_signal.call_deferred("disconnected", reason)
 
 
 func _fail_pending(code: String, message: String) -> void:

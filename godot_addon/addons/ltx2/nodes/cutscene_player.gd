@@ -10,6 +10,12 @@ extends Node
 ## plays its [AudioStreamWAV]. Playback starts once [member start_buffer_s] seconds of audio
 ## (and of frames) are buffered, or the job completed; if the stream falls behind, playback
 ## pauses until the buffer refills rather than stutter.
+## [br][br]
+## Every play ends with [signal finished], exactly once: at the end of the clip, on [method skip]
+## ([param skipped] true), and when it fails ([signal failed] comes first with the reason: the
+## daemon is down, the job failed, the clip is not playable). No signal is emitted before the
+## call that caused it returns, so [code]await $Cutscene.finished[/code] after any play call
+## resumes, whatever happens.
 ## [codeblock]
 ## var job := LTX2.generate(LTX2Requests.cutscene("the gate opens at dawn"))
 ## $Cutscene.play_job(job)  # right after generate(), before chunks arrive
@@ -18,10 +24,12 @@ extends Node
 
 ## Playback began (the start buffer was filled).
 signal started
-## Playback reached the end, or [method skip] was called ([param skipped] true).
+## The play ended: the clip reached its end, [method skip] was called ([param skipped] true),
+## or it failed (after [signal failed]). Emitted once per play.
 signal finished(skipped: bool)
-## The job failed before the clip could finish ([param code] and [param message] from the
-## daemon, see [signal LTX2Job.failed]).
+## The play could not go on: [param code] and [param message] from the daemon (see
+## [signal LTX2Job.failed]), or INVALID_ARGUMENT for a clip that cannot play. [signal finished]
+## follows.
 signal failed(code: String, message: String)
 ## Playback waits for more data (the stream fell behind).
 signal stalled
@@ -56,6 +64,10 @@ enum PlayState { IDLE, BUFFERING, PLAYING, PAUSED, DONE }
 
 ## The job being played (null for a baked clip).
 var job: LTX2Job = null
+## Error code of the last play when it failed (empty otherwise).
+var error_code: String = ""
+## Error message of the last play when it failed.
+var error_message: String = ""
 
 var _state: PlayState = PlayState.IDLE
 var _user_paused := false
@@ -110,18 +122,21 @@ func _process(_delta: float) -> void:
 ## Plays the baked [member clip].
 func play() -> void:
 	if clip == null:
-		push_error("LTX2CutscenePlayer: no clip to play")
+		_reset()
+		_fail_later(
+			"INVALID_ARGUMENT", "no clip to play: set clip, or bake one with the LTX-2 dock"
+		)
 		return
 	play_clip(clip)
 
 
 ## Plays a baked clip.
 func play_clip(baked: LTX2Clip) -> void:
-	var problem := baked.validate()
-	if not problem.is_empty():
-		push_error("LTX2CutscenePlayer: clip is not playable: %s" % problem)
-		return
 	_reset()
+	var problem := "clip is null" if baked == null else baked.validate()
+	if not problem.is_empty():
+		_fail_later("INVALID_ARGUMENT", "clip is not playable: %s" % problem)
+		return
 	_baked = true
 	_complete = true
 	_frame_rate = baked.frame_rate
@@ -132,7 +147,7 @@ func play_clip(baked: LTX2Clip) -> void:
 		_frames_in = baked.num_frames
 	_audio.stream = baked.audio
 	if is_inside_tree():
-		_start()
+		_start(true)
 	else:
 		# AudioStreamPlayer.play() refuses to start outside the scene tree: start on the first
 		# _process once the node is in one.
@@ -143,6 +158,13 @@ func play_clip(baked: LTX2Clip) -> void:
 ## before the job's first chunk.
 func play_job(streaming: LTX2Job) -> void:
 	_reset()
+	if streaming == null or streaming.is_done():
+		var why := "job is null" if streaming == null else "job already ended"
+		if streaming != null and not streaming.error_code.is_empty():
+			_fail_later(streaming.error_code, streaming.error_message)
+		else:
+			_fail_later("INVALID_ARGUMENT", "%s: call play_job() right after generate()" % why)
+		return
 	job = streaming
 	job.accepted.connect(_on_accepted)
 	job.audio_received.connect(_on_audio)
@@ -174,7 +196,7 @@ func skip() -> void:
 		return
 	if cancel_on_skip and job != null and not job.is_done():
 		job.cancel()
-	_finish(true)
+	_finish(true, true)
 
 
 ## Where playback is.
@@ -229,10 +251,20 @@ func _on_completed(_summary: Dictionary) -> void:
 func _on_failed(code: String, message: String) -> void:
 	if _state == PlayState.DONE:
 		return
-	_state = PlayState.DONE
-	_audio.stop()
-	_disconnect_job()
+	error_code = code
+	error_message = message
 	failed.emit(code, message)
+	_finish(false)
+
+
+# A play call that cannot start: report it after the call returns, as finished always is.
+func _fail_later(code: String, message: String) -> void:
+	push_error("LTX2CutscenePlayer: %s" % message)
+	error_code = code
+	error_message = message
+	_state = PlayState.DONE
+	emit_signal.call_deferred("failed", code, message)
+	emit_signal.call_deferred("finished", false)
 
 
 func _buffered_s() -> float:
@@ -264,7 +296,8 @@ func _buffer() -> void:
 		_release_clock()
 
 
-func _start() -> void:
+# [param later] defers the started signal: the play call that started it is still running.
+func _start(later: bool = false) -> void:
 	_state = PlayState.PLAYING
 	_started = true
 	_audio.bus = bus
@@ -280,7 +313,10 @@ func _start() -> void:
 				_feeder.attach(playback)
 				_feeder.pump()
 	_show(0)
-	started.emit()
+	if later:
+		emit_signal.call_deferred("started")
+	else:
+		started.emit()
 	if _user_paused:
 		pause(true)
 
@@ -353,11 +389,14 @@ func _release_clock() -> void:
 		_held_since_ms = -1
 
 
-func _finish(skipped: bool) -> void:
+func _finish(skipped: bool, later: bool = false) -> void:
 	_state = PlayState.DONE
 	_audio.stop()
 	_disconnect_job()
-	finished.emit(skipped)
+	if later:
+		emit_signal.call_deferred("finished", skipped)
+	else:
+		finished.emit(skipped)
 
 
 func _disconnect_job() -> void:
@@ -377,9 +416,15 @@ func _disconnect_job() -> void:
 
 func _reset() -> void:
 	if _state != PlayState.IDLE and _state != PlayState.DONE:
+		# A new play replaces this one: it ends as skipped, so that whoever awaits it resumes.
+		_state = PlayState.DONE
 		_audio.stop()
+		_disconnect_job()
+		finished.emit(true)
 	_disconnect_job()
 	job = null
+	error_code = ""
+	error_message = ""
 	_state = PlayState.IDLE
 	_feeder = null
 	_sample_rate = 0.0

@@ -18,11 +18,17 @@ extends Node
 ## $Foley.play_event("door_slam", {"material": "oak"})
 ## [/codeblock]
 
-## A sound started; [param cached] is true when it came from the cache (no daemon request).
+## [method play_event] ends in exactly one of [signal played] (the sound started; [param cached]
+## is true when it came from the cache, with no daemon request) or [signal failed]; neither is
+## emitted before [method play_event] returns, so [code]await foley.played[/code] after the call
+## works. A sound whose stream breaks after it started plays what arrived and stops.
 signal played(event: String, cached: bool)
-## A sound could not be generated (daemon error code and message).
+## A sound could not be played or prefetched: the daemon's error code and message,
+## [code]INVALID_ARGUMENT[/code] for an event without a template, [code]RESOURCE_EXHAUSTED[/code]
+## when [member max_voices] are already playing.
 signal failed(event: String, code: String, message: String)
-## A sound is in the cache (after [method prefetch] or a first play).
+## A sound is in the cache: once per [method prefetch] item, and once per [method play_event]
+## that generated it, when its last chunk arrived.
 signal cached(event: String)
 
 ## How voices are placed in the world.
@@ -30,6 +36,7 @@ enum Positional { AUTO, NONE, TWO_D, THREE_D }
 
 static var _memory := {}  # cache key -> AudioStreamWAV, shared by every foley player
 static var _pending := {}  # cache key -> LTX2FoleyPlayer.Pending while generating
+static var _live_players := 0  # foley players in a tree (the memory cache lives while any is)
 
 ## Event name -> prompt template with {placeholders} filled from play_event's values.
 @export var templates: Dictionary = {
@@ -68,7 +75,10 @@ var connection: LTX2Connection = null
 var _voices: Array[Dictionary] = []  # {"player": Node, "feeder": LTX2PcmFeeder or null}
 
 
-## A sound being generated: collects 16-bit PCM and feeds the voices that wait for it.
+## A sound being generated, shared by every foley player that asked for it: collects 16-bit PCM,
+## feeds the voices that wait for it, and tells the players that asked when it starts, ends or
+## fails. It holds the job's signal connections itself (one per job), so that any number of
+## voices, from any number of players, can wait for one sound.
 class Pending:
 	extends RefCounted
 	var job: LTX2Job
@@ -77,7 +87,69 @@ class Pending:
 	var sample_rate: int = 0
 	var channels: int = 2
 	var done := false
-	var feeders: Array[LTX2PcmFeeder] = []
+	var write_disk := false
+	## {"owner": LTX2FoleyPlayer, "player": Node, "feeder": LTX2PcmFeeder, "event": String}
+	var voices: Array[Dictionary] = []
+	## {"owner": LTX2FoleyPlayer, "event": String, "voice": bool}: who hears of the outcome.
+	var askers: Array[Dictionary] = []
+
+	func _init(generating: LTX2Job, cache_key: String) -> void:
+		job = generating
+		key = cache_key
+		job.accepted.connect(_on_accepted)
+		job.audio_received.connect(_on_audio)
+		job.completed.connect(_on_completed)
+		job.failed.connect(_on_failed)
+
+	func is_accepted() -> bool:
+		return sample_rate > 0
+
+	func _on_accepted(format: Dictionary) -> void:
+		sample_rate = int(format.get("sample_rate", 0))
+		channels = int(format.get("channels", 2))
+		for voice in voices:
+			var owner: Variant = voice["owner"]
+			if is_instance_valid(owner):
+				owner.call("_start_voice", voice, self)
+
+	func _on_audio(chunk: Dictionary) -> void:
+		var format := int(chunk.get("sample_format", LTX2Requests.SampleFormat.S16LE))
+		var pcm: PackedByteArray = chunk.get("data", PackedByteArray())
+		data.append_array(LTX2ChunkConvert.pcm_to_s16(pcm, format))
+		if voices.is_empty():
+			return
+		var frames := LTX2ChunkConvert.audio_frames(chunk)
+		for voice in voices:
+			var feeder: LTX2PcmFeeder = voice["feeder"]
+			feeder.append(frames)
+
+	func _on_completed(_summary: Dictionary) -> void:
+		done = true
+		for voice in voices:
+			voice["done"] = true
+		LTX2FoleyPlayer._store(self)
+		for asker in askers:
+			var owner: Variant = asker["owner"]
+			if is_instance_valid(owner):
+				owner.emit_signal("cached", asker["event"])
+		askers.clear()
+		voices.clear()
+
+	func _on_failed(code: String, message: String) -> void:
+		done = true
+		for voice in voices:
+			voice["done"] = true
+		LTX2FoleyPlayer._pending.erase(key)
+		for voice in voices:
+			var owner: Variant = voice["owner"]
+			if is_instance_valid(owner):
+				owner.call("_drop_unstarted", voice, code, message)
+		for asker in askers:
+			var owner: Variant = asker["owner"]
+			if is_instance_valid(owner) and not asker["voice"]:
+				owner.emit_signal("failed", asker["event"], code, message)
+		askers.clear()
+		voices.clear()
 
 
 func _get_configuration_warnings() -> PackedStringArray:
@@ -104,8 +176,7 @@ func _process(_delta: float) -> void:
 		if feeder == null:
 			continue
 		feeder.pump()
-		var pending: Pending = voice["pending"]
-		if pending.done and feeder.unplayed_frames() <= 0:
+		if voice.get("done", false) and feeder.unplayed_frames() <= 0:
 			var player: Node = voice["player"]
 			player.queue_free()
 			_voices.remove_at(i)
@@ -131,59 +202,100 @@ static func cache_key(request: Dictionary) -> String:
 	return JSON.stringify(keyed, "", true).sha256_text().substr(0, 32)
 
 
-## Plays the sound of [param event] (generating it the first time).
+## Plays the sound of [param event] (generating it the first time). The outcome is
+## [signal played] or [signal failed], after this call returns.
 func play_event(event: String, values: Dictionary = {}) -> void:
 	var request := request_for(event, values)
 	if str(request["prompt"]).is_empty():
-		push_error("LTX2FoleyPlayer: no template for event '%s'" % event)
-		failed.emit(event, "INVALID_ARGUMENT", "no template for event '%s'" % event)
+		_refuse(event, "INVALID_ARGUMENT", "no template for event '%s'" % event)
 		return
 	var key := cache_key(request)
 	var sound := _lookup(key)
 	if sound != null:
-		_play_stream(sound)
-		played.emit(event, true)
+		if _play_stream(sound):
+			emit_signal.call_deferred("played", event, true)
+		else:
+			_refuse_voice(event)
 		return
-	var pending := _pending_for(key, event, request)
-	var feeder := LTX2PcmFeeder.new()
 	var player := _spawn_voice()
 	if player == null:
+		_refuse_voice(event)
 		return
-	_voices.append({"player": player, "feeder": feeder, "pending": pending})
-	pending.feeders.append(feeder)
+	var pending := _pending_for(key, request)
+	var feeder := LTX2PcmFeeder.new()
+	# No reference to the pending here: it holds the voice, and a cycle would never be freed.
+	var voice := {"owner": self, "player": player, "feeder": feeder, "event": event}
+	voice["started"] = false
+	voice["done"] = false
+	_voices.append(voice)
+	pending.voices.append(voice)
+	pending.askers.append({"owner": self, "event": event, "voice": true})
+	if disk_cache:
+		pending.write_disk = true
 	if not pending.data.is_empty():  # Joined a sound already arriving: start from its beginning.
 		var format := LTX2Requests.SampleFormat.S16LE
 		feeder.append(LTX2ChunkConvert.pcm_to_frames(pending.data, format, pending.channels))
-	if pending.sample_rate > 0:
-		_start_voice(player, feeder, pending)
-	else:
-		pending.job.accepted.connect(
-			_start_voice.bind(player, feeder, pending).unbind(1), CONNECT_ONE_SHOT
-		)
-	played.emit(event, false)
+	if pending.is_accepted():
+		# Started now, told after this call returns (the convention of every outcome signal).
+		_start_voice(voice, pending, true)
 
 
 ## Generates the sounds of [param events] into the cache without playing them (at level load).
-## Each item is an event name, or [code][event, values][/code].
+## Each item is an event name, or [code][event, values][/code]. Each item ends in
+## [signal cached] or [signal failed], after this call returns.
 func prefetch(events: Array) -> void:
 	for item: Variant in events:
 		var event := str(item[0]) if item is Array else str(item)
 		var values: Dictionary = item[1] if item is Array and item.size() > 1 else {}
 		var request := request_for(event, values)
 		if str(request["prompt"]).is_empty():
-			push_error("LTX2FoleyPlayer: no template for event '%s'" % event)
+			_refuse(event, "INVALID_ARGUMENT", "no template for event '%s'" % event)
 			continue
 		var key := cache_key(request)
 		if _lookup(key) != null:
-			cached.emit(event)
+			emit_signal.call_deferred("cached", event)
 			continue
 		request["priority"] = LTX2Requests.Priority.BATCH
-		_pending_for(key, event, request)
+		var pending := _pending_for(key, request)
+		pending.askers.append({"owner": self, "event": event, "voice": false})
+		if disk_cache:
+			pending.write_disk = true
 
 
 ## Forgets every sound kept in memory (the disk cache stays).
 static func clear_memory_cache() -> void:
 	_memory.clear()
+
+
+## Number of sounds being generated right now, by every foley player.
+static func pending_count() -> int:
+	return _pending.size()
+
+
+# Keeps the sound of a completed pending in memory and, when a player asked for it, on disk.
+static func _store(pending: Pending) -> void:
+	_pending.erase(pending.key)
+	var sound := LTX2Wav.from_s16(pending.data, pending.sample_rate, pending.channels)
+	_memory[pending.key] = sound
+	if not pending.write_disk:
+		return
+	var path := _cache_path(pending.key)
+	DirAccess.make_dir_recursive_absolute(ProjectSettings.globalize_path(path.get_base_dir()))
+	var err := LTX2Wav.save_atomic(sound, path)
+	if err != OK:
+		push_warning("LTX2FoleyPlayer: could not cache %s: %s" % [path, error_string(err)])
+
+
+func _exit_tree() -> void:
+	# The memory cache is static (shared by every player): let it go with the last player, or
+	# its sounds outlive the scene tree and the engine reports them leaked at exit.
+	_live_players -= 1
+	if _live_players <= 0:
+		_memory.clear()
+
+
+func _enter_tree() -> void:
+	_live_players += 1
 
 
 func _lookup(key: String) -> AudioStreamWAV:
@@ -197,72 +309,39 @@ func _lookup(key: String) -> AudioStreamWAV:
 	return null
 
 
-func _cache_path(key: String) -> String:
+static func _cache_path(key: String) -> String:
 	return LTX2Settings.foley_cache_dir().path_join(key + ".wav")
 
 
-func _pending_for(key: String, event: String, request: Dictionary) -> Pending:
+func _pending_for(key: String, request: Dictionary) -> Pending:
 	if _pending.has(key):
 		var existing: Pending = _pending[key]
-		# A pending whose job ended without it being told lost its handlers (the foley player
-		# that made it was freed): start over rather than wait forever.
 		if not existing.done and not existing.job.is_done():
 			return existing
-	var pending := Pending.new()
-	pending.key = key
-	pending.job = _get_connection().generate(request)
+	var pending := Pending.new(_get_connection().generate(request), key)
 	_pending[key] = pending
-	pending.job.accepted.connect(_on_pending_accepted.bind(pending))
-	pending.job.audio_received.connect(_on_pending_audio.bind(pending))
-	pending.job.completed.connect(_on_pending_completed.bind(pending, event))
-	pending.job.failed.connect(_on_pending_failed.bind(pending, event))
 	return pending
 
 
-func _on_pending_accepted(format: Dictionary, pending: Pending) -> void:
-	pending.sample_rate = int(format.get("sample_rate", 0))
-	pending.channels = int(format.get("channels", 2))
+func _refuse(event: String, code: String, message: String) -> void:
+	push_error("LTX2FoleyPlayer: %s" % message)
+	emit_signal.call_deferred("failed", event, code, message)
 
 
-func _on_pending_audio(chunk: Dictionary, pending: Pending) -> void:
-	var format := int(chunk.get("sample_format", LTX2Requests.SampleFormat.S16LE))
-	var data: PackedByteArray = chunk.get("data", PackedByteArray())
-	pending.data.append_array(LTX2ChunkConvert.pcm_to_s16(data, format))
-	if pending.feeders.is_empty():
+func _refuse_voice(event: String) -> void:
+	var message := "%d voices already playing; sound dropped" % max_voices
+	push_warning("LTX2FoleyPlayer: " + message)
+	emit_signal.call_deferred("failed", event, "RESOURCE_EXHAUSTED", message)
+
+
+# Starts a voice once its sound's format is known (the generator's mix rate must be set before
+# play()). [param later] defers the played signal: the voice started inside play_event().
+func _start_voice(voice: Dictionary, pending: Pending, later: bool = false) -> void:
+	var player: Variant = voice["player"]
+	if not is_instance_valid(player) or voice["started"]:
 		return
-	var frames := LTX2ChunkConvert.audio_frames(chunk)
-	for feeder in pending.feeders:
-		feeder.append(frames)
-
-
-func _on_pending_completed(_summary: Dictionary, pending: Pending, event: String) -> void:
-	_pending.erase(pending.key)
-	var sound := LTX2Wav.from_s16(pending.data, pending.sample_rate, pending.channels)
-	_memory[pending.key] = sound
-	if disk_cache:
-		var path := _cache_path(pending.key)
-		var folder := ProjectSettings.globalize_path(path.get_base_dir())
-		DirAccess.make_dir_recursive_absolute(folder)
-		var err := LTX2Wav.save_atomic(sound, path)
-		if err != OK:
-			push_warning("LTX2FoleyPlayer: could not cache %s: %s" % [path, error_string(err)])
-	pending.done = true
-	cached.emit(event)
-
-
-func _on_pending_failed(code: String, message: String, pending: Pending, event: String) -> void:
-	_pending.erase(pending.key)
-	pending.done = true
-	failed.emit(event, code, message)
-
-
-# [param voice] is untyped on purpose: it may have been freed before the job was accepted, and a
-# freed object fails the engine's argument check of a typed parameter before the body runs.
-func _start_voice(voice: Variant, feeder: LTX2PcmFeeder, pending: Pending) -> void:
-	if not is_instance_valid(voice):
-		return
-	var player: Node = voice
-	# The mix rate must be set before play(); it comes from the accepted ClipFormat.
+	voice["started"] = true
+	var feeder: LTX2PcmFeeder = voice["feeder"]
 	player.set("stream", LTX2PcmFeeder.make_stream(pending.sample_rate, 0.5))
 	player.call("play")
 	var playback := player.call("get_stream_playback") as AudioStreamGeneratorPlayback
@@ -270,16 +349,32 @@ func _start_voice(voice: Variant, feeder: LTX2PcmFeeder, pending: Pending) -> vo
 		return  # play() did not start (the engine says why).
 	feeder.attach(playback)
 	feeder.pump()
+	if later:
+		emit_signal.call_deferred("played", voice["event"], false)
+	else:
+		played.emit(voice["event"], false)
 
 
-func _play_stream(sound: AudioStream) -> void:
+# The sound failed: a voice that never started is freed and reports the failure.
+func _drop_unstarted(voice: Dictionary, code: String, message: String) -> void:
+	if voice["started"]:
+		return
+	var player: Variant = voice["player"]
+	if is_instance_valid(player):
+		(player as Node).queue_free()
+	_voices.erase(voice)
+	failed.emit(voice["event"], code, message)
+
+
+func _play_stream(sound: AudioStream) -> bool:
 	var player := _spawn_voice()
 	if player == null:
-		return
+		return false
 	player.set("stream", sound)
 	player.connect("finished", player.queue_free)
 	player.call("play")
 	_voices.append({"player": player, "feeder": null})
+	return true
 
 
 func _spawn_voice() -> Node:
@@ -288,7 +383,6 @@ func _spawn_voice() -> Node:
 		if is_instance_valid(voice["player"]):
 			active += 1
 	if active >= max_voices:
-		push_warning("LTX2FoleyPlayer: %d voices already playing; sound dropped" % active)
 		return null
 	var place := _emitter()
 	var player: Node
