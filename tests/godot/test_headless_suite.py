@@ -1,56 +1,53 @@
-"""Runs the headless GDScript suite (`godot_addon/test/run_tests.gd`) when GODOT_BIN is set.
+"""Runs the headless GDScript suite (`godot_addon/test/run_tests.gd`) in the engine when GODOT_BIN is set.
 
-    GODOT_BIN=/path/to/godot4 pytest tests/godot/test_headless_suite.py
+    GODOT_BIN=../shared/bin/godot pytest tests/godot/test_headless_suite.py
 
 The suite covers the msgpack codec (round trips, partial reads, the pinned protocol bytes), the
-job state machine, the connection against a fake bridge, clips and the cutscene player. It needs
-a Godot 4.3+ binary; without GODOT_BIN it is skipped.
+job state machine, the connection against a fake bridge, clips, the cutscene and foley players.
+It runs in a private copy of the project (tests/godot/engine.py); without GODOT_BIN it is skipped.
+Besides its own expectations, the run must be clean: no SCRIPT ERROR, no parse error, no leak at
+exit, and no engine ERROR line other than the build's harmless ones and those a test announced.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-from pathlib import Path
 
-import pytest
-
-ADDON = Path(__file__).resolve().parents[2] / "godot_addon"
+from .engine import GodotProject, engine_problems
 
 
-@pytest.fixture(scope="module")
-def godot() -> str:
-    binary = os.environ.get("GODOT_BIN", "")
-    if not binary:
-        pytest.skip(
-            "GODOT_BIN is not set: the headless GDScript suite needs a Godot 4.3+ binary "
-            "(GODOT_BIN=/path/to/godot pytest tests/godot/test_headless_suite.py)"
-        )
-    if not Path(binary).exists():
-        pytest.fail(f"GODOT_BIN={binary}: no such file")
-    # The first run of a project must build Godot's global class cache (class_name lookups).
-    subprocess.run(
-        [binary, "--headless", "--path", str(ADDON), "--import"],
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
-    return binary
+def test_import_writes_nothing_beside_the_scripts(imported_project: tuple[GodotProject, set[str]]) -> None:
+    # Godot 4.4 writes a .uid beside every script it imports that has none: they are committed
+    # (4.3 ignores them), so an import of a fresh checkout adds nothing outside .godot/.
+    project, before = imported_project
+    assert project.files() - before == set(), "commit the .uid files Godot wrote for new scripts"
 
 
-def test_gdscript_suite_passes(godot: str) -> None:
-    proc = subprocess.run(
-        [godot, "--headless", "--path", str(ADDON), "-s", "res://test/run_tests.gd"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    output = proc.stdout + proc.stderr
-    summary = re.findall(r"^(\d+) passed, (\d+) failed$", proc.stdout, re.MULTILINE)
-    assert summary, f"no summary line from the suite (exit {proc.returncode}):\n{output}"
+def test_gdscript_suite_passes(godot_project: GodotProject) -> None:
+    run = godot_project.run("--headless", "-s", "res://test/run_tests.gd", timeout=300)
+    summary = re.findall(r"^(\d+) passed, (\d+) failed$", run.output, re.MULTILINE)
+    assert summary, f"no summary line from the suite (exit {run.returncode}):\n{run.output}"
     passed, failed = (int(n) for n in summary[-1])
-    assert proc.returncode == 0 and failed == 0 and passed > 0, output
-    # A runtime error inside a test ends that test early without failing an expectation: refuse it.
-    assert "SCRIPT ERROR" not in output, output
+    assert failed == 0 and passed > 0, run.output
+    run.assert_clean()
+
+
+def test_the_log_check_refuses_what_it_must() -> None:
+    log = "\n".join(
+        [
+            "EXPECTED ERROR: cannot encode a Vector2",
+            "ERROR: LTX2Msgpack: cannot encode a Vector2",
+            "   at: push_error (./core/variant/variant_utility.cpp:1098)",
+            "ERROR: No renderers available.",
+            "ERROR: Condition \"!is_open()\" is true. Returning: -1",
+            "SCRIPT ERROR: Invalid call. Nonexistent function 'x'.",
+            "WARNING: ObjectDB instances leaked at exit (run with --verbose for details).",
+            "EXPECTED ERROR: never happens",
+        ]
+    )
+    assert engine_problems(log) == [
+        "SCRIPT ERROR: Invalid call. Nonexistent function 'x'.",
+        "WARNING: ObjectDB instances leaked at exit (run with --verbose for details).",
+        'ERROR: Condition "!is_open()" is true. Returning: -1',
+        "announced but no such error: never happens",
+    ]
