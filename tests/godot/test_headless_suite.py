@@ -39,7 +39,7 @@ def test_the_log_check_refuses_what_it_must() -> None:
             "ERROR: LTX2Msgpack: cannot encode a Vector2",
             "   at: push_error (./core/variant/variant_utility.cpp:1098)",
             "ERROR: No renderers available.",
-            "ERROR: Condition \"!is_open()\" is true. Returning: -1",
+            'ERROR: Condition "!is_open()" is true. Returning: -1',
             "SCRIPT ERROR: Invalid call. Nonexistent function 'x'.",
             "WARNING: ObjectDB instances leaked at exit (run with --verbose for details).",
             "EXPECTED ERROR: never happens",
