@@ -62,14 +62,25 @@ static func get_value(key: String) -> Variant:
 	return ProjectSettings.get_setting(key, spec[0])
 
 
-## Bridge host.
+## The value of the command-line user argument [code]--NAME=value[/code] (after [code]--[/code]
+## on the command line), or [param fallback] when it is absent.
+static func user_arg(name: String, fallback: String) -> String:
+	var prefix := "--%s=" % name
+	for arg in OS.get_cmdline_user_args():
+		if arg.begins_with(prefix):
+			return arg.substr(prefix.length())
+	return fallback
+
+
+## Bridge host: [code]-- --ltx2-address=HOST[/code] on the command line, else the setting.
 static func address() -> String:
-	return str(get_value(ADDRESS))
+	return user_arg("ltx2-address", str(get_value(ADDRESS)))
 
 
-## Bridge port.
+## Bridge port: [code]-- --ltx2-port=N[/code] on the command line (a daemon started on port 0
+## for a test, a second daemon for a tool), else the setting.
 static func port() -> int:
-	return int(get_value(PORT))
+	return int(user_arg("ltx2-port", str(get_value(PORT))))
 
 
 ## Hello token (empty: none).

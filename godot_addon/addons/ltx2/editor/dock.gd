@@ -7,6 +7,12 @@ extends VBoxContainer
 ## not run in the editor) with a latent preview per step; frames and sound then play in the
 ## preview as they stream. "Save as asset" bakes the last completed clip with [LTX2ClipBaker].
 
+## Where the form's limits come from: "defaults" until the daemon's info arrived, then "daemon".
+var limits_source: String = "defaults"
+## The daemon's Limits map once read (max_width, max_height, max_frames, max_steps, min_size,
+## max_guidance_scale), empty before.
+var limits: Dictionary = {}
+
 var _connection: LTX2Connection
 var _job: LTX2Job = null
 var _recorder: LTX2ClipRecorder = null
@@ -35,6 +41,70 @@ func _init() -> void:
 	_connection = LTX2Connection.new()
 	add_child(_connection)
 	_build()
+
+
+func _ready() -> void:
+	read_limits()
+
+
+## Asks the daemon for its info and sets the form's ranges from its limits (sizes, frames,
+## steps, guidance), so the form never offers what the daemon would refuse. Until it answers
+## (or when it is down) the ranges are the model's defaults.
+func read_limits() -> void:
+	_use_settings()
+	var info := await _connection.info()
+	if str(info.get("type", "")) != "info":
+		_status.text = (
+			"Daemon not reachable at %s:%d (%s). Start ltx2d, then Generate."
+			% [_connection.address, _connection.port, str(info.get("message", ""))]
+		)
+		_connection.disconnect_from_daemon()  # No retries in the background; Generate retries.
+		return
+	var got: Variant = info.get("limits", {})
+	if not got is Dictionary or (got as Dictionary).is_empty():
+		return
+	limits = got
+	var low := float(limits.get("min_size", 64))
+	_width.min_value = low
+	_height.min_value = low
+	_width.max_value = float(limits.get("max_width", _width.max_value))
+	_height.max_value = float(limits.get("max_height", _height.max_value))
+	_frames.max_value = float(limits.get("max_frames", _frames.max_value))
+	_steps.max_value = float(limits.get("max_steps", _steps.max_value))
+	var guidance := float(limits.get("max_guidance_scale", _video_guidance.max_value))
+	_video_guidance.max_value = guidance
+	_audio_guidance.max_value = guidance
+	limits_source = "daemon"
+	_status.text = (
+		"Daemon %s: %s on %s, up to %dx%d, %d frames."
+		% [
+			str(info.get("version", "")),
+			str(info.get("model_id", "")),
+			str(info.get("device", "")),
+			int(_width.max_value),
+			int(_height.max_value),
+			int(_frames.max_value),
+		]
+	)
+
+
+## The form's ranges (for checks and tools): name -> [min, max].
+func form_ranges() -> Dictionary:
+	return {
+		"width": [_width.min_value, _width.max_value],
+		"height": [_height.min_value, _height.max_value],
+		"frames": [_frames.min_value, _frames.max_value],
+		"steps": [_steps.min_value, _steps.max_value],
+		"video_guidance": [_video_guidance.min_value, _video_guidance.max_value],
+		"audio_guidance": [_audio_guidance.min_value, _audio_guidance.max_value],
+	}
+
+
+# Settings may have changed since the dock was made.
+func _use_settings() -> void:
+	_connection.address = LTX2Settings.address()
+	_connection.port = LTX2Settings.port()
+	_connection.token = LTX2Settings.token()
 
 
 ## The GenerateRequest the form describes.
@@ -153,10 +223,9 @@ func _on_generate_pressed() -> void:
 	if str(request["prompt"]).is_empty():
 		_status.text = "Write a prompt first."
 		return
-	# Settings may have changed since the dock was made.
-	_connection.address = LTX2Settings.address()
-	_connection.port = LTX2Settings.port()
-	_connection.token = LTX2Settings.token()
+	_use_settings()
+	if limits.is_empty():
+		read_limits()
 	_clip = null
 	_save.disabled = true
 	_cancel.disabled = false

@@ -60,6 +60,8 @@ var token: String = ""
 var connect_timeout_s: float = 0.0
 ## Reconnect after a drop while requests keep coming.
 var auto_reconnect: bool = true
+## Generate requests made on this connection so far (a cache that works makes none).
+var requests_made: int = 0
 
 var _peer: StreamPeerTCP = null
 var _reader := LTX2FrameReader.new()
@@ -151,6 +153,7 @@ func disconnect_from_daemon() -> void:
 ## Queues [param request] (a GenerateRequest map, see [LTX2Requests]) and returns its job.
 func generate(request: Dictionary) -> LTX2Job:
 	var request_id := _take_id()
+	requests_made += 1
 	var job := LTX2Job.new(request_id, request, cancel)
 	_jobs[request_id] = job
 	var refusal := _send(request_id, build_generate(request_id, request))

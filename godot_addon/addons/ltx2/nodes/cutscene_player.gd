@@ -85,6 +85,7 @@ var _shown := -1
 var _texture: ImageTexture = null
 var _started := false  # Playback began (it may since have stalled or paused).
 var _clock_start_ms := 0  # Wall clock of clips without audio.
+var _frame_clock_s := 0.0  # get_position_s() when the frame on screen was last chosen.
 var _held_since_ms := -1  # When the wall clock was stopped (pause or stall), -1 when running.
 
 
@@ -209,6 +210,23 @@ func get_frame_index() -> int:
 	return _shown
 
 
+## Audio frames (samples per channel) handed to the mixer so far in this play: of a streamed
+## clip, what was pushed into the generator; of a baked clip, its whole soundtrack once started.
+func get_samples_pushed() -> int:
+	if _feeder != null:
+		return _feeder.pushed_frames
+	if _baked and _started and _audio.stream is AudioStreamWAV:
+		var wav := _audio.stream as AudioStreamWAV
+		return int(wav.get_length() * wav.mix_rate + 0.5)
+	return 0
+
+
+## The audio clock (seconds) when the frame on screen was chosen: the frame shown is the one of
+## this time, or a later one when the clock stepped back.
+func get_frame_clock_s() -> float:
+	return _frame_clock_s
+
+
 ## Playback position in seconds (the audio clock).
 func get_position_s() -> float:
 	if not _started:
@@ -217,10 +235,29 @@ func get_position_s() -> float:
 		var now := _held_since_ms if _held_since_ms >= 0 else Time.get_ticks_msec()
 		return (now - _clock_start_ms) / 1000.0
 	if _baked:
-		var pos := _audio.get_playback_position() + AudioServer.get_time_since_last_mix()
+		var mixed := _audio.get_playback_position()
+		# Before its first mix the stream has not moved: the time since the server's last mix
+		# (of other sounds) is not its own.
+		var pos := mixed + _since_last_mix() if mixed > 0.0 else 0.0
 		return maxf(0.0, pos - AudioServer.get_output_latency())
+	# The mixer takes audio in blocks (4096 frames, 93 ms, with the Dummy driver; one video
+	# frame's worth in Movie Maker mode): between two mixes the clock goes on from the last one,
+	# as Godot's own formula for audio sync has it. Never past what was pushed (an underrun).
 	var played := _feeder.played_frames() / _sample_rate
-	return maxf(0.0, played - AudioServer.get_output_latency())
+	if played <= 0.0:
+		return 0.0  # Not mixed yet (see the baked case above).
+	var now := played + _since_last_mix() - AudioServer.get_output_latency()
+	return clampf(now, 0.0, _feeder.pushed_frames / _sample_rate)
+
+
+# Seconds of sound played since the mixer last took its block. In Movie Maker mode the mixer
+# takes exactly one frame's worth per frame at the fixed frame rate, so what was mixed is the
+# position; the engine's time since the last mix is wall time there (how long rendering took),
+# which has nothing to do with the recording.
+static func _since_last_mix() -> float:
+	if OS.has_feature("movie"):
+		return 0.0
+	return AudioServer.get_time_since_last_mix()
 
 
 func _on_accepted(format: Dictionary) -> void:
@@ -325,8 +362,11 @@ func _advance() -> void:
 	if not _baked and _feeder != null:
 		_feeder.pump()
 	var position := get_position_s()
+	_frame_clock_s = position
 	if _total_frames > 0:
-		_show(mini(int(position * _frame_rate), _total_frames - 1))
+		# The clock's estimate may step back a little at a mix (the resampler hands over whole
+		# blocks): never show an earlier frame than the one on screen.
+		_show(maxi(_shown, mini(int(position * _frame_rate), _total_frames - 1)))
 	if _is_at_end(position):
 		_finish(false)
 	elif not _complete and not _baked and _is_starving():
