@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the Python protobuf and gRPC modules from protos/ into the client SDK.
+"""Generate the Python protobuf and gRPC modules from protos/ into `ltx2_client.proto`, their public home.
 
 The generated modules are checked in (so the SDK installs without grpcio-tools); imports are
 rewritten to be package-relative. `--check` regenerates into a temporary folder and fails when
@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
-OUT = ROOT / "client_sdk" / "ltx2_client" / "_proto"
+OUT = ROOT / "client_sdk" / "ltx2_client" / "proto"
 PROTOS = ["ltx2d/v1/ltx2d.proto"]
 
 
@@ -42,7 +42,7 @@ def generate(out: Path) -> list[Path]:
         init = pkg / "__init__.py"
         if not init.exists():
             init.write_text("")
-    (out / "__init__.py").write_text('"""Generated protobuf modules (scripts/gen_protos.py); do not edit."""\n')
+    (out / "__init__.py").write_text('"""The wire contract (protos/ltx2d/v1/ltx2d.proto) as generated Python modules, public to the SDK and the daemon alike (scripts/gen_protos.py writes them; do not edit)."""\n')
     return written
 
 
@@ -51,12 +51,16 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="fail if regeneration differs from the checked-in files")
     args = parser.parse_args()
     if not args.check:
-        shutil.rmtree(OUT / "ltx2d", ignore_errors=True)
-        generate(OUT)
+        # Generated aside first: a failure (grpcio-tools missing) leaves the checked-in code alone.
+        with tempfile.TemporaryDirectory() as tmp:
+            fresh = Path(tmp) / "proto"
+            generate(fresh)
+            shutil.rmtree(OUT, ignore_errors=True)
+            shutil.copytree(fresh, OUT)
         print(f"generated into {OUT.relative_to(ROOT)}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        fresh = Path(tmp) / "_proto"
+        fresh = Path(tmp) / "proto"
         generate(fresh)
         diffs = []
         for path in sorted(fresh.rglob("*")):

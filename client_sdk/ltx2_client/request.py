@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from .proto.ltx2d.v1 import ltx2d_pb2 as pb
 from .enums import CachePolicy, FrameFormat, Priority, SampleFormat
 from .errors import InvalidArgument
 

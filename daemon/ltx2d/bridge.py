@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from ltx2 import GenerationParams, Limits
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 
 from . import __version__, wire
 from .auth import TokenAuth

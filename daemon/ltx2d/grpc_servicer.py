@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from ltx2 import GenerationParams, Limits
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 
 from . import wire
 from .jobs import Accepted, ServiceError, StatusCode

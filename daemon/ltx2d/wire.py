@@ -24,7 +24,7 @@ from google.protobuf.message import Message
 
 import ltx2
 from ltx2 import GenerationParams, InvalidParams, Limits, SampleFormat, frames_for_duration
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 
 from . import __version__
 from .jobs import Accepted, CachePolicy, JobEvent, JobRequest, Priority, ServiceError, ServiceInfo, StatusCode

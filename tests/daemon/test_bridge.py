@@ -13,8 +13,8 @@ import grpc
 import msgpack
 import pytest
 
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from ltx2d import wire
 from ltx2d.bridge import REQUEST_TYPES
 from ltx2d.config import DaemonConfig

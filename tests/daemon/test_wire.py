@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import ltx2
 from ltx2 import GenerationParams, Limits, SampleFormat, frames_for_duration
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 from ltx2d import wire
 from ltx2d.jobs import Accepted, CachePolicy, Priority, ServiceError, ServiceInfo, StatusCode
 

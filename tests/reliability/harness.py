@@ -16,8 +16,8 @@ import grpc
 import msgpack
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
     from ltx2d.testing import DaemonProcess

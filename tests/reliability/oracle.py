@@ -21,7 +21,7 @@ import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 
 from ltx2 import GenerationParams, InvalidParams, Limits, SampleFormat, frames_for_duration
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 
 DESCRIPTOR = pb.GenerateRequest.DESCRIPTOR
 ENUMS = {f.name: f.enum_type for f in DESCRIPTOR.fields if f.type == FieldDescriptor.TYPE_ENUM}
