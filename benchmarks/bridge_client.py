@@ -11,7 +11,7 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-import msgpack
+from ltx2d.msgpack_codec import encode_frame, recv_frame
 
 
 class BridgeError(RuntimeError):
@@ -33,23 +33,13 @@ class BridgeConnection:
         self._ids = itertools.count(1)
 
     def send(self, message: dict[str, Any]) -> None:
-        body = msgpack.packb(message, use_bin_type=True)
-        self.sock.sendall(len(body).to_bytes(4, "big") + body)
-
-    def _read_exactly(self, n: int) -> bytearray:
-        buf = bytearray(n)
-        view = memoryview(buf)
-        got = 0
-        while got < n:
-            r = self.sock.recv_into(view[got:], n - got)
-            if r == 0:
-                raise ConnectionError("the daemon closed the connection")
-            got += r
-        return buf
+        self.sock.sendall(encode_frame(message))
 
     def recv(self) -> dict[str, Any]:
-        size = int.from_bytes(self._read_exactly(4), "big")
-        return msgpack.unpackb(self._read_exactly(size), raw=False)
+        reply = recv_frame(self.sock)
+        if reply is None:
+            raise ConnectionError("the daemon closed the connection")
+        return reply
 
     def generate(self, **request: Any) -> Iterator[dict[str, Any]]:
         """Send a `generate` and yield its replies; an `error` reply raises `BridgeError`."""

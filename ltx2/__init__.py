@@ -4,7 +4,7 @@ from .control import JobControl
 from .engine_api import Engine, ModelInfo
 from .errors import Cancelled, CheckpointError, InvalidParams, Ltx2Error, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
-from .params import GenerationParams, Limits, SampleFormat, frames_for_duration
+from .params import GenerationParams, Limits, SampleFormat, frames_for_duration, prepare_params
 
 __all__ = [
     "AudioChunk",
@@ -27,4 +27,5 @@ __all__ = [
     "Timings",
     "VideoChunk",
     "frames_for_duration",
+    "prepare_params",
 ]

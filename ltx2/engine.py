@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import secrets
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ from .engine_api import ModelInfo
 from .errors import InvalidParams, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
-from .params import GenerationParams, Limits
+from .params import GenerationParams
 from .prompt_cache import PromptCache, PromptEmbeddings
 from .worker import Emit, stream
 
@@ -46,11 +45,9 @@ class Ltx2Engine:
         self,
         loaded: LoadedPipeline,
         *,
-        limits: Limits = Limits(),
         decode_context: int | None = None,
         prompt_cache_size: int = 32,
     ) -> None:
-        self.limits = limits
         self._loaded = loaded
         self._pipe = loaded.pipe
         if decode_context is None:
@@ -69,7 +66,6 @@ class Ltx2Engine:
         model_path: Path | str | None = None,
         *,
         options: LoadOptions = LoadOptions(),
-        limits: Limits = Limits(),
         decode_context: int | None = None,
         prompt_cache_size: int = 32,
     ) -> Ltx2Engine:
@@ -83,7 +79,7 @@ class Ltx2Engine:
 
             model_path = ensure_tiny_checkpoint()
         loaded = load_pipeline(Path(model_path), options)
-        return cls(loaded, limits=limits, decode_context=decode_context, prompt_cache_size=prompt_cache_size)
+        return cls(loaded, decode_context=decode_context, prompt_cache_size=prompt_cache_size)
 
     @property
     def pipeline(self) -> Any:
@@ -235,15 +231,16 @@ class Ltx2Engine:
     # -- the stream ------------------------------------------------------------------------------
 
     def generate(self, params: GenerationParams, control: JobControl | None = None) -> Iterator[Event]:
-        """Validate, then yield Progress, (AudioChunk, VideoChunk) per chunk, and Completed.
+        """Yield Progress, (AudioChunk, VideoChunk) per chunk, and Completed.
 
-        The work runs on a reused worker thread in lock-step with the consumer (worker.py);
-        closing the iterator early cancels the job.
+        `params` are checked by the caller, once (`ltx2.prepare_params`: the rules and the seed);
+        the engine adds only the check that needs the model (`check_schedule`). The work runs on a
+        reused worker thread in lock-step with the consumer (worker.py); closing the iterator
+        early cancels the job.
         """
-        params.validate(self.limits)
-        self.check_schedule(params)
         if params.seed is None:
-            params = params.with_seed(secrets.randbits(63))
+            raise InvalidParams("seed", None, "must be resolved before generate (ltx2.prepare_params does it)")
+        self.check_schedule(params)
         job_control = control or JobControl()
         yield from stream(
             lambda emit: self._produce(params, job_control, emit),

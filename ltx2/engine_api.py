@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from .control import JobControl
 from .events import ClipFormat, Event
-from .params import GenerationParams, Limits
+from .params import GenerationParams
 
 
 @dataclass(frozen=True)
@@ -41,15 +41,15 @@ class Engine(Protocol):
     keep per-job state apart.
     """
 
-    limits: Limits
-
     def info(self) -> ModelInfo: ...
 
     def clip_format(self, params: GenerationParams) -> ClipFormat:
         """The shape of the clip `params` produce (seed must be resolved)."""
         ...
 
-    def generate(self, params: GenerationParams, control: JobControl | None = None) -> Iterator[Event]: ...
+    def generate(self, params: GenerationParams, control: JobControl | None = None) -> Iterator[Event]:
+        """The clip's events; `params` already validated with the seed resolved (`prepare_params`)."""
+        ...
 
     def close(self) -> None:
         """Free the device memory held by the model."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import IntEnum
 
@@ -25,30 +27,57 @@ class SampleFormat(IntEnum):
 
 @dataclass(frozen=True)
 class Limits:
-    """Deployment limits. Defaults suit one 80 GB GPU; a daemon may lower or raise them."""
+    """Every bound a request is checked against: the one place limits live.
+
+    Defaults suit one 80 GB GPU; a daemon may lower or raise the deployment ones (sizes, frames,
+    steps). The others are LTX-2's own rules, listed here so that clients can read every rule from
+    GetInfo and pre-check a request.
+    """
 
     min_size: int = 64
     max_width: int = 1920
     max_height: int = 1088
+    # Width and height are multiples of this (the VAE's spatial compression).
+    size_multiple: int = SPATIAL_MULTIPLE
+    # Frame counts are frames_multiple * k + 1 (the VAE's temporal compression).
+    frames_multiple: int = TEMPORAL_COMPRESSION
+    min_frames: int = TEMPORAL_COMPRESSION + 1
     max_frames: int = 257
+    # One step makes the flow-matching schedule's terminal stretch divide by zero (NaN output).
+    min_steps: int = 2
     max_steps: int = 100
     # LTX-2's resolution-dependent noise schedule degenerates (all-NaN output) above about 46k video
     # tokens (width/32 x height/32 x latent frames) at few steps.
     max_video_tokens: int = 45_000
     max_prompt_chars: int = 4000
-    # Tags are copied into every log line of the job.
+    max_negative_prompt_chars: int = 4000
+    # Tags are copied into every log line of the job: keys and values together.
     max_tag_chars: int = 1024
     min_frame_rate: float = 1.0
     max_frame_rate: float = 60.0
+    # Video, audio and modality guidance scales (1 disables each).
+    min_guidance_scale: float = 1.0
     max_guidance_scale: float = 30.0
+    # Spatio-temporal guidance (0 disables it).
+    min_stg_scale: float = 0.0
+    max_stg_scale: float = 30.0
+    min_guidance_rescale: float = 0.0
+    max_guidance_rescale: float = 1.0
+    # Chunks are a multiple of frames_multiple frames (whole latent frames).
+    min_chunk_frames: int = TEMPORAL_COMPRESSION
     max_chunk_frames: int = 256
-    max_audio_sample_rate: int = 192_000
+    # A requested audio rate (0 keeps the model's native rate).
     min_audio_sample_rate: int = 8_000
+    max_audio_sample_rate: int = 192_000
+    # Seeds are non-negative int64 (torch.Generator.manual_seed).
+    max_seed: int = 2**63 - 1
 
 
 def frames_for_duration(duration_s: float, frame_rate: float) -> int:
-    """The 8k+1 frame count closest to `duration_s` seconds at `frame_rate`."""
+    """The 8k+1 frame count closest to `duration_s` seconds at `frame_rate` (duration_s > 0)."""
     _finite("duration_s", duration_s)
+    if duration_s <= 0:
+        raise InvalidParams("duration_s", duration_s, "must be a positive number of seconds")
     _finite("frame_rate", frame_rate)
     k = max(0, round((duration_s * frame_rate - 1) / TEMPORAL_COMPRESSION))
     return TEMPORAL_COMPRESSION * k + 1
@@ -127,9 +156,14 @@ def _integer(name: str, value: object) -> int:
     return value
 
 
+def _number(value: float) -> str:
+    """A bound as a person writes it: integers in full (9223372036854775807, not 9.22337e+18)."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 def _in_range(name: str, value: float, low: float, high: float) -> None:
     if not low <= value <= high:
-        raise InvalidParams(name, value, f"must be between {low:g} and {high:g}")
+        raise InvalidParams(name, value, f"must be between {_number(low)} and {_number(high)}")
 
 
 def check_params(p: GenerationParams, limits: Limits) -> None:
@@ -142,28 +176,26 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
         )
     if not isinstance(p.negative_prompt, str):
         raise InvalidParams("negative_prompt", p.negative_prompt, "must be a string")
-    if len(p.negative_prompt) > limits.max_prompt_chars:
+    if len(p.negative_prompt) > limits.max_negative_prompt_chars:
         raise InvalidParams(
             "negative_prompt",
             f"<{len(p.negative_prompt)} characters>",
-            f"must be at most {limits.max_prompt_chars} characters",
+            f"must be at most {limits.max_negative_prompt_chars} characters",
         )
     for name, maximum in (("width", limits.max_width), ("height", limits.max_height)):
         value = _integer(name, getattr(p, name))
-        if value % SPATIAL_MULTIPLE:
-            raise InvalidParams(name, value, f"must be a multiple of {SPATIAL_MULTIPLE}")
+        if value % limits.size_multiple:
+            raise InvalidParams(name, value, f"must be a multiple of {limits.size_multiple}")
         _in_range(name, value, limits.min_size, maximum)
     frames = _integer("num_frames", p.num_frames)
-    if frames < 1 or (frames - 1) % TEMPORAL_COMPRESSION:
-        below = max(1, frames - 1) // TEMPORAL_COMPRESSION * TEMPORAL_COMPRESSION + 1
-        raise InvalidParams(
-            "num_frames", frames, f"must be 8k+1 (for example {below} or {below + TEMPORAL_COMPRESSION})"
-        )
-    _in_range("num_frames", frames, 9, limits.max_frames)
+    step = limits.frames_multiple
+    if frames < 1 or (frames - 1) % step:
+        below = max(1, frames - 1) // step * step + 1
+        raise InvalidParams("num_frames", frames, f"must be {step}k+1 (for example {below} or {below + step})")
+    _in_range("num_frames", frames, limits.min_frames, limits.max_frames)
     _finite("frame_rate", p.frame_rate)
     _in_range("frame_rate", p.frame_rate, limits.min_frame_rate, limits.max_frame_rate)
-    # One step makes the flow-matching schedule's terminal stretch divide by zero (NaN output).
-    _in_range("steps", _integer("steps", p.steps), 2, limits.max_steps)
+    _in_range("steps", _integer("steps", p.steps), limits.min_steps, limits.max_steps)
     if p.video_tokens > limits.max_video_tokens:
         raise InvalidParams(
             "num_frames",
@@ -172,19 +204,19 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
             f"{limits.max_video_tokens} (fewer frames or a smaller size)",
         )
     if p.seed is not None:
-        _in_range("seed", _integer("seed", p.seed), 0, 2**63 - 1)
+        _in_range("seed", _integer("seed", p.seed), 0, limits.max_seed)
     for name in ("video_guidance_scale", "audio_guidance_scale", "modality_scale"):
         value = getattr(p, name)
         _finite(name, value)
-        _in_range(name, value, 1.0, limits.max_guidance_scale)
+        _in_range(name, value, limits.min_guidance_scale, limits.max_guidance_scale)
     _finite("stg_scale", p.stg_scale)
-    _in_range("stg_scale", p.stg_scale, 0.0, limits.max_guidance_scale)
+    _in_range("stg_scale", p.stg_scale, limits.min_stg_scale, limits.max_stg_scale)
     _finite("guidance_rescale", p.guidance_rescale)
-    _in_range("guidance_rescale", p.guidance_rescale, 0.0, 1.0)
+    _in_range("guidance_rescale", p.guidance_rescale, limits.min_guidance_rescale, limits.max_guidance_rescale)
     chunk = _integer("chunk_frames", p.chunk_frames)
-    if chunk < TEMPORAL_COMPRESSION or chunk % TEMPORAL_COMPRESSION:
-        raise InvalidParams("chunk_frames", chunk, "must be a positive multiple of 8")
-    _in_range("chunk_frames", chunk, TEMPORAL_COMPRESSION, limits.max_chunk_frames)
+    if chunk < 1 or chunk % limits.frames_multiple:
+        raise InvalidParams("chunk_frames", chunk, f"must be a positive multiple of {limits.frames_multiple}")
+    _in_range("chunk_frames", chunk, limits.min_chunk_frames, limits.max_chunk_frames)
     rate = _integer("audio_sample_rate", p.audio_sample_rate)
     if rate != 0:
         _in_range("audio_sample_rate", rate, limits.min_audio_sample_rate, limits.max_audio_sample_rate)
@@ -201,3 +233,39 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
             f"<{len(p.tags)} tags, {tag_chars} characters>",
             f"must be at most {limits.max_tag_chars} characters",
         )
+
+
+def prepare_params(
+    defaults: GenerationParams,
+    values: Mapping[str, object],
+    limits: Limits,
+    *,
+    duration_s: float | None = None,
+) -> GenerationParams:
+    """`defaults` with the fields a request set (`values`, by field name), validated against
+    `limits`, with the seed resolved: what a daemon runs. Raises `InvalidParams` for the first
+    rule broken.
+
+    `duration_s` is the alternative to `num_frames`: it becomes the nearest 8k+1 frame count, and
+    a frame count it gives that breaks a rule is reported against `duration_s`.
+    """
+    known = {f.name for f in fields(GenerationParams)}
+    for name, value in values.items():
+        if name not in known:
+            raise InvalidParams(name, value, "is not a generation parameter")
+    updates = dict(values)
+    if duration_s is not None:
+        if "num_frames" in updates:
+            raise InvalidParams("duration_s", duration_s, "must not be set together with num_frames")
+        updates["num_frames"] = frames_for_duration(duration_s, updates.get("frame_rate", defaults.frame_rate))  # type: ignore[arg-type]
+    params = replace(defaults, **updates)  # type: ignore[arg-type]
+    try:
+        check_params(params, limits)
+    except InvalidParams as exc:
+        if exc.field == "num_frames" and duration_s is not None:
+            # The client gave a duration: say so, with the frame count it turned into.
+            raise InvalidParams(
+                "duration_s", duration_s, f"gives num_frames={params.num_frames}, which {exc.rule}"
+            ) from None
+        raise
+    return params if params.seed is not None else params.with_seed(secrets.randbits(63))

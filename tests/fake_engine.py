@@ -35,10 +35,8 @@ class FakeEngine:
         *,
         step_s: float = 0.0,
         fingerprint: str = "fake-model-1",
-        limits: ltx2.Limits = ltx2.Limits(),
         on_step: Callable[[ltx2.GenerationParams, int], None] | None = None,
     ) -> None:
-        self.limits = limits
         self.step_s = step_s
         self.fingerprint = fingerprint
         self.on_step = on_step
@@ -84,7 +82,6 @@ class FakeEngine:
 
     def generate(self, params: ltx2.GenerationParams, control: ltx2.JobControl | None = None) -> Iterator[ltx2.Event]:
         assert not self.closed, "generate() on a closed engine"
-        params.validate(self.limits)
         self.generate_calls += 1
         return self._run(params, control or ltx2.JobControl())
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import inspect
+import importlib.util
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -205,22 +207,21 @@ def _prefetch(client: Client, file: str) -> int:
 
 
 def _serve(daemon_args: list[str]) -> int:
-    try:
-        from ltx2d.__main__ import main as daemon_main
-    except ModuleNotFoundError as exc:
-        if exc.name and (exc.name == "ltx2d" or exc.name.startswith("ltx2d.")):
-            return _fail(
-                "`ltx2 serve` needs the daemon, which is not installed: install the `ltx2d` package "
-                "(it brings torch and diffusers), then run `ltx2 serve` or `ltx2d`",
-                EXIT_ERROR,
-            )
-        raise
-    if inspect.signature(daemon_main).parameters:
-        result = daemon_main(daemon_args)
-    else:
-        sys.argv = ["ltx2d", *daemon_args]
-        result = daemon_main()
-    return int(result or 0)
+    """Run the daemon's own entry point, `python -m ltx2d`, in place of this process.
+
+    The SDK never imports the daemon (no package cycle, no torch in the SDK's process): on POSIX
+    the daemon replaces this process, so signals (SIGTERM, Ctrl-C) reach it directly.
+    """
+    if importlib.util.find_spec("ltx2d") is None:
+        return _fail(
+            "`ltx2 serve` needs the daemon, which is not installed: install the `ltx2d` package "
+            "(it brings torch and diffusers), then run `ltx2 serve` or `ltx2d`",
+            EXIT_ERROR,
+        )
+    argv = [sys.executable, "-m", "ltx2d", *daemon_args]
+    if os.name == "posix":
+        os.execv(sys.executable, argv)
+    return subprocess.call(argv)  # pragma: no cover - Windows has no exec that keeps the console
 
 
 if __name__ == "__main__":  # pragma: no cover

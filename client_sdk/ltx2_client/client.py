@@ -10,13 +10,13 @@ from typing import Any, TypeVar, Unpack
 
 import grpc
 
-from ._proto.ltx2d.v1 import ltx2d_pb2 as pb
-from ._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from .connection import CHANNEL_OPTIONS, TOKEN_ENV, call_metadata, resolve_address
 from .errors import Ltx2Error, from_rpc_error, is_retryable
 from .health import HEALTH_METHOD, HEALTH_REQUEST, SERVING, parse_health_status
 from .info import Info, PrefetchResult
 from .options import GenerateOptions
+from .proto.ltx2d.v1 import ltx2d_pb2 as pb
+from .proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from .request import build_request, request_from_mapping
 from .retry import backoff_delays
 from .stream import GenerationStream

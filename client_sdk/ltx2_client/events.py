@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._proto.ltx2d.v1 import ltx2d_pb2 as pb
 from .enums import FrameFormat, Phase, SampleFormat
 from .errors import ProtocolError
 from .jpeg import decode_jpeg
+from .proto.ltx2d.v1 import ltx2d_pb2 as pb
 
 
 def _sample_format(value: int) -> SampleFormat:

@@ -6,7 +6,7 @@ import contextlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from .proto.ltx2d.v1 import ltx2d_pb2 as pb
 from .request import _ENUMS
 
 

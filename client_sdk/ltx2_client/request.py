@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._proto.ltx2d.v1 import ltx2d_pb2 as pb
 from .enums import CachePolicy, FrameFormat, Priority, SampleFormat
 from .errors import InvalidArgument
+from .proto.ltx2d.v1 import ltx2d_pb2 as pb
 
 # Optional scalar fields: unset means "the daemon's default" (GetInfo.defaults).
 _SCALARS = (

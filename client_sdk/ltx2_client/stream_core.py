@@ -6,10 +6,10 @@ import time
 
 import grpc
 
-from ._proto.ltx2d.v1 import ltx2d_pb2 as pb
 from .clip import Clip, ClipBuilder
 from .errors import Cancelled, Ltx2Error, ProtocolError, from_rpc_error, is_retryable
 from .events import Accepted, AudioChunk, ClipFormat, Completed, Event, VideoChunk, event_from_pb
+from .proto.ltx2d.v1 import ltx2d_pb2 as pb
 from .retry import backoff_delays
 from .stream_check import StreamChecker
 

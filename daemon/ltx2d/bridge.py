@@ -5,6 +5,10 @@ its read loop parses frames and starts one task per request, so several jobs run
 one connection by the client's `id`; every frame goes out under one write lock so frames never
 interleave. A malformed frame gets one `error` frame with `id` nil and closes that connection;
 closing a connection cancels its jobs. Nothing here touches other connections.
+
+Translation only: framing and maps are `msgpack_codec`, events are `event_encoding` (the same
+encoding as gRPC, packed without a protobuf in between), the service validates, and an exception
+becomes its error map through `errors.service_error`, as on gRPC.
 """
 
 from __future__ import annotations
@@ -17,48 +21,29 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import msgpack
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 
-from ltx2 import GenerationParams, Limits
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
-
-from . import __version__, wire
+from . import __version__, proto_convert
 from .auth import TokenAuth
-from .jobs import Accepted, ServiceError, StatusCode
+from .domain import Accepted, ClipRequest, Delivery
+from .errors import ServiceError, StatusCode, invalid, service_error
+from .event_encoding import EncodedEvent, encode_event, is_slow_to_encode
+from .msgpack_codec import MalformedFrame, encode_frame, map_to_message, message_to_map, read_frame
 
 if TYPE_CHECKING:
     from .service import Ltx2dService
 
 log = logging.getLogger("ltx2d.bridge")
 
-HEADER_BYTES = 4
 REQUEST_TYPES = ("hello", "generate", "cancel", "info", "load", "unload", "prefetch", "ping")
 
 
-class MalformedFrame(Exception):
-    """A frame that breaks the framing rules; the connection is closed after telling the client."""
-
-
-def encode_frame(message: dict[str, Any]) -> bytes:
-    """One frame: 4-byte big-endian length, then the msgpack map."""
-    body = msgpack.packb(message, use_bin_type=True)
-    return len(body).to_bytes(HEADER_BYTES, "big") + body
-
-
-def decode_body(body: bytes) -> dict[str, Any]:
-    """The map of one frame body; raises MalformedFrame saying what is wrong."""
-    try:
-        message = msgpack.unpackb(body, raw=False, strict_map_key=False)
-    except Exception as exc:
-        raise MalformedFrame(f"frame is not valid msgpack: {type(exc).__name__}: {exc}") from None
-    if not isinstance(message, dict):
-        raise MalformedFrame(f"frame must be a msgpack map, got {type(message).__name__}")
-    if not all(isinstance(k, str) for k in message):
-        raise MalformedFrame("map keys must be strings")
+def request_type(message: dict[str, Any]) -> str:
+    """The `type` of a request map; MalformedFrame when it has none or an unknown one."""
     kind = message.get("type")
     if kind not in REQUEST_TYPES:
-        raise MalformedFrame(f"type={kind!r}: must be one of {', '.join(REQUEST_TYPES)}")
-    return message
+        raise MalformedFrame(f"type={kind!r}: must be one of {', '.join(REQUEST_TYPES)}", "type")
+    return kind
 
 
 def error_map(request_id: Any, error: ServiceError, job_id: str | None = None) -> dict[str, Any]:
@@ -76,7 +61,7 @@ def error_map(request_id: Any, error: ServiceError, job_id: str | None = None) -
 
 
 @dataclass
-class _Job:
+class _Generation:
     """A generate running on a connection, by the client's request id."""
 
     task: asyncio.Task[None] | None = None
@@ -86,8 +71,6 @@ class _Job:
 
 @dataclass
 class BridgeSettings:
-    defaults: GenerationParams
-    limits: Limits
     auth: TokenAuth
     max_frame: int
 
@@ -107,7 +90,7 @@ class BridgeConnection:
         self._reader = reader
         self._writer = writer
         self._write_lock = asyncio.Lock()
-        self._jobs: dict[Any, _Job] = {}
+        self._jobs: dict[Any, _Generation] = {}
         self._requests: set[asyncio.Task[None]] = set()
         self._authenticated = not settings.auth.required
         peer = writer.get_extra_info("peername")
@@ -122,7 +105,7 @@ class BridgeConnection:
                     message = await self._read_frame()
                 except MalformedFrame as exc:
                     log.warning("bridge %s: malformed frame: %s; closing", self.peer, exc)
-                    await self.send(error_map(None, ServiceError(StatusCode.INVALID_ARGUMENT, str(exc))))
+                    await self.send(error_map(None, ServiceError(StatusCode.INVALID_ARGUMENT, str(exc), exc.field)))
                     return
                 if message is None:
                     return
@@ -135,22 +118,10 @@ class BridgeConnection:
 
     async def _read_frame(self) -> dict[str, Any] | None:
         """The next map, None at a clean end of stream."""
-        try:
-            header = await self._reader.readexactly(HEADER_BYTES)
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial:
-                raise MalformedFrame("connection closed inside a frame header") from None
-            return None
-        length = int.from_bytes(header, "big")
-        if length == 0:
-            raise MalformedFrame("frame length 0: a frame holds one msgpack map")
-        if length > self._settings.max_frame:
-            raise MalformedFrame(f"frame length {length} exceeds the limit of {self._settings.max_frame} bytes")
-        try:
-            body = await self._reader.readexactly(length)
-        except asyncio.IncompleteReadError:
-            raise MalformedFrame(f"connection closed inside a frame of {length} bytes") from None
-        return decode_body(body)
+        message = await read_frame(self._reader, self._settings.max_frame)
+        if message is not None:
+            request_type(message)
+        return message
 
     async def send(self, message: dict[str, Any]) -> None:
         """Write one frame; frames from concurrent jobs never interleave."""
@@ -190,13 +161,10 @@ class BridgeConnection:
         async def run() -> None:
             try:
                 await work
-            except ServiceError as exc:
-                await self.send(error_map(request_id, exc))
             except (asyncio.CancelledError, ConnectionError):
                 raise
             except Exception as exc:
-                log.exception("bridge %s: request %r failed", self.peer, request_id)
-                await self.send(error_map(request_id, ServiceError(StatusCode.INTERNAL, f"internal error: {exc}")))
+                await self.send(error_map(request_id, service_error(exc, f"bridge {self.peer} request {request_id!r}")))
 
         task = asyncio.create_task(run())
         self._requests.add(task)
@@ -207,7 +175,7 @@ class BridgeConnection:
     ) -> None:
         for key in message:
             if key not in allowed:
-                await self.send(error_map(request_id, wire.invalid(key, message[key], "unknown key for this request")))
+                await self.send(error_map(request_id, invalid(key, message[key], "unknown key for this request")))
                 return
         await self.send({**reply, "id": request_id})
 
@@ -217,15 +185,12 @@ class BridgeConnection:
         unknown = set(message) - {"token", "client", "protocol_version"}
         if unknown:
             key = sorted(unknown)[0]
-            await self.send(error_map(request_id, wire.invalid(key, message[key], "unknown key for hello")))
+            await self.send(error_map(request_id, invalid(key, message[key], "unknown key for hello")))
             return self._authenticated
-        if version is not None and version != wire.PROTOCOL_VERSION:
-            await self.send(
-                error_map(
-                    request_id,
-                    wire.invalid("protocol_version", version, f"this daemon speaks version {wire.PROTOCOL_VERSION}"),
-                )
-            )
+        if version != proto_convert.PROTOCOL_VERSION:
+            # Required, so that a client written for another version fails here, not mid-stream.
+            rule = f"this daemon speaks version {proto_convert.PROTOCOL_VERSION}; hello must say which it speaks"
+            await self.send(error_map(request_id, invalid("protocol_version", version, rule)))
             return False
         if not self._settings.auth.check(token):
             await self.send(error_map(request_id, ServiceError(StatusCode.UNAUTHENTICATED, "invalid token")))
@@ -236,7 +201,7 @@ class BridgeConnection:
             {
                 "type": "hello",
                 "id": request_id,
-                "protocol_version": wire.PROTOCOL_VERSION,
+                "protocol_version": proto_convert.PROTOCOL_VERSION,
                 "version": __version__,
             }
         )
@@ -244,63 +209,50 @@ class BridgeConnection:
 
     async def _start_generate(self, request_id: Any, message: dict[str, Any]) -> None:
         if request_id is None or isinstance(request_id, bool) or not isinstance(request_id, int | str):
-            await self.send(error_map(None, wire.invalid("id", request_id, "generate needs an integer or string id")))
+            await self.send(error_map(None, invalid("id", request_id, "generate needs an integer or string id")))
             return
         if request_id in self._jobs:
-            error = wire.invalid("id", request_id, "already used by a running generate on this connection")
+            error = invalid("id", request_id, "already used by a running generate on this connection")
             await self.send(error_map(request_id, error))
             return
         try:
-            request = wire.map_to_message(message, pb.GenerateRequest)
-            job, delivery = wire.request_from_proto(
-                request, self._settings.defaults, self._settings.limits, client=self._client_label()
-            )
-        except ServiceError as exc:
-            await self.send(error_map(request_id, exc))
+            request = map_to_message(message, pb.GenerateRequest)
+            clip = proto_convert.request_from_proto(request, client=self._client_label())
+        except Exception as exc:  # a conversion bug answers this request too; the connection stays up
+            await self.send(error_map(request_id, service_error(exc, f"bridge {self.peer} generate {request_id!r}")))
             return
-        except Exception as exc:  # a conversion bug answers this request; the connection stays up
-            log.exception("bridge %s: generate %r could not be read", self.peer, request_id)
-            error = ServiceError(StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
-            await self.send(error_map(request_id, error))
-            return
-        entry = _Job()
+        entry = _Generation()
         self._jobs[request_id] = entry
-        entry.task = asyncio.create_task(self._generate(request_id, entry, job, delivery))
+        entry.task = asyncio.create_task(self._generate(request_id, entry, clip))
 
     def _client_label(self) -> str:
         return f"bridge {self.peer}" + (f" {self.client}" if self.client else "")
 
-    async def _generate(self, request_id: Any, entry: _Job, job: Any, delivery: wire.Delivery) -> None:
-        events = self._service.generate(job)
+    async def _generate(self, request_id: Any, entry: _Generation, clip: ClipRequest) -> None:
+        events = self._service.generate(clip)
+        delivery = Delivery()
         try:
             async for event in events:
-                # A cancel that came before Accepted was answered found=true: honour it here. A
-                # queued job ends through the scheduler; a cache replay is no scheduler job, so
-                # it ends right after its Accepted.
-                replay_cancelled = False
                 if isinstance(event, Accepted):
-                    entry.job_id = event.job_id
+                    entry.job_id, delivery = event.job_id, event.delivery
                     if entry.cancel_requested:
-                        replay_cancelled = not await self._service.cancel(event.job_id)
-                if wire.is_slow_to_encode(event, delivery):
-                    proto = await asyncio.to_thread(wire.event_to_proto, entry.job_id or "", event, delivery)
+                        # A cancel sent before `accepted` (answered found=true): the stream ends
+                        # with the CANCELLED error alone; closing `events` below cancels the job.
+                        await self._service.cancel(event.job_id)
+                        raise ServiceError(StatusCode.CANCELLED, "the job was cancelled")
+                if is_slow_to_encode(event, delivery):
+                    encoded = await asyncio.to_thread(encode_event, event, delivery)
                 else:
-                    proto = wire.event_to_proto(entry.job_id or "", event, delivery)
-                if proto.HasField("completed") and self._jobs.get(request_id) is entry:
+                    encoded = encode_event(event, delivery)
+                if encoded.kind == "completed" and self._jobs.get(request_id) is entry:
                     del self._jobs[request_id]  # the stream ends here: the id is free again
-                await self.send(event_map(request_id, proto))
-                if replay_cancelled:
-                    raise ServiceError(StatusCode.CANCELLED, "the job was cancelled")
-        except ServiceError as exc:
-            if self._jobs.get(request_id) is entry:
-                del self._jobs[request_id]
-            with contextlib.suppress(ConnectionError):
-                await self.send(error_map(request_id, exc, entry.job_id))
+                await self.send(event_map(request_id, entry.job_id or "", encoded))
         except ConnectionError:
             pass  # the client is gone: the job is cancelled below; the read loop closes the connection
         except Exception as exc:
-            log.exception("bridge %s: generate %r failed", self.peer, request_id)
-            error = ServiceError(StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
+            if self._jobs.get(request_id) is entry:
+                del self._jobs[request_id]
+            error = service_error(exc, f"bridge {self.peer} generate {request_id!r}")
             with contextlib.suppress(ConnectionError):
                 await self.send(error_map(request_id, error, entry.job_id))
         finally:
@@ -313,13 +265,13 @@ class BridgeConnection:
         unknown = set(message) - {"job_id"}
         if unknown:
             key = sorted(unknown)[0]
-            raise wire.invalid(key, message[key], "unknown key for cancel")
+            raise invalid(key, message[key], "unknown key for cancel")
         job_id = message.get("job_id")
         if job_id is None and not isinstance(request_id, int | str):
-            raise wire.invalid("id", request_id, "must be an integer or string")
+            raise invalid("id", request_id, "must be an integer or string")
         if job_id is not None:
             if not isinstance(job_id, str):
-                raise wire.invalid("job_id", job_id, "must be a string")
+                raise invalid("job_id", job_id, "must be a string")
             found = await self._service.cancel(job_id)
         elif (entry := self._jobs.get(request_id)) is None:
             found = False
@@ -334,16 +286,14 @@ class BridgeConnection:
     async def _info(self, request_id: Any, message: dict[str, Any], call: Callable[[], Awaitable[Any]]) -> None:
         if message:
             key = sorted(message)[0]
-            raise wire.invalid(key, message[key], "unknown key for this request")
-        info = wire.info_to_proto(await call(), self._settings.defaults)
-        await self.send({"type": "info", "id": request_id, **wire.message_to_map(info)})
+            raise invalid(key, message[key], "unknown key for this request")
+        info = proto_convert.info_to_proto(await call())
+        await self.send({"type": "info", "id": request_id, **message_to_map(info)})
 
     async def _prefetch(self, request_id: Any, message: dict[str, Any]) -> None:
-        request = wire.map_to_message(message, pb.PrefetchRequest)
-        jobs = wire.prefetch_from_proto(
-            request, self._settings.defaults, self._settings.limits, client=self._client_label()
-        )
-        job_ids, already_cached = await self._service.prefetch(jobs)
+        request = map_to_message(message, pb.PrefetchRequest)
+        requests = proto_convert.prefetch_from_proto(request, client=self._client_label())
+        job_ids, already_cached = await self._service.prefetch(requests)
         await self.send(
             {
                 "type": "prefetch",
@@ -363,15 +313,10 @@ class BridgeConnection:
             await self._writer.wait_closed()
 
 
-def event_map(request_id: Any, event: pb.GenerateEvent) -> dict[str, Any]:
-    """A GenerateEvent as a bridge map: `type` is the event's kind, its fields at top level."""
-    kind = event.WhichOneof("event")
-    return {
-        "type": kind,
-        "id": request_id,
-        "job_id": event.job_id,
-        **wire.message_to_map(getattr(event, kind)),
-    }
+def event_map(request_id: Any, job_id: str, event: EncodedEvent) -> dict[str, Any]:
+    """An encoded event as a bridge map: `type` is the event's kind, its fields at top level
+    (the chunk's bytes as they came from the engine, not copied)."""
+    return {"type": event.kind, "id": request_id, "job_id": job_id, **event.fields}
 
 
 @dataclass

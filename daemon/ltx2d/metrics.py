@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .jobs import JobRecord, ServiceInfo
+from .domain import ServiceInfo, StreamRecord
 
 log = logging.getLogger("ltx2d.metrics")
 
@@ -50,9 +50,8 @@ class _ServiceCollector(Collector):
             "ltx2d_job_running", "1 while a job runs on the model.", value=1 if info.running_job_id else 0
         )
         yield GaugeMetricFamily("ltx2d_model_loaded", "1 while the model is loaded.", value=1 if info.loaded else 0)
-        model_bytes = info.model.memory_bytes if info.model is not None and info.loaded else 0
         yield GaugeMetricFamily(
-            "ltx2d_model_memory_bytes", "Device memory held by the model's weights.", value=model_bytes
+            "ltx2d_model_memory_bytes", "Device memory held by the model's weights.", value=info.device_memory_bytes
         )
         gpu = gpu_memory_bytes()
         if gpu is not None:
@@ -96,7 +95,7 @@ class Metrics:
         )
         self._server: Any = None
 
-    def observe(self, record: JobRecord) -> None:
+    def observe(self, record: StreamRecord) -> None:
         """Count one ended job (a service job listener)."""
         priority = record.priority.name.lower()
         cache_hit = "true" if record.cache_hit else "false"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import ltx2
 
-from .jobs import ServiceError, StatusCode
+from .errors import ServiceError, StatusCode
 
 log = logging.getLogger("ltx2d.model_host")
 

@@ -21,7 +21,9 @@ from enum import StrEnum
 
 import ltx2
 
-from .jobs import JobEvent, Priority, ServiceError, StatusCode
+from .domain import Priority
+from .domain import StreamEvent as JobEvent
+from .errors import ServiceError, StatusCode, service_error
 from .model_host import ModelHost
 
 log = logging.getLogger("ltx2d.scheduler")
@@ -98,17 +100,10 @@ class Job:
 
 def engine_error(exc: BaseException, job: Job | None = None) -> ServiceError:
     """The ServiceError an exception from `engine.generate` becomes."""
-    if isinstance(exc, ltx2.Cancelled):
-        if job is not None and job._cancel_error is not None:
-            return job._cancel_error
-        return ServiceError(StatusCode.CANCELLED, "the job was cancelled")
-    if isinstance(exc, ltx2.InvalidParams):
-        return ServiceError(StatusCode.INVALID_ARGUMENT, str(exc), field=exc.field)
-    if isinstance(exc, ltx2.OutOfMemory):
-        return ServiceError(
-            StatusCode.RESOURCE_EXHAUSTED,
-            f"GPU out of memory while generating this clip; try a smaller size, fewer frames or audio_only ({exc})",
-        )
+    if isinstance(exc, ltx2.Cancelled) and job is not None and job._cancel_error is not None:
+        return job._cancel_error
+    if isinstance(exc, ltx2.Ltx2Error):
+        return service_error(exc)  # the one mapping both transports use
     return ServiceError(StatusCode.INTERNAL, f"generation failed: {type(exc).__name__}: {exc}")
 
 

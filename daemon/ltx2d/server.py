@@ -19,16 +19,17 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 import ltx2
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 
 from . import __version__
 from .auth import GrpcAuthInterceptor, TokenAuth
 from .bridge import BridgeServer, BridgeSettings
 from .config import DaemonConfig
+from .grpc_interceptor import ErrorInterceptor
 from .grpc_servicer import Ltx2dServicer
 from .metrics import Metrics
 from .model_host import ModelHost
@@ -64,11 +65,38 @@ def real_engine_factory(config: DaemonConfig) -> Callable[[], ltx2.Engine]:
             vae_tiling=config.vae_tiling,
             quantization=config.quantization,  # type: ignore[arg-type]  # checked by the config
         )
-        return Ltx2Engine.load(
-            config.model, options=options, limits=config.limits, decode_context=config.decode_context
-        )
+        return Ltx2Engine.load(config.model, options=options, decode_context=config.decode_context)
 
     return build
+
+
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def enable_reflection(service_names: list[str], server: grpc.aio.Server) -> None:
+    """Serve gRPC reflection as `grpc.reflection.v1` (what grpcurl and newer tools ask for first)
+    and `v1alpha` (older tools).
+
+    grpcio-reflection ships only v1alpha; v1 is the same protocol under a new package (every
+    message field has the same number), so the one servicer answers both names.
+    """
+    names = [*service_names, REFLECTION_V1, reflection.SERVICE_NAME]
+    servicer = reflection.aio.ReflectionServicer(names)
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                service,
+                {
+                    "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                        servicer.ServerReflectionInfo,
+                        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+                    )
+                },
+            )
+            for service in (REFLECTION_V1, reflection.SERVICE_NAME)
+        ]
+    )
 
 
 def _grpc_address(host: str, port: int) -> str:
@@ -114,13 +142,19 @@ class Daemon:
         config = self.config
         host = ModelHost(self._engine_factory, keep_alive_s=config.keep_alive)
         cache = ResultCache(config.cache_dir, config.cache_max_bytes) if config.cache_max_bytes > 0 else None
-        self.service = Ltx2dService(host=host, queue_capacity=config.queue_capacity, cache=cache, limits=config.limits)
+        self.service = Ltx2dService(
+            host=host,
+            queue_capacity=config.queue_capacity,
+            cache=cache,
+            limits=config.limits,
+            defaults=config.defaults,
+        )
         self.service.add_job_listener(self.metrics.observe)
         await self.service.start()
         auth = TokenAuth(config.token)
 
         self._grpc = grpc.aio.server(
-            interceptors=[GrpcAuthInterceptor(auth)] if auth.required else [],
+            interceptors=[*([GrpcAuthInterceptor(auth)] if auth.required else []), ErrorInterceptor(SERVICE_NAME)],
             options=[
                 ("grpc.max_send_message_length", MAX_SEND_BYTES),
                 ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
@@ -131,19 +165,10 @@ class Daemon:
                 ("grpc.keepalive_timeout_ms", 20_000),
             ],
         )
-        pb_grpc.add_Ltx2dServicer_to_server(
-            Ltx2dServicer(self.service, defaults=config.defaults, limits=config.limits), self._grpc
-        )
+        pb_grpc.add_Ltx2dServicer_to_server(Ltx2dServicer(self.service), self._grpc)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
-        reflection.enable_server_reflection(
-            [
-                SERVICE_NAME,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
-            self._grpc,
-        )
+        enable_reflection([SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name], self._grpc)
         address = _grpc_address(config.host, config.grpc_port)
         try:
             self.grpc_port = self._grpc.add_insecure_port(address)
@@ -152,7 +177,7 @@ class Daemon:
         await self._grpc.start()
 
         if config.bridge_port is not None:
-            settings = BridgeSettings(config.defaults, config.limits, auth, config.bridge_max_frame)
+            settings = BridgeSettings(auth, config.bridge_max_frame)
             self._bridge = BridgeServer(self.service, settings)
             self.bridge_port = await self._bridge.start(config.host, config.bridge_port)
         if config.metrics_port is not None:

@@ -1,6 +1,7 @@
 """The one service layer both transports call: validate, look up the cache, queue, stream back.
 
-A request goes: validate against the limits -> resolve the seed -> cache lookup (a hit replays
+A request goes: validate, once, against the limits (`validation.prepare` on `ltx2.params`) ->
+resolve the seed -> cache lookup (a hit replays
 the stored chunks without the engine) -> queue on the scheduler -> stream the job's events. A
 consumer that stops iterating (aclose, or its task cancelled: that is how a gRPC disconnect or a
 bridge connection close arrives) cancels its job, which stops within one step.
@@ -18,24 +19,25 @@ from dataclasses import replace
 
 import ltx2
 
-from .jobs import (
+from . import validation
+from .domain import (
     Accepted,
     CachePolicy,
-    JobEvent,
-    JobRecord,
-    JobRequest,
+    ClipRequest,
+    PreparedRequest,
     Priority,
-    ServiceError,
     ServiceInfo,
-    StatusCode,
+    StreamEvent,
+    StreamRecord,
 )
+from .errors import ServiceError, StatusCode, service_error
 from .model_host import ModelHost
 from .result_cache import CachedClip, ResultCache, cache_key
-from .scheduler import Job, Scheduler, engine_error, kv
+from .scheduler import Job, Scheduler, kv
 
 log = logging.getLogger("ltx2d.service")
 
-JobListener = Callable[[JobRecord], None]
+JobListener = Callable[[StreamRecord], None]
 
 
 def new_job_id() -> str:
@@ -45,10 +47,19 @@ def new_job_id() -> str:
 class Ltx2dService:
     """Generation, cancel, info, load/unload and prefetch over one scheduler and one model host."""
 
-    def __init__(self, host: ModelHost, queue_capacity: int, cache: ResultCache | None, limits: ltx2.Limits) -> None:
+    def __init__(
+        self,
+        host: ModelHost,
+        queue_capacity: int,
+        cache: ResultCache | None,
+        limits: ltx2.Limits,
+        defaults: ltx2.GenerationParams = ltx2.GenerationParams(prompt=""),
+    ) -> None:
         self.host = host
         self.cache = cache
+        # The one copy of the deployment's limits and defaults: every request is checked here.
         self.limits = limits
+        self.defaults = defaults
         self.scheduler = Scheduler(host, queue_capacity)
         self._listeners: list[JobListener] = []
         self._background: set[asyncio.Task[object]] = set()
@@ -102,6 +113,7 @@ class Ltx2dService:
             queue_capacity=self.scheduler.capacity,
             running_job_id=self.scheduler.running_job_id,
             keep_alive_s=self.host.keep_alive_s,
+            defaults=self.defaults,
         )
 
     async def load(self) -> ServiceInfo:
@@ -122,26 +134,9 @@ class Ltx2dService:
 
     # -- generate ------------------------------------------------------------------------------
 
-    def _prepare(self, request: JobRequest, where: str = "") -> ltx2.GenerationParams:
-        """Validated params with the seed resolved; ServiceError INVALID_ARGUMENT otherwise."""
-        try:
-            Priority(request.priority)
-        except ValueError:
-            raise _invalid(
-                where, "priority", request.priority, "must be REALTIME (1), INTERACTIVE (2) or BATCH (3)"
-            ) from None
-        try:
-            CachePolicy(request.cache_policy)
-        except ValueError:
-            raise _invalid(
-                where, "cache_policy", request.cache_policy, "must be USE (0), BYPASS (1) or REFRESH (2)"
-            ) from None
-        try:
-            request.params.validate(self.limits)
-        except ltx2.InvalidParams as exc:
-            raise _invalid(where, exc.field, exc.value, exc.rule) from None
-        params = request.params
-        return params if params.seed is not None else params.with_seed(secrets.randbits(63))
+    def _prepare(self, request: ClipRequest, where: str = "") -> PreparedRequest:
+        """The request validated, with its seed resolved; ServiceError INVALID_ARGUMENT otherwise."""
+        return validation.prepare(request, self.defaults, self.limits, where)
 
     async def _fingerprint(self) -> str:
         info = self.host.info()
@@ -158,16 +153,17 @@ class Ltx2dService:
         except ServiceError:
             raise
         except Exception as exc:
-            raise engine_error(exc) from exc
+            raise service_error(exc) from exc
         finally:
             self.host.release()
 
-    async def generate(self, request: JobRequest) -> AsyncIterator[JobEvent]:
+    async def generate(self, clip_request: ClipRequest) -> AsyncIterator[StreamEvent]:
         """Stream Accepted, then the job's events, ending with Completed; raise ServiceError on
         failure. Stopping the iteration (aclose or task cancel) cancels the job."""
         accepted_at = time.monotonic()
         self._check_open()
-        params = self._prepare(request)
+        request = self._prepare(clip_request)
+        params = request.params
         job_id = new_job_id()
         fields = _log_fields(job_id, request)
         key: str | None = None
@@ -194,7 +190,7 @@ class Ltx2dService:
                 **fields,
             },
         )
-        accepted = Accepted(job_id, job.queue_position, False, fmt)
+        accepted = Accepted(job_id, job.queue_position, False, fmt, request.delivery)
         async with aclosing(self._follow(job, request, fmt, key, fields, accepted_at, accepted)) as events:
             async for event in events:
                 yield event
@@ -202,13 +198,13 @@ class Ltx2dService:
     async def _follow(
         self,
         job: Job,
-        request: JobRequest,
+        request: PreparedRequest,
         fmt: ltx2.ClipFormat,
         key: str | None,
         fields: dict[str, object],
         received_at: float,
         accepted: Accepted | None = None,
-    ) -> AsyncIterator[JobEvent]:
+    ) -> AsyncIterator[StreamEvent]:
         """`accepted`, then the job's events; stores the clip under `key` when it completes.
 
         Leaving early (consumer gone) cancels the job.
@@ -254,11 +250,11 @@ class Ltx2dService:
     async def _replay(
         self,
         job_id: str,
-        request: JobRequest,
+        request: PreparedRequest,
         clip: CachedClip,
         accepted_at: float,
         fields: dict[str, object],
-    ) -> AsyncIterator[JobEvent]:
+    ) -> AsyncIterator[StreamEvent]:
         """Stream a cache entry as the miss streamed it, without the engine."""
         started = time.monotonic()
         first_chunk_at: float | None = None
@@ -269,7 +265,7 @@ class Ltx2dService:
             extra={"event": "job_accepted", "queue_position": 0, "cache_hit": True, **fields},
         )
         try:
-            yield Accepted(job_id, 0, True, clip.format)
+            yield Accepted(job_id, 0, True, clip.format, request.delivery)
             for chunk in clip.chunks:
                 first_chunk_at = first_chunk_at or time.monotonic()
                 yield chunk
@@ -287,7 +283,7 @@ class Ltx2dService:
     def _finished(
         self,
         job_id: str,
-        request: JobRequest,
+        request: PreparedRequest,
         outcome: str,
         cache_hit: bool,
         accepted_at: float,
@@ -296,7 +292,7 @@ class Ltx2dService:
         fields: dict[str, object],
     ) -> None:
         now = time.monotonic()
-        record = JobRecord(
+        record = StreamRecord(
             job_id=job_id,
             priority=Priority(request.priority),
             outcome=outcome,
@@ -343,7 +339,7 @@ class Ltx2dService:
 
     # -- prefetch ------------------------------------------------------------------------------
 
-    async def prefetch(self, requests: list[JobRequest]) -> tuple[list[str], int]:
+    async def prefetch(self, requests: list[ClipRequest]) -> tuple[list[str], int]:
         """Queue every request not yet cached at BATCH priority; the results land in the cache.
 
         Returns one job id per request ("" for one already cached) and how many were cached.
@@ -357,13 +353,18 @@ class Ltx2dService:
                 StatusCode.FAILED_PRECONDITION,
                 "the result cache is disabled, so prefetched clips cannot be kept",
             )
-        prepared: list[tuple[JobRequest, ltx2.GenerationParams]] = []
-        for i, request in enumerate(requests):
+        prepared: list[tuple[PreparedRequest, ltx2.GenerationParams]] = []
+        for i, clip_request in enumerate(requests):
             where = f"requests[{i}]."
-            if request.params.seed is None:
-                raise _invalid(where, "seed", None, "must be set for prefetch (a random seed is never asked for again)")
-            request = replace(request, priority=Priority.BATCH, cache_policy=CachePolicy.USE)
-            prepared.append((request, self._prepare(request, where)))
+            if clip_request.values.get("seed") is None:
+                raise ServiceError(
+                    StatusCode.INVALID_ARGUMENT,
+                    f"{where}seed=None: must be set for prefetch (a random seed is never asked for again)",
+                    f"{where}seed",
+                )
+            clip_request = replace(clip_request, priority=Priority.BATCH, cache_policy=CachePolicy.USE)
+            request = self._prepare(clip_request, where)
+            prepared.append((request, request.params))
         fingerprint = await self._fingerprint()
         keys = [cache_key(fingerprint, params) for _, params in prepared]
         todo = [i for i, key in enumerate(keys) if key not in self.cache]
@@ -392,7 +393,7 @@ class Ltx2dService:
         return job_ids, len(prepared) - len(todo)
 
     @staticmethod
-    async def _drain(events: AsyncIterator[JobEvent]) -> None:
+    async def _drain(events: AsyncIterator[StreamEvent]) -> None:
         try:
             async with aclosing(events) as stream:  # type: ignore[type-var]
                 async for _ in stream:
@@ -401,11 +402,7 @@ class Ltx2dService:
             pass  # already logged and recorded by _follow
 
 
-def _invalid(where: str, field: str, value: object, rule: str) -> ServiceError:
-    return ServiceError(StatusCode.INVALID_ARGUMENT, f"{where}{field}={value!r}: {rule}", field=f"{where}{field}")
-
-
-def _log_fields(job_id: str, request: JobRequest) -> dict[str, object]:
+def _log_fields(job_id: str, request: PreparedRequest) -> dict[str, object]:
     fields: dict[str, object] = {"job_id": job_id, "priority": Priority(request.priority).name}
     if request.client:
         fields["client"] = request.client

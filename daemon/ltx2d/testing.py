@@ -29,10 +29,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import grpc
-import msgpack
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .auth import AUTH_METADATA_KEY
+from .msgpack_codec import MalformedFrame, encode_frame, read_frame
 
 if TYPE_CHECKING:
     from ltx2 import Engine
@@ -228,8 +228,7 @@ class BridgeClient:
 
     async def send(self, message: dict[str, Any]) -> None:
         """Send one map as a frame."""
-        body = msgpack.packb(message, use_bin_type=True)
-        await self.send_raw(len(body).to_bytes(4, "big") + body)
+        await self.send_raw(encode_frame(message))
 
     async def send_raw(self, data: bytes) -> None:
         self.writer.write(data)
@@ -238,11 +237,9 @@ class BridgeClient:
     async def recv(self, timeout: float = 20.0) -> dict[str, Any] | None:
         """The next map from the daemon, None when it closed the connection."""
         try:
-            header = await asyncio.wait_for(self.reader.readexactly(4), timeout)
-            body = await asyncio.wait_for(self.reader.readexactly(int.from_bytes(header, "big")), timeout)
-        except (asyncio.IncompleteReadError, ConnectionError):
+            return await asyncio.wait_for(read_frame(self.reader), timeout)
+        except (MalformedFrame, ConnectionError):
             return None
-        return msgpack.unpackb(body, raw=False)
 
     async def request(self, message: dict[str, Any], timeout: float = 20.0) -> dict[str, Any]:
         """Send `message` and return the first reply with the same id (others are dropped)."""

@@ -10,8 +10,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from ltx2d.auth import TokenAuth
 from ltx2d.config import DaemonConfig
 from ltx2d.server import Daemon
@@ -90,9 +90,9 @@ def test_grpc_calls_with_the_token_work(tmp_path: Path) -> None:
     [
         {"type": "info", "id": 1},
         {"type": "generate", "id": 1, "prompt": "x"},
-        {"type": "hello", "id": 1},
-        {"type": "hello", "id": 1, "token": "wrong"},
-        {"type": "hello", "id": 1, "token": 12},
+        {"type": "hello", "id": 1, "protocol_version": 1},
+        {"type": "hello", "id": 1, "token": "wrong", "protocol_version": 1},
+        {"type": "hello", "id": 1, "token": 12, "protocol_version": 1},
     ],
 )
 def test_bridge_without_a_valid_hello_is_unauthenticated_and_closed(tmp_path: Path, first: dict) -> None:
@@ -113,7 +113,9 @@ def test_bridge_with_the_token_works(tmp_path: Path) -> None:
     async def body() -> None:
         async with serving(tmp_path) as (daemon, _):
             client = await BridgeClient.connect(f"127.0.0.1:{daemon.bridge_port}")
-            hello = await client.request({"type": "hello", "id": 0, "token": TOKEN, "client": "test"})
+            hello = await client.request(
+                {"type": "hello", "id": 0, "token": TOKEN, "client": "test", "protocol_version": 1}
+            )
             assert hello["type"] == "hello"
             assert (await client.request({"type": "info", "id": 1}))["type"] == "info"
             await client.send({"type": "generate", "id": 2, "prompt": "x", "seed": 1})

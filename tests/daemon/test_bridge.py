@@ -13,11 +13,11 @@ import grpc
 import msgpack
 import pytest
 
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
-from ltx2d import wire
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from ltx2d.bridge import REQUEST_TYPES
 from ltx2d.config import DaemonConfig
+from ltx2d.msgpack_codec import message_to_map
 from ltx2d.server import Daemon
 from ltx2d.testing import BridgeClient, in_process_daemon
 from tests.fake_engine import FakeEngine, FakeEngineFactory, Gate, arun, small_params, wait_until
@@ -74,7 +74,7 @@ def test_bridge_stream_is_the_grpc_stream_as_maps(tmp_path: Path) -> None:
     for m, e in zip(maps, events, strict=True):
         assert m["id"] == 7 and m["job_id"] == bridge_job
         kind = e.WhichOneof("event")
-        expected = {**wire.message_to_map(getattr(e, kind)), "job_id": bridge_job}
+        expected = {**message_to_map(getattr(e, kind)), "job_id": bridge_job}
         if kind == "completed":  # timings differ between two runs; everything else is equal
             m, expected = dict(m, timings=None), dict(expected, timings=None)
         assert {k: v for k, v in m.items() if k not in ("type", "id")} == expected
@@ -177,6 +177,10 @@ MALFORMED = {
 }
 
 
+MALFORMED_FIELD = {"too big": "length", "zero length": "length", "truncated header": "length"}
+MALFORMED_FIELD |= {"missing type": "type", "unknown type": "type"}
+
+
 @pytest.mark.parametrize("name", list(MALFORMED))
 def test_a_malformed_frame_closes_only_that_connection(tmp_path: Path, name: str) -> None:
     gate = Gate({"bystander": 1})
@@ -193,6 +197,7 @@ def test_a_malformed_frame_closes_only_that_connection(tmp_path: Path, name: str
             error = await bad.recv()
             assert error is not None and error["type"] == "error"
             assert error["id"] is None and error["code"] == "INVALID_ARGUMENT" and error["message"]
+            assert error["field"] == MALFORMED_FIELD.get(name, "frame")  # which part of the frame is wrong
             assert await bad.recv() is None  # closed
             await bad.close()
             gate.open_all()
@@ -209,7 +214,8 @@ def test_a_malformed_frame_closes_only_that_connection(tmp_path: Path, name: str
 
 
 def test_a_cancel_before_accepted_also_stops_a_cache_hit(tmp_path: Path) -> None:
-    """`found: true` for a cancel sent before Accepted holds even when the cache serves the job."""
+    """`found: true` for a cancel sent before Accepted holds even when the cache serves the job,
+    and the stream is then the CANCELLED error alone (no `accepted` first)."""
 
     async def body() -> list[dict[str, Any]]:
         async with serving(tmp_path) as (_, client):
@@ -229,8 +235,8 @@ def test_a_cancel_before_accepted_also_stops_a_cache_hit(tmp_path: Path) -> None
     cancel = next(r for r in replies if r["type"] == "cancel")
     job = [r for r in replies if r["type"] != "cancel"]
     assert cancel["found"] is True
-    assert job[0]["type"] == "accepted" and job[0]["cache_hit"] is True
-    assert (job[-1]["type"], job[-1]["code"]) == ("error", "CANCELLED")
+    assert [(r["type"], r["code"]) for r in job] == [("error", "CANCELLED")]
+    assert job[0]["job_id"]  # the job existed: its id is still named
 
 
 def test_a_frame_at_the_limit_is_accepted(tmp_path: Path) -> None:
@@ -443,3 +449,41 @@ def test_random_requests_never_take_the_daemon_down(tmp_path: Path) -> None:
 
     arun(body(), timeout=60)
     assert seen["error"] >= 10 and seen.get("accepted", 0) >= 2 and len(seen) >= 5, seen  # the fuzz reached deep
+
+
+def test_integer_fields_accept_integral_floats(tmp_path: Path) -> None:
+    """Engines and JSON-minded clients send every number as a float64: 64.0 is the integer 64."""
+
+    async def body() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        async with serving(tmp_path) as (_, client):
+            await client.send(generate(1, width=64.0, num_frames=17.0, seed=3.0, steps=2.0, priority=1.0))
+            stream = await client.stream(1)
+            bad = await client.request(generate(2, width=64.5))
+            return stream, bad
+
+    stream, bad = arun(body())
+    assert stream[-1]["type"] == "completed"
+    fmt = stream[0]["format"]
+    assert (fmt["width"], fmt["num_frames"], fmt["seed"], fmt["steps"]) == (64, 17, 3, 2)
+    assert (bad["type"], bad["field"], bad["message"]) == ("error", "width", "width=64.5: must be an integer")
+
+
+def test_hello_without_protocol_version_is_refused_and_closes(tmp_path: Path) -> None:
+    async def body() -> tuple[dict[str, Any], dict[str, Any] | None]:
+        async with serving(tmp_path) as (_, client):
+            reply = await client.request({"type": "hello", "id": 1, "client": "test"})
+            return reply, await client.recv()
+
+    reply, after = arun(body())
+    assert (reply["type"], reply["code"], reply["field"]) == ("error", "INVALID_ARGUMENT", "protocol_version")
+    assert reply["message"].startswith("protocol_version=None: this daemon speaks version 1")
+    assert after is None  # closed
+
+
+def test_ping_without_id_is_answered_with_id_nil(tmp_path: Path) -> None:
+    async def body() -> dict[str, Any] | None:
+        async with serving(tmp_path) as (_, client):
+            await client.send({"type": "ping"})
+            return await client.recv()
+
+    assert arun(body()) == {"type": "pong", "id": None}

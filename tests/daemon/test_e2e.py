@@ -19,8 +19,8 @@ import grpc
 import pytest
 
 import ltx2
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from ltx2d.testing import BridgeClient, DaemonProcess
 
 TINY = ["--default-width", "64", "--default-height", "64", "--default-num-frames", "17", "--default-steps", "2"]

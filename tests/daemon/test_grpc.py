@@ -14,11 +14,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 import ltx2
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
-from ltx2d import wire
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2d import proto_convert
 from ltx2d.config import DaemonConfig
-from ltx2d.jobs import Accepted
+from ltx2d.domain import Accepted, Delivery
+from ltx2d.event_encoding import encode_event
 from ltx2d.server import Daemon
 from ltx2d.testing import in_process_daemon
 from tests.fake_engine import FakeEngine, FakeEngineFactory, Gate, arun, small_params, wait_until
@@ -78,8 +79,8 @@ def test_generate_streams_exactly_the_engine_events(tmp_path: Path) -> None:
     assert kinds(events)[0] == "accepted"
     job_id = events[0].accepted.job_id
     assert job_id and all(e.job_id == job_id for e in events)
-    delivery = wire.Delivery()
-    assert events[1:-1] == [wire.event_to_proto(job_id, e, delivery) for e in expected[:-1]]
+    encoded = [proto_convert.event_message(job_id, encode_event(e, Delivery())) for e in expected[:-1]]
+    assert events[1:-1] == encoded
     done, want = events[-1].completed, expected[-1]
     assert (done.seed, done.num_frames, done.num_samples, done.cache_hit) == (11, 17, want.num_samples, False)
     fmt = events[0].accepted.format
@@ -326,6 +327,16 @@ def test_health_and_reflection_answer(tmp_path: Path) -> None:
                 replies = [r async for r in stub.ServerReflectionInfo(iter(requests))]
                 names = {s.name for s in replies[0].list_services_response.service}
                 assert {"ltx2d.v1.Ltx2d", "grpc.health.v1.Health"} <= names
+                assert replies[1].file_descriptor_response.file_descriptor_proto
+                # grpc.reflection.v1 (grpcurl's first choice) answers the same, and lists itself.
+                v1 = channel.stream_stream(
+                    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                    request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                    response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+                )
+                replies = [r async for r in v1(iter(requests))]
+                names = {s.name for s in replies[0].list_services_response.service}
+                assert {"ltx2d.v1.Ltx2d", "grpc.reflection.v1.ServerReflection"} <= names
                 assert replies[1].file_descriptor_response.file_descriptor_proto
             await daemon.stop(0)
             async with grpc.aio.insecure_channel(f"127.0.0.1:{daemon.grpc_port}") as channel:

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import ltx2
-from ltx2d.jobs import ServiceError, StatusCode
+from ltx2d.errors import ServiceError, StatusCode
 from ltx2d.model_host import ModelHost
 from tests.fake_engine import FakeEngine, FakeEngineFactory, arun, wait_until
 

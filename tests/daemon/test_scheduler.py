@@ -7,7 +7,8 @@ import time
 import pytest
 
 import ltx2
-from ltx2d.jobs import Priority, ServiceError, StatusCode
+from ltx2d.domain import Priority
+from ltx2d.errors import ServiceError, StatusCode
 from ltx2d.model_host import ModelHost
 from ltx2d.scheduler import Job, JobState, Scheduler
 from tests.fake_engine import FakeEngine, FakeEngineFactory, Gate, arun, small_params, wait_until

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import ltx2
-from ltx2d.jobs import Accepted, CachePolicy, JobRecord, JobRequest, Priority, ServiceError, StatusCode
+from ltx2d.domain import Accepted, CachePolicy, ClipRequest, Priority, StreamRecord
+from ltx2d.errors import ServiceError, StatusCode
 from ltx2d.model_host import ModelHost
 from ltx2d.result_cache import ResultCache
 from ltx2d.scheduler import JobState
@@ -26,14 +27,14 @@ def make(
     return service, factory
 
 
-async def collect(service: Ltx2dService, request: JobRequest) -> list[object]:
+async def collect(service: Ltx2dService, request: ClipRequest) -> list[object]:
     return [event async for event in service.generate(request)]
 
 
-def request(prompt: str = "a bell rings", priority: Priority = Priority.INTERACTIVE, **kw: object) -> JobRequest:
+def request(prompt: str = "a bell rings", priority: Priority = Priority.INTERACTIVE, **kw: object) -> ClipRequest:
     cache_policy = kw.pop("cache_policy", CachePolicy.USE)
     deadline = kw.pop("deadline", None)
-    return JobRequest(small_params(prompt, **kw), priority, cache_policy, deadline)  # type: ignore[arg-type]
+    return ClipRequest.for_params(small_params(prompt, **kw), priority, cache_policy, deadline)  # type: ignore[arg-type]
 
 
 def chunks(events: list[object]) -> list[object]:
@@ -430,11 +431,11 @@ def test_shutdown_lets_a_running_job_finish_within_the_grace_period() -> None:
 def test_job_listener_gets_one_record_per_stream(tmp_path: Path) -> None:
     async def body() -> None:
         service, _ = make(tmp_path)
-        records: list[JobRecord] = []
+        records: list[StreamRecord] = []
         service.add_job_listener(records.append)
         service.add_job_listener(lambda record: 1 / 0)  # a broken listener harms nobody
         await service.start()
-        await collect(service, JobRequest(small_params(seed=21, tags={"scene": "intro"}), Priority.BATCH))
+        await collect(service, ClipRequest.for_params(small_params(seed=21, tags={"scene": "intro"}), Priority.BATCH))
         await service.wait_background()
         await collect(service, request(seed=21))
         with pytest.raises(ServiceError):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import ltx2
-from ltx2d.jobs import Accepted, JobRequest, Priority
+from ltx2d.domain import Accepted, ClipRequest, Priority
 from ltx2d.model_host import ModelHost
 from ltx2d.result_cache import ResultCache
 from ltx2d.service import Ltx2dService
@@ -40,13 +40,13 @@ def test_tiny_engine_through_the_service(engine: ltx2.Engine, tmp_path: Path) ->
 
     async def body() -> None:
         await service.start()
-        cutscene = Consumer(service.generate(JobRequest(CUTSCENE, Priority.INTERACTIVE)))
+        cutscene = Consumer(service.generate(ClipRequest.for_params(CUTSCENE, Priority.INTERACTIVE)))
         while not any(
             isinstance(e, ltx2.Progress) and e.phase is ltx2.Phase.DENOISING and e.step >= 1 for e in cutscene.events
         ):
             assert not cutscene.task.done(), cutscene.error
             await asyncio.sleep(0.005)
-        foley = Consumer(service.generate(JobRequest(FOLEY, Priority.REALTIME)))
+        foley = Consumer(service.generate(ClipRequest.for_params(FOLEY, Priority.REALTIME)))
         await foley.done()
         assert foley.error is None and isinstance(foley.events[-1], ltx2.Completed)
         assert not cutscene.task.done()  # the foley overtook the running cutscene
@@ -55,7 +55,7 @@ def test_tiny_engine_through_the_service(engine: ltx2.Engine, tmp_path: Path) ->
         assert any(isinstance(e, ltx2.Progress) and e.phase is ltx2.Phase.PAUSED for e in cutscene.events)
         assert chunks(cutscene.events) == uninterrupted
         await service.wait_background()
-        hit = Consumer(service.generate(JobRequest(CUTSCENE)))
+        hit = Consumer(service.generate(ClipRequest.for_params(CUTSCENE)))
         await hit.done()
         first = hit.events[0]
         assert isinstance(first, Accepted) and first.cache_hit

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ltx2 import GenerationParams, InvalidParams, Limits, frames_for_duration
+from ltx2 import GenerationParams, InvalidParams, Limits, frames_for_duration, prepare_params
 
 OK = {"prompt": "a cat purrs"}
 
@@ -36,7 +36,8 @@ OK = {"prompt": "a cat purrs"}
         ({"frame_rate": math.nan}, "frame_rate", "finite"),
         ({"steps": 1}, "steps", "between 2 and 100"),
         ({"steps": 101}, "steps", "between 2 and 100"),
-        ({"seed": -1}, "seed", "between 0 and"),
+        ({"seed": -1}, "seed", "between 0 and 9223372036854775807"),
+        ({"seed": 2**63}, "seed", "between 0 and 9223372036854775807"),
         ({"video_guidance_scale": math.inf}, "video_guidance_scale", "finite"),
         ({"video_guidance_scale": 0.5}, "video_guidance_scale", "between 1 and 30"),
         ({"audio_guidance_scale": 31.0}, "audio_guidance_scale", "between 1 and 30"),
@@ -92,3 +93,54 @@ def test_output_key_ignores_chunking_and_tags_but_not_seed():
     c = GenerationParams(**OK, seed=2)
     assert a.output_key() == b.output_key()
     assert a.output_key() != c.output_key()
+
+
+def test_each_rule_reads_its_bound_from_limits():
+    """Every number a rule uses is a field of Limits (what GetInfo reports), so changing the field
+    changes the rule: a client that pre-checks against Limits agrees with the daemon."""
+    strict = Limits(
+        min_steps=4,
+        min_frames=17,
+        min_guidance_scale=2.0,
+        max_stg_scale=5.0,
+        min_audio_sample_rate=16_000,
+        max_negative_prompt_chars=10,
+        max_seed=100,
+        min_chunk_frames=16,
+        max_video_tokens=100,
+    )
+    cases = [
+        ({"steps": 3}, "steps=3: must be between 4 and 100"),
+        ({"num_frames": 9}, "num_frames=9: must be between 17 and 257"),
+        ({"audio_guidance_scale": 1.5}, "audio_guidance_scale=1.5: must be between 2 and 30"),
+        ({"stg_scale": 6.0}, "stg_scale=6.0: must be between 0 and 5"),
+        ({"audio_sample_rate": 8000}, "audio_sample_rate=8000: must be between 16000 and 192000"),
+        ({"negative_prompt": "x" * 11}, "must be at most 10 characters"),
+        ({"seed": 101}, "seed=101: must be between 0 and 100"),
+        ({"chunk_frames": 8}, "chunk_frames=8: must be between 16 and 256"),
+    ]
+    base = {**OK, "width": 64, "height": 64, "num_frames": 17, "steps": 4, "video_guidance_scale": 2.0}
+    base |= {"audio_guidance_scale": 2.0, "modality_scale": 2.0, "chunk_frames": 16}
+    GenerationParams(**base).validate(strict)
+    for changes, message in cases:
+        with pytest.raises(InvalidParams, match=message):
+            GenerationParams(**{**base, **changes}).validate(strict)
+    with pytest.raises(InvalidParams, match="is 192 video tokens; must be at most 100"):
+        GenerationParams(**{**base, "width": 1024}).validate(strict)
+
+
+def test_prepare_params_applies_a_request_once_and_resolves_the_seed():
+    defaults = GenerationParams(prompt="defaults", width=64, height=64, num_frames=25, steps=2)
+    params = prepare_params(defaults, {"prompt": "rain", "width": 128}, Limits())
+    assert (params.prompt, params.width, params.height) == ("rain", 128, 64)
+    assert params.seed is not None and 0 <= params.seed <= Limits().max_seed
+    assert prepare_params(defaults, {"seed": 5}, Limits()).seed == 5
+    assert prepare_params(defaults, {"frame_rate": 12.0}, Limits(), duration_s=2.0).num_frames == 25
+    with pytest.raises(InvalidParams, match=r"duration_s=1.0: must not be set together with num_frames"):
+        prepare_params(defaults, {"num_frames": 9}, Limits(), duration_s=1.0)
+    with pytest.raises(InvalidParams, match=r"duration_s=0.0: must be a positive number of seconds"):
+        prepare_params(defaults, {}, Limits(), duration_s=0.0)
+    with pytest.raises(InvalidParams, match=r"duration_s=60.0: gives num_frames=1441, which must be between 9 and 257"):
+        prepare_params(defaults, {}, Limits(), duration_s=60.0)
+    with pytest.raises(InvalidParams, match=r"colour='red': is not a generation parameter"):
+        prepare_params(defaults, {"colour": "red"}, Limits())

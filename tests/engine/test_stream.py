@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ltx2 import AudioChunk, Completed, GenerationParams, InvalidParams, Phase, SampleFormat, VideoChunk
+from ltx2 import (
+    AudioChunk,
+    Completed,
+    GenerationParams,
+    InvalidParams,
+    Limits,
+    Phase,
+    SampleFormat,
+    VideoChunk,
+    prepare_params,
+)
 
 from .conftest import collect, small
 
@@ -90,10 +100,13 @@ def test_same_seed_is_bit_identical_and_another_seed_differs(engine):
     assert not np.array_equal(first.frames, other.frames)
 
 
-def test_unset_seed_is_picked_and_reported(engine):
-    params = small(seed=None)
+def test_an_unresolved_seed_is_refused_and_prepare_params_picks_one(engine):
+    with pytest.raises(InvalidParams, match=r"seed=None: must be resolved before generate"):
+        list(engine.generate(small(seed=None)))
+    params = prepare_params(small(seed=None), {}, Limits())
+    assert params.seed is not None and 0 <= params.seed < 2**63
     done = collect(engine.generate(params), params).completed
-    assert 0 <= done.seed < 2**63
+    assert done.seed == params.seed
     replay = collect(engine.generate(small(seed=done.seed)), params)
     first = collect(engine.generate(small(seed=done.seed)), params)
     assert np.array_equal(replay.frames, first.frames)

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 import pytest
 
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from ltx2d.config import DaemonConfig
 from ltx2d.testing import DaemonProcess
 from tests.reliability.harness import CASES, CHANNEL_OPTIONS, LIMIT_ARGS, TINY_ARGS, unhandled_errors

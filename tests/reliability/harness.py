@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import collections
 import socket
-import struct
 import time
 from typing import TYPE_CHECKING, Any
 
 import grpc
-import msgpack
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2d.msgpack_codec import MalformedFrame, encode_frame, recv_frame
 
 if TYPE_CHECKING:
     from ltx2d.testing import DaemonProcess
@@ -58,11 +57,9 @@ class RawBridge:
         host, _, port = address.rpartition(":")
         self.sock = socket.create_connection((host, int(port)), timeout=timeout)
         self.sock.settimeout(timeout)
-        self._buffer = b""
 
     def send(self, message: dict[str, Any]) -> None:
-        body = msgpack.packb(message, use_bin_type=True)
-        self.send_raw(struct.pack(">I", len(body)) + body)
+        self.send_raw(encode_frame(message))
 
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -71,28 +68,13 @@ class RawBridge:
         """Half-close: the daemon sees the end of the stream, the client can still read."""
         self.sock.shutdown(socket.SHUT_WR)
 
-    def _read(self, n: int) -> bytes | None:
-        while len(self._buffer) < n:
-            try:
-                data = self.sock.recv(1 << 20)
-            except ConnectionResetError:
-                data = b""
-            if not data:
-                return None
-            self._buffer += data
-        out, self._buffer = self._buffer[:n], self._buffer[n:]
-        return out
-
     def recv(self) -> dict[str, Any] | None:
         """The next map, None when the daemon closed the connection (socket.timeout if it hangs)."""
-        header = self._read(4)
-        if header is None:
-            return None
-        body = self._read(struct.unpack(">I", header)[0])
-        if body is None:
-            raise AssertionError("the daemon closed the connection inside a frame")
-        message = msgpack.unpackb(body, raw=False)
-        assert isinstance(message, dict) and isinstance(message.get("type"), str), message
+        try:
+            message = recv_frame(self.sock)
+        except MalformedFrame as exc:
+            raise AssertionError(f"the daemon sent a malformed frame: {exc}") from None
+        assert message is None or isinstance(message.get("type"), str), message
         return message
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ nearest 8k+1 frame count and a frame-count error caused by it names `duration_s`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import replace
@@ -21,25 +22,14 @@ import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 
 from ltx2 import GenerationParams, InvalidParams, Limits, SampleFormat, frames_for_duration
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 
 DESCRIPTOR = pb.GenerateRequest.DESCRIPTOR
 ENUMS = {f.name: f.enum_type for f in DESCRIPTOR.fields if f.type == FieldDescriptor.TYPE_ENUM}
-PARAM_FIELDS = (
-    "width",
-    "height",
-    "num_frames",
-    "frame_rate",
-    "steps",
-    "seed",
-    "video_guidance_scale",
-    "audio_guidance_scale",
-    "chunk_frames",
-    "audio_sample_rate",
-    "stg_scale",
-    "modality_scale",
-    "guidance_rescale",
-)
+# The optional generation parameters of a request: the proto fields with presence that are also
+# GenerationParams fields (duration_s and jpeg_quality have rules of their own below).
+_PARAMS = {p.name for p in dataclasses.fields(GenerationParams)}
+PARAM_FIELDS = tuple(f.name for f in DESCRIPTOR.fields if f.has_presence and f.name in _PARAMS)
 UINT_RANGES = {FieldDescriptor.TYPE_UINT32: 2**32 - 1, FieldDescriptor.TYPE_UINT64: 2**64 - 1}
 
 
@@ -112,6 +102,9 @@ def _bridge_value_problem(field: FieldDescriptor, value: Any) -> bool:
     """True when the bridge must refuse `value` for `field` before any generation rule."""
     kind = field.type
     if kind in UINT_RANGES:
+        # Integral float64s count as integers (engines send every number as a double).
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)
         return not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= UINT_RANGES[kind]
     if kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
         return not isinstance(value, int | float) or isinstance(value, bool)
@@ -147,6 +140,8 @@ def bridge_first_problem(message: Mapping[str, Any]) -> tuple[str | None, dict[s
             return key, fields
         if field.type == FieldDescriptor.TYPE_ENUM and isinstance(value, str):
             value = field.enum_type.values_by_name[value].number
+        elif field.type in UINT_RANGES:
+            value = int(value)
         elif field.type in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
             value = float(value)
         fields[key] = value

@@ -22,8 +22,8 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from ltx2d.config import DaemonConfig
 from ltx2d.server import MAX_RECEIVE_BYTES
 from ltx2d.testing import DaemonProcess

@@ -290,7 +290,7 @@ class UnloadRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_width", "max_height", "max_frames", "max_steps", "max_prompt_chars", "min_size", "min_frame_rate", "max_frame_rate", "max_guidance_scale")
+    __slots__ = ("max_width", "max_height", "max_frames", "max_steps", "max_prompt_chars", "min_size", "min_frame_rate", "max_frame_rate", "max_guidance_scale", "size_multiple", "frames_multiple", "min_frames", "min_steps", "max_video_tokens", "max_negative_prompt_chars", "max_tag_chars", "min_guidance_scale", "min_stg_scale", "max_stg_scale", "min_guidance_rescale", "max_guidance_rescale", "min_chunk_frames", "max_chunk_frames", "min_audio_sample_rate", "max_audio_sample_rate", "max_seed")
     MAX_WIDTH_FIELD_NUMBER: _ClassVar[int]
     MAX_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     MAX_FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -300,6 +300,23 @@ class Limits(_message.Message):
     MIN_FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
     MAX_FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
     MAX_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_MULTIPLE_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_MULTIPLE_FIELD_NUMBER: _ClassVar[int]
+    MIN_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MIN_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_VIDEO_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEGATIVE_PROMPT_CHARS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TAG_CHARS_FIELD_NUMBER: _ClassVar[int]
+    MIN_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    MIN_STG_SCALE_FIELD_NUMBER: _ClassVar[int]
+    MAX_STG_SCALE_FIELD_NUMBER: _ClassVar[int]
+    MIN_GUIDANCE_RESCALE_FIELD_NUMBER: _ClassVar[int]
+    MAX_GUIDANCE_RESCALE_FIELD_NUMBER: _ClassVar[int]
+    MIN_CHUNK_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MAX_CHUNK_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MIN_AUDIO_SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    MAX_AUDIO_SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    MAX_SEED_FIELD_NUMBER: _ClassVar[int]
     max_width: int
     max_height: int
     max_frames: int
@@ -309,7 +326,24 @@ class Limits(_message.Message):
     min_frame_rate: float
     max_frame_rate: float
     max_guidance_scale: float
-    def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_frames: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_prompt_chars: _Optional[int] = ..., min_size: _Optional[int] = ..., min_frame_rate: _Optional[float] = ..., max_frame_rate: _Optional[float] = ..., max_guidance_scale: _Optional[float] = ...) -> None: ...
+    size_multiple: int
+    frames_multiple: int
+    min_frames: int
+    min_steps: int
+    max_video_tokens: int
+    max_negative_prompt_chars: int
+    max_tag_chars: int
+    min_guidance_scale: float
+    min_stg_scale: float
+    max_stg_scale: float
+    min_guidance_rescale: float
+    max_guidance_rescale: float
+    min_chunk_frames: int
+    max_chunk_frames: int
+    min_audio_sample_rate: int
+    max_audio_sample_rate: int
+    max_seed: int
+    def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_frames: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_prompt_chars: _Optional[int] = ..., min_size: _Optional[int] = ..., min_frame_rate: _Optional[float] = ..., max_frame_rate: _Optional[float] = ..., max_guidance_scale: _Optional[float] = ..., size_multiple: _Optional[int] = ..., frames_multiple: _Optional[int] = ..., min_frames: _Optional[int] = ..., min_steps: _Optional[int] = ..., max_video_tokens: _Optional[int] = ..., max_negative_prompt_chars: _Optional[int] = ..., max_tag_chars: _Optional[int] = ..., min_guidance_scale: _Optional[float] = ..., min_stg_scale: _Optional[float] = ..., max_stg_scale: _Optional[float] = ..., min_guidance_rescale: _Optional[float] = ..., max_guidance_rescale: _Optional[float] = ..., min_chunk_frames: _Optional[int] = ..., max_chunk_frames: _Optional[int] = ..., min_audio_sample_rate: _Optional[int] = ..., max_audio_sample_rate: _Optional[int] = ..., max_seed: _Optional[int] = ...) -> None: ...
 
 class Info(_message.Message):
     __slots__ = ("version", "model_id", "model_path", "model_fingerprint", "loaded", "device", "dtype", "parameter_counts", "memory_bytes", "native_sample_rate", "limits", "defaults", "queue_depth", "queue_capacity", "running_job_id", "keep_alive_s", "protocol_version")

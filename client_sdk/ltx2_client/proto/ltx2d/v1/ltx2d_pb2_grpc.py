@@ -84,9 +84,14 @@ class Ltx2dServicer:
     """
 
     def Generate(self, request, context):
-        """Queue a generation and stream its events: Accepted, Progress*, (AudioChunk, VideoChunk)*,
-        Completed. Errors end the stream with a gRPC status (INVALID_ARGUMENT names the field, the
-        value and the rule; RESOURCE_EXHAUSTED when the queue is full or the GPU ran out of memory;
+        """Queue a generation and stream its events, in this order:
+        Accepted, Progress*, (AudioChunk, VideoChunk, Progress*)*, Completed
+        Accepted is always first and Completed always last. Each chunk's AudioChunk comes right
+        before its VideoChunk (no VideoChunk when audio_only). Progress comes only between whole
+        chunks: a PHASE_DECODING with frames_decoded after each chunk, PHASE_PAUSED / PHASE_QUEUED
+        while a higher-priority job holds the GPU. A cache hit sends no Progress.
+        Errors end the stream with a gRPC status (INVALID_ARGUMENT names the field, the value and the
+        rule; RESOURCE_EXHAUSTED when the queue is full or the GPU ran out of memory;
         DEADLINE_EXCEEDED; CANCELLED). Cancelling the call cancels the job.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -123,6 +128,10 @@ class Ltx2dServicer:
 
     def Prefetch(self, request, context):
         """Generate a list of requests at BATCH priority into the result cache, without streaming.
+        All or nothing: every request is validated first (INVALID_ARGUMENT names `requests[i].field`)
+        and needs a seed; when the queue has no room for all the requests not yet cached, the whole
+        call fails with RESOURCE_EXHAUSTED and nothing is queued (send fewer, or retry later).
+        FAILED_PRECONDITION when the daemon runs without a result cache.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,1 +1,0 @@
-"""Generated protobuf modules (scripts/gen_protos.py); do not edit."""
