@@ -1,4 +1,5 @@
 @tool
+@icon("res://addons/ltx2/icon.svg")
 class_name LTX2CutscenePlayer
 extends Node
 ## Plays a generated cutscene into a [TextureRect]: live from an [LTX2Job] as it streams, or
