@@ -26,6 +26,10 @@ static func pcm_to_frames(
 	data: PackedByteArray, sample_format: int, channels: int
 ) -> PackedVector2Array:
 	var out := PackedVector2Array()
+	if sample_format == LTX2Requests.SampleFormat.F32LE and channels == 2:
+		var direct := _f32_stereo_frames(data)
+		if direct.size() * 8 == data.size():
+			return direct
 	if sample_format == LTX2Requests.SampleFormat.F32LE:
 		var samples := data.to_float32_array()
 		var n := samples.size() / channels
@@ -48,6 +52,21 @@ static func pcm_to_frames(
 				data.decode_s16(j) * _S16_SCALE, data.decode_s16(j + right_offset) * _S16_SCALE
 			)
 	return out
+
+
+# Interleaved float32 stereo is laid out as a PackedVector2Array already (x = left, y = right):
+# decode it in one native call through Godot's own Variant encoding (a type word and a count,
+# then the pairs) instead of a GDScript loop over every sample (1.8 ms instead of 4.5-8.6 ms for a
+# second at 48 kHz, benchmarks/chunk_convert_bench.gd). Empty when
+# the engine is built with double-precision vectors, whose encoding differs: the loop is used.
+@warning_ignore("integer_division")
+static func _f32_stereo_frames(data: PackedByteArray) -> PackedVector2Array:
+	var header := PackedByteArray()
+	header.resize(8)
+	header.encode_u32(0, TYPE_PACKED_VECTOR2_ARRAY)
+	header.encode_u32(4, data.size() / 8)
+	var decoded: Variant = bytes_to_var(header + data)
+	return decoded if decoded is PackedVector2Array else PackedVector2Array()
 
 
 ## Interleaved PCM as 16-bit little-endian bytes (what [member AudioStreamWAV.data] holds):

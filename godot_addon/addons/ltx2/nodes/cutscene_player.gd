@@ -1,4 +1,5 @@
 @tool
+@icon("res://addons/ltx2/icon.svg")
 class_name LTX2CutscenePlayer
 extends Node
 ## Plays a generated cutscene into a [TextureRect]: live from an [LTX2Job] as it streams, or
@@ -36,6 +37,14 @@ signal stalled
 
 ## Where playback is.
 enum PlayState { IDLE, BUFFERING, PLAYING, PAUSED, DONE }
+
+## Fraction of a frame by which a frame may be shown before the clock reaches its start. The
+## audio position is known to one mix block (the AudioServer mixes 512 samples at a time, 10.7 ms
+## at 48 kHz, and a resampled stream is taken in steps of its own): a clock read on a frame
+## boundary lands a hair before or after it at random, and without this lead a game running at
+## the video's frame rate (Movie Maker mode, a 24 Hz display) would hold a frame for two game
+## frames and skip the next. A quarter frame (10 ms at 24 fps) covers one block.
+const FRAME_LEAD := 0.25
 
 ## TextureRect that shows the frames (audio plays without one).
 @export var target: TextureRect:
@@ -366,7 +375,8 @@ func _advance() -> void:
 	if _total_frames > 0:
 		# The clock's estimate may step back a little at a mix (the resampler hands over whole
 		# blocks): never show an earlier frame than the one on screen.
-		_show(maxi(_shown, mini(int(position * _frame_rate), _total_frames - 1)))
+		var due := int(position * _frame_rate + FRAME_LEAD)
+		_show(maxi(_shown, mini(due, _total_frames - 1)))
 	if _is_at_end(position):
 		_finish(false)
 	elif not _complete and not _baked and _is_starving():

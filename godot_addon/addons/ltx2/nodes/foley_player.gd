@@ -1,4 +1,5 @@
 @tool
+@icon("res://addons/ltx2/icon.svg")
 class_name LTX2FoleyPlayer
 extends Node
 ## Plays generated sound effects for gameplay events, cached so that a repeated event plays at
