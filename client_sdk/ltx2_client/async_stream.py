@@ -9,11 +9,11 @@ import grpc
 import numpy as np
 
 from .clip import Clip
-from .events import Accepted, AudioChunk, ClipFormat, Completed, Event, VideoChunk
-from .stream_core import StreamCore
+from .events import Accepted, AudioChunk, Event, VideoChunk
+from .stream_core import StreamCore, StreamState
 
 
-class AsyncGenerationStream:
+class AsyncGenerationStream(StreamState):
     """The asyncio twin of GenerationStream: `async for` the events, `frames()` / `audio()`
     async iterators, `await result()`, `await cancel()`, `async with` (cancels when left early).
     """
@@ -31,26 +31,6 @@ class AsyncGenerationStream:
         self._core = StreamCore(retries, timeout)
         self._call: grpc.aio.UnaryStreamCall | None = None
         self._events = self._run()
-
-    @property
-    def accepted(self) -> Accepted | None:
-        return self._core.accepted
-
-    @property
-    def job_id(self) -> str | None:
-        return self._core.accepted.job_id if self._core.accepted else None
-
-    @property
-    def format(self) -> ClipFormat | None:
-        return self._core.format
-
-    @property
-    def completed(self) -> Completed | None:
-        return self._core.completed
-
-    @property
-    def cancelled(self) -> bool:
-        return self._core.cancelled
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self

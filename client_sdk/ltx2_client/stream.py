@@ -10,11 +10,11 @@ import grpc
 import numpy as np
 
 from .clip import Clip
-from .events import Accepted, AudioChunk, ClipFormat, Completed, Event, VideoChunk
-from .stream_core import StreamCore
+from .events import Accepted, AudioChunk, Event, VideoChunk
+from .stream_core import StreamCore, StreamState
 
 
-class GenerationStream:
+class GenerationStream(StreamState):
     """Events of one generation, in order: Accepted, Progress*, (AudioChunk, VideoChunk)*, Completed.
 
     Iterate it for the typed events, or use `frames()` / `audio()` for just the arrays, or
@@ -37,29 +37,6 @@ class GenerationStream:
         self._call: grpc.Call | None = None
         self._lock = threading.Lock()
         self._events = self._run()
-
-    # -- state --------------------------------------------------------------------------------
-    @property
-    def accepted(self) -> Accepted | None:
-        """The Accepted event, once received."""
-        return self._core.accepted
-
-    @property
-    def job_id(self) -> str | None:
-        return self._core.accepted.job_id if self._core.accepted else None
-
-    @property
-    def format(self) -> ClipFormat | None:
-        """The clip's shape (size, frames, sample rate, seed...), once Accepted arrived."""
-        return self._core.format
-
-    @property
-    def completed(self) -> Completed | None:
-        return self._core.completed
-
-    @property
-    def cancelled(self) -> bool:
-        return self._core.cancelled
 
     # -- consuming ----------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Event]:

@@ -89,3 +89,31 @@ class StreamCore:
     @property
     def format(self) -> ClipFormat | None:
         return self.accepted.format if self.accepted else None
+
+
+class StreamState:
+    """The read-only view both stream classes give of their `StreamCore` (what has arrived)."""
+
+    _core: StreamCore
+
+    @property
+    def accepted(self) -> Accepted | None:
+        """The Accepted event, once received."""
+        return self._core.accepted
+
+    @property
+    def job_id(self) -> str | None:
+        return self._core.accepted.job_id if self._core.accepted else None
+
+    @property
+    def format(self) -> ClipFormat | None:
+        """The clip's shape (size, frames, sample rate, seed...), once Accepted arrived."""
+        return self._core.format
+
+    @property
+    def completed(self) -> Completed | None:
+        return self._core.completed
+
+    @property
+    def cancelled(self) -> bool:
+        return self._core.cancelled
