@@ -10,7 +10,7 @@ from typing import Any, TypeVar, Unpack
 import grpc
 
 from .async_stream import AsyncGenerationStream
-from .client_core import Call, ClientCore
+from .client_core import Call, ClientBase
 from .connection import CHANNEL_OPTIONS
 from .errors import Ltx2Error
 from .health import HEALTH_METHOD, HEALTH_REQUEST
@@ -22,7 +22,7 @@ from .proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 T = TypeVar("T")
 
 
-class AsyncClient:
+class AsyncClient(ClientBase):
     """Asyncio client of the ltx2d daemon; the same constructor and methods as Client, awaited.
 
         async with AsyncClient() as client:
@@ -32,21 +32,10 @@ class AsyncClient:
     The channel is opened on first use, inside the running event loop.
     """
 
-    def __init__(
-        self,
-        address: str | None = None,
-        *,
-        token: str | None = None,
-        timeout: float | None = None,
-        retries: int = 3,
-    ) -> None:
-        self._core = ClientCore(address, token, timeout, retries)
+    def _connect(self) -> None:
+        # grpc.aio channels belong to a running loop: opened on first use (`_ensure_stub`).
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.Ltx2dStub | None = None
-
-    @property
-    def address(self) -> str:
-        return self._core.address
 
     def _ensure_stub(self) -> pb_grpc.Ltx2dStub:
         if self._stub is None:

@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import grpc
 import numpy as np
 
 from .clip import Clip
 from .events import Accepted, AudioChunk, Event, VideoChunk
-from .stream_core import StreamCore, StreamState
+from .stream_core import StreamState
 
 
 class AsyncGenerationStream(StreamState):
     """The asyncio twin of GenerationStream: `async for` the events, `frames()` / `audio()`
     async iterators, `await result()`, `await cancel()`, `async with` (cancels when left early).
     """
-
-    def __init__(
-        self,
-        open_call: Callable[[float | None], grpc.aio.UnaryStreamCall],
-        cancel_job: Callable[[str], Awaitable[object]],
-        *,
-        retries: int,
-        timeout: float | None,
-    ) -> None:
-        self._open_call = open_call
-        self._cancel_job = cancel_job
-        self._core = StreamCore(retries, timeout)
-        self._call: grpc.aio.UnaryStreamCall | None = None
-        self._events = self._run()
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
@@ -96,14 +82,10 @@ class AsyncGenerationStream(StreamState):
                     return
                 raise
             except grpc.RpcError as error:
-                delay = core.retry_delay(error)
-                if delay is not None:
-                    await asyncio.sleep(delay)
-                    continue
-                translated = core.translate(error)
-                if translated is None:
+                delay = core.after_error(error)  # raises the SDK's error when it is one
+                if delay is None:
                     return
-                raise translated from None
+                await asyncio.sleep(delay)
             finally:
                 if not core.done:
                     call.cancel()

@@ -9,7 +9,7 @@ from typing import Any, TypeVar, Unpack
 
 import grpc
 
-from .client_core import Call, ClientCore
+from .client_core import Call, ClientBase
 from .connection import CHANNEL_OPTIONS
 from .errors import Ltx2Error
 from .health import HEALTH_METHOD, HEALTH_REQUEST
@@ -22,7 +22,7 @@ from .stream import GenerationStream
 T = TypeVar("T")
 
 
-class Client:
+class Client(ClientBase):
     """Synchronous client of the ltx2d daemon.
 
     `address` defaults to $LTX2D_ADDRESS, else "127.0.0.1:50151"; `token` to $LTX2D_TOKEN (both
@@ -34,22 +34,10 @@ class Client:
             clip = client.generate("rain on a tin roof", num_frames=49).result()
     """
 
-    def __init__(
-        self,
-        address: str | None = None,
-        *,
-        token: str | None = None,
-        timeout: float | None = None,
-        retries: int = 3,
-    ) -> None:
-        self._core = ClientCore(address, token, timeout, retries)
+    def _connect(self) -> None:
         self._channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
         self._stub = pb_grpc.Ltx2dStub(self._channel)
         self._health = self._channel.unary_unary(HEALTH_METHOD)
-
-    @property
-    def address(self) -> str:
-        return self._core.address
 
     # -- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:

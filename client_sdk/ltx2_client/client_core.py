@@ -91,3 +91,26 @@ class ClientCore:
     @staticmethod
     def healthy(data: bytes) -> bool:
         return parse_health_status(data) == SERVING
+
+
+class ClientBase:
+    """The constructor both clients share; each opens its channel in `_connect()`."""
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        token: str | None = None,
+        timeout: float | None = None,
+        retries: int = 3,
+    ) -> None:
+        self._core = ClientCore(address, token, timeout, retries)
+        self._connect()
+
+    def _connect(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def address(self) -> str:
+        """The daemon's `host:port`."""
+        return self._core.address

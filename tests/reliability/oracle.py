@@ -101,10 +101,9 @@ def grpc_problems(
 def _bridge_value_problem(field: FieldDescriptor, value: Any) -> bool:
     """True when the bridge must refuse `value` for `field` before any generation rule."""
     kind = field.type
-    if kind in UINT_RANGES or kind == FieldDescriptor.TYPE_ENUM:
-        # Integral float64s count as integers (engines send every number as a double).
-        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            value = int(value)
+    integral = isinstance(value, float) and math.isfinite(value) and value.is_integer()
+    if integral and (kind in UINT_RANGES or kind == FieldDescriptor.TYPE_ENUM):
+        value = int(value)  # integral float64s count as integers (engines send every number as a double)
     if kind in UINT_RANGES:
         return not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= UINT_RANGES[kind]
     if kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
