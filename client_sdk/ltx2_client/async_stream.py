@@ -3,54 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import grpc
 import numpy as np
 
 from .clip import Clip
-from .events import Accepted, AudioChunk, ClipFormat, Completed, Event, VideoChunk
-from .stream_core import StreamCore
+from .events import Accepted, AudioChunk, Event, VideoChunk
+from .stream_core import StreamState
 
 
-class AsyncGenerationStream:
+class AsyncGenerationStream(StreamState):
     """The asyncio twin of GenerationStream: `async for` the events, `frames()` / `audio()`
     async iterators, `await result()`, `await cancel()`, `async with` (cancels when left early).
     """
-
-    def __init__(
-        self,
-        open_call: Callable[[float | None], grpc.aio.UnaryStreamCall],
-        cancel_job: Callable[[str], Awaitable[object]],
-        *,
-        retries: int,
-        timeout: float | None,
-    ) -> None:
-        self._open_call = open_call
-        self._cancel_job = cancel_job
-        self._core = StreamCore(retries, timeout)
-        self._call: grpc.aio.UnaryStreamCall | None = None
-        self._events = self._run()
-
-    @property
-    def accepted(self) -> Accepted | None:
-        return self._core.accepted
-
-    @property
-    def job_id(self) -> str | None:
-        return self._core.accepted.job_id if self._core.accepted else None
-
-    @property
-    def format(self) -> ClipFormat | None:
-        return self._core.format
-
-    @property
-    def completed(self) -> Completed | None:
-        return self._core.completed
-
-    @property
-    def cancelled(self) -> bool:
-        return self._core.cancelled
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
@@ -116,14 +82,10 @@ class AsyncGenerationStream:
                     return
                 raise
             except grpc.RpcError as error:
-                delay = core.retry_delay(error)
-                if delay is not None:
-                    await asyncio.sleep(delay)
-                    continue
-                translated = core.translate(error)
-                if translated is None:
+                delay = core.after_error(error)  # raises the SDK's error when it is one
+                if delay is None:
                     return
-                raise translated from None
+                await asyncio.sleep(delay)
             finally:
                 if not core.done:
                     call.cancel()

@@ -11,28 +11,9 @@ from .client import Client
 from .events import AudioChunk, VideoChunk
 from .media import Mp4Writer, write_frames, write_wav
 from .progress import ProgressDisplay
+from .request import FIELDS
 
 OUTPUT_TYPES = (".mp4", ".wav")
-# argparse destinations that are GenerateRequest fields of the same name.
-_REQUEST_OPTIONS = (
-    "width",
-    "height",
-    "num_frames",
-    "duration_s",
-    "frame_rate",
-    "steps",
-    "seed",
-    "negative_prompt",
-    "video_guidance_scale",
-    "audio_guidance_scale",
-    "stg_scale",
-    "modality_scale",
-    "guidance_rescale",
-    "priority",
-    "chunk_frames",
-    "audio_sample_rate",
-    "cache_policy",
-)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -75,7 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace, audio_only: bool, parser: argparse.ArgumentParser) -> dict[str, object]:
-    names = _REQUEST_OPTIONS
+    # Every flag whose destination is a GenerateRequest field of that name (read from the proto).
+    names = sorted(FIELDS & set(vars(args)) - {"prompt", "tags", "audio_only"})
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     tags = {}
     for tag in args.tag:

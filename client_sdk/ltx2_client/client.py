@@ -1,30 +1,28 @@
-"""The synchronous client: one gRPC channel to the daemon."""
+"""The synchronous client: one gRPC channel to the daemon (the calls are in client_core.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, Unpack
 
 import grpc
 
-from .connection import CHANNEL_OPTIONS, TOKEN_ENV, call_metadata, resolve_address
-from .errors import Ltx2Error, from_rpc_error, is_retryable
-from .health import HEALTH_METHOD, HEALTH_REQUEST, SERVING, parse_health_status
+from .client_core import Call, ClientBase
+from .connection import CHANNEL_OPTIONS
+from .errors import Ltx2Error
+from .health import HEALTH_METHOD, HEALTH_REQUEST
 from .info import Info, PrefetchResult
 from .options import GenerateOptions
 from .proto.ltx2d.v1 import ltx2d_pb2 as pb
 from .proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
-from .request import build_request, request_from_mapping
-from .retry import backoff_delays
 from .stream import GenerationStream
 
 T = TypeVar("T")
 
 
-class Client:
+class Client(ClientBase):
     """Synchronous client of the ltx2d daemon.
 
     `address` defaults to $LTX2D_ADDRESS, else "127.0.0.1:50151"; `token` to $LTX2D_TOKEN (both
@@ -36,18 +34,7 @@ class Client:
             clip = client.generate("rain on a tin roof", num_frames=49).result()
     """
 
-    def __init__(
-        self,
-        address: str | None = None,
-        *,
-        token: str | None = None,
-        timeout: float | None = None,
-        retries: int = 3,
-    ) -> None:
-        self.address = resolve_address(address)
-        self.timeout = timeout
-        self.retries = retries
-        self._metadata = call_metadata(token if token is not None else os.environ.get(TOKEN_ENV))
+    def _connect(self) -> None:
         self._channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
         self._stub = pb_grpc.Ltx2dStub(self._channel)
         self._health = self._channel.unary_unary(HEALTH_METHOD)
@@ -72,67 +59,66 @@ class Client:
         `timeout` bounds the whole generation (DeadlineExceeded after it). The other options are
         GenerateRequest fields (see GenerateOptions); unset ones take the daemon's defaults.
         """
-        request = build_request(prompt, **options)
+        request = self._core.generate_request(prompt, options)
 
         def open_call(remaining: float | None) -> grpc.Call:
-            return self._stub.Generate(request, timeout=remaining, metadata=self._metadata)
+            return self._stub.Generate(request, timeout=remaining, metadata=self._core.metadata)
 
-        return GenerationStream(open_call, self._cancel_quietly, retries=self.retries, timeout=timeout)
+        return GenerationStream(open_call, self._cancel_quietly, retries=self._core.retries, timeout=timeout)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued or running job by id; False when no such job is queued or running."""
-        response = self._unary(self._stub.Cancel, pb.CancelRequest(job_id=job_id), retry=True)
-        return response.found
+        return self._run(self._core.cancel(job_id))
 
     def _cancel_quietly(self, job_id: str) -> None:
         # The call itself is already cancelled; this is belt and braces, so a failure is not news.
         with contextlib.suppress(Ltx2Error):
-            self._unary(self._stub.Cancel, pb.CancelRequest(job_id=job_id), retry=False, timeout=5.0)
+            self._run(self._core.cancel(job_id, quiet=True))
 
     # -- model and daemon ---------------------------------------------------------------------
     def info(self) -> Info:
         """What is loaded, where, the limits, the defaults and the queue."""
-        return Info.from_pb(self._unary(self._stub.GetInfo, pb.GetInfoRequest(), retry=True))
+        return self._run(self._core.info())
 
     def load(self) -> Info:
         """Load the model onto its device (no-op when loaded); returns the info after loading."""
-        return Info.from_pb(self._unary(self._stub.Load, pb.LoadRequest(), retry=True))
+        return self._run(self._core.load())
 
     def unload(self) -> Info:
         """Free the device; queued jobs reload the model on demand."""
-        return Info.from_pb(self._unary(self._stub.Unload, pb.UnloadRequest(), retry=True))
+        return self._run(self._core.unload())
 
     def prefetch(self, requests: Iterable[Mapping[str, Any]]) -> PrefetchResult:
         """Generate requests (dicts of generate options with "prompt") into the daemon's cache.
 
-        Not retried: a lost reply may still have queued the jobs.
+        All or nothing (see the proto's Prefetch); not retried: a lost reply may still have
+        queued the jobs.
         """
-        message = pb.PrefetchRequest(requests=[request_from_mapping(r) for r in requests])
-        response = self._unary(self._stub.Prefetch, message, retry=False)
-        return PrefetchResult(list(response.job_ids), response.already_cached)
+        return self._run(self._core.prefetch(requests))
 
     def health(self, timeout: float = 5.0) -> bool:
         """True when the daemon answers its gRPC health check with SERVING; never raises."""
         try:
-            data = self._health(HEALTH_REQUEST, timeout=timeout, metadata=self._metadata)
+            data = self._health(HEALTH_REQUEST, timeout=timeout, metadata=self._core.metadata)
         except grpc.RpcError as error:
             if error.code() != grpc.StatusCode.UNIMPLEMENTED:
                 return False
             try:  # a daemon without the health service: answering GetInfo is healthy enough
-                self._stub.GetInfo(pb.GetInfoRequest(), timeout=timeout, metadata=self._metadata)
+                self._stub.GetInfo(pb.GetInfoRequest(), timeout=timeout, metadata=self._core.metadata)
             except grpc.RpcError:
                 return False
             return True
-        return parse_health_status(data) == SERVING
+        return self._core.healthy(data)
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _unary(self, method: Callable[..., T], request: object, *, retry: bool, timeout: float | None = None) -> T:
-        delays = backoff_delays(self.retries) if retry else []
+    def _run(self, call: Call[T]) -> T:
+        method = getattr(self._stub, call.method)
+        delays = self._core.delays(call)
         while True:
             try:
-                return method(request, timeout=timeout or self.timeout, metadata=self._metadata)
+                return call.parse(method(call.request, **self._core.call_kwargs(call)))
             except grpc.RpcError as error:
-                if delays and is_retryable(error):
-                    time.sleep(delays.pop(0))
-                    continue
-                raise from_rpc_error(error) from None
+                outcome = self._core.failed(error, delays)
+                if isinstance(outcome, Ltx2Error):
+                    raise outcome from None
+                time.sleep(outcome)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .proto.ltx2d.v1 import ltx2d_pb2 as pb
@@ -12,7 +12,8 @@ from .request import _ENUMS
 
 @dataclass(frozen=True)
 class Limits:
-    """Validation limits of the deployment."""
+    """Every bound the daemon checks a request against (inclusive ranges), so that a request can
+    be checked before it is sent. The fields are those of the proto's `Limits`."""
 
     max_width: int
     max_height: int
@@ -23,6 +24,27 @@ class Limits:
     min_frame_rate: float
     max_frame_rate: float
     max_guidance_scale: float
+    size_multiple: int = 32
+    frames_multiple: int = 8
+    min_frames: int = 9
+    min_steps: int = 2
+    max_video_tokens: int = 0
+    max_negative_prompt_chars: int = 0
+    max_tag_chars: int = 0
+    min_guidance_scale: float = 1.0
+    min_stg_scale: float = 0.0
+    max_stg_scale: float = 0.0
+    min_guidance_rescale: float = 0.0
+    max_guidance_rescale: float = 1.0
+    min_chunk_frames: int = 8
+    max_chunk_frames: int = 0
+    min_audio_sample_rate: int = 0
+    max_audio_sample_rate: int = 0
+    max_seed: int = 2**63 - 1
+
+    @classmethod
+    def from_pb(cls, m: pb.Limits) -> Limits:
+        return cls(**{f.name: getattr(m, f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -54,7 +76,6 @@ class Info:
 
     @classmethod
     def from_pb(cls, m: pb.Info) -> Info:
-        lim = m.limits
         return cls(
             version=m.version,
             model_id=m.model_id,
@@ -66,17 +87,7 @@ class Info:
             parameter_counts=dict(m.parameter_counts),
             memory_bytes=m.memory_bytes,
             native_sample_rate=m.native_sample_rate,
-            limits=Limits(
-                lim.max_width,
-                lim.max_height,
-                lim.max_frames,
-                lim.max_steps,
-                lim.max_prompt_chars,
-                lim.min_size,
-                lim.min_frame_rate,
-                lim.max_frame_rate,
-                lim.max_guidance_scale,
-            ),
+            limits=Limits.from_pb(m.limits),
             defaults=_defaults(m.defaults),
             queue_depth=m.queue_depth,
             queue_capacity=m.queue_capacity,

@@ -13,31 +13,18 @@ from .enums import CachePolicy, FrameFormat, Priority, SampleFormat
 from .errors import InvalidArgument
 from .proto.ltx2d.v1 import ltx2d_pb2 as pb
 
-# Optional scalar fields: unset means "the daemon's default" (GetInfo.defaults).
-_SCALARS = (
-    "width",
-    "height",
-    "num_frames",
-    "duration_s",
-    "frame_rate",
-    "steps",
-    "seed",
-    "video_guidance_scale",
-    "audio_guidance_scale",
-    "chunk_frames",
-    "audio_sample_rate",
-    "jpeg_quality",
-    "stg_scale",
-    "modality_scale",
-    "guidance_rescale",
-)
+_REQUEST = pb.GenerateRequest.DESCRIPTOR
+# The SDK enum of each enum field (checked against the descriptor by the tests).
 _ENUMS = {
     "priority": Priority,
     "sample_format": SampleFormat,
     "frame_format": FrameFormat,
     "cache_policy": CachePolicy,
 }
-FIELDS = frozenset(("prompt", "negative_prompt", "tags", "audio_only", "preview", *_SCALARS, *_ENUMS))
+# Every option of generate(): the GenerateRequest fields, read from the proto descriptor.
+FIELDS = frozenset(_REQUEST.fields_by_name)
+# Fields that are unset unless given ("the daemon's default", GetInfo.defaults).
+OPTIONAL_FIELDS = frozenset(f.name for f in _REQUEST.fields if f.has_presence)
 
 
 def build_request(prompt: str, **options: Any) -> pb.GenerateRequest:

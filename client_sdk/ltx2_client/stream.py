@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import numpy as np
 
 from .clip import Clip
-from .events import Accepted, AudioChunk, ClipFormat, Completed, Event, VideoChunk
-from .stream_core import StreamCore
+from .events import Accepted, AudioChunk, Event, VideoChunk
+from .stream_core import StreamState
 
 
-class GenerationStream:
-    """Events of one generation, in order: Accepted, Progress*, (AudioChunk, VideoChunk)*, Completed.
+class GenerationStream(StreamState):
+    """Events of one generation, in order: Accepted, Progress*, (AudioChunk, VideoChunk, Progress*)*, Completed.
 
     Iterate it for the typed events, or use `frames()` / `audio()` for just the arrays, or
     `result()` for the whole Clip. The call starts on first use. `cancel()` stops the job (from
@@ -23,43 +24,9 @@ class GenerationStream:
     manager, leaving the block early cancels the job.
     """
 
-    def __init__(
-        self,
-        open_call: Callable[[float | None], grpc.Call],
-        cancel_job: Callable[[str], object],
-        *,
-        retries: int,
-        timeout: float | None,
-    ) -> None:
-        self._open_call = open_call
-        self._cancel_job = cancel_job
-        self._core = StreamCore(retries, timeout)
-        self._call: grpc.Call | None = None
-        self._lock = threading.Lock()
-        self._events = self._run()
-
-    # -- state --------------------------------------------------------------------------------
-    @property
-    def accepted(self) -> Accepted | None:
-        """The Accepted event, once received."""
-        return self._core.accepted
-
-    @property
-    def job_id(self) -> str | None:
-        return self._core.accepted.job_id if self._core.accepted else None
-
-    @property
-    def format(self) -> ClipFormat | None:
-        """The clip's shape (size, frames, sample rate, seed...), once Accepted arrived."""
-        return self._core.format
-
-    @property
-    def completed(self) -> Completed | None:
-        return self._core.completed
-
-    @property
-    def cancelled(self) -> bool:
-        return self._core.cancelled
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._lock = threading.Lock()  # cancel() may come from another thread
+        super().__init__(*args, **kwargs)
 
     # -- consuming ----------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Event]:
@@ -127,14 +94,10 @@ class GenerationStream:
                 core.on_end()
                 return
             except grpc.RpcError as error:
-                delay = core.retry_delay(error)
-                if delay is not None:
-                    time.sleep(delay)
-                    continue
-                translated = core.translate(error)
-                if translated is None:
+                delay = core.after_error(error)  # raises the SDK's error when it is one
+                if delay is None:
                     return
-                raise translated from None
+                time.sleep(delay)
             finally:
                 if not core.done and call is not None:
                     # The consumer abandoned the stream (generator closed): do not leave the job running.

@@ -9,8 +9,9 @@ from .events import Accepted, AudioChunk, ClipFormat, Completed, Event, VideoChu
 class StreamChecker:
     """Raises ProtocolError when events come out of order or chunk indices are not contiguous.
 
-    The contract: Accepted first, then progress and chunks whose first frame / first sample
-    continue exactly where the previous chunk of the same kind ended, then Completed, whose
+    The contract: Accepted, Progress*, (AudioChunk, VideoChunk, Progress*)*, Completed: a chunk's
+    video comes right after its audio (Progress only between whole chunks), first frame / first
+    sample continue exactly where the previous chunk of the same kind ended, and Completed's
     totals match what was sent.
     """
 
@@ -19,6 +20,7 @@ class StreamChecker:
         self.next_frame = 0
         self.next_sample = 0
         self.completed: Completed | None = None
+        self.video_due = False  # an AudioChunk came: its VideoChunk must be next
 
     def check(self, event: Event) -> None:
         if self.completed is not None:
@@ -30,6 +32,9 @@ class StreamChecker:
             return
         if self.format is None:
             raise ProtocolError(f"{type(event).__name__} before Accepted")
+        if self.video_due and not isinstance(event, VideoChunk):
+            raise ProtocolError(f"{type(event).__name__} between an AudioChunk and the VideoChunk of its span")
+        self.video_due = isinstance(event, AudioChunk) and not self.format.audio_only
         if isinstance(event, AudioChunk):
             if event.first_sample != self.next_sample:
                 raise ProtocolError(f"audio chunk starts at sample {event.first_sample}, expected {self.next_sample}")

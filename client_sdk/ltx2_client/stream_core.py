@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 
@@ -65,6 +67,17 @@ class StreamCore:
             return self._delays.pop(0)
         return None
 
+    def after_error(self, error: grpc.RpcError) -> float | None:
+        """Seconds to wait before reopening the stream, or None to end it quietly (the echo of
+        our own cancel()); raises the SDK error otherwise."""
+        delay = self.retry_delay(error)
+        if delay is not None:
+            return delay
+        translated = self.translate(error)
+        if translated is None:
+            return None
+        raise translated from None
+
     def translate(self, error: grpc.RpcError) -> Ltx2Error | None:
         """The SDK error for `error`, or None when it is the echo of our own cancel()."""
         if self.cancelled and error.code() == grpc.StatusCode.CANCELLED:
@@ -89,3 +102,47 @@ class StreamCore:
     @property
     def format(self) -> ClipFormat | None:
         return self.accepted.format if self.accepted else None
+
+
+class StreamState:
+    """What both stream classes share: the constructor, and the read-only view of their
+    `StreamCore` (what has arrived). Each defines `_run()`, the generator of its events."""
+
+    def __init__(
+        self,
+        open_call: Callable[[float | None], Any],
+        cancel_job: Callable[[str], Any],
+        *,
+        retries: int,
+        timeout: float | None,
+    ) -> None:
+        self._open_call = open_call
+        self._cancel_job = cancel_job
+        self._core = StreamCore(retries, timeout)
+        self._call: Any = None
+        self._events = self._run()
+
+    def _run(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def accepted(self) -> Accepted | None:
+        """The Accepted event, once received."""
+        return self._core.accepted
+
+    @property
+    def job_id(self) -> str | None:
+        return self._core.accepted.job_id if self._core.accepted else None
+
+    @property
+    def format(self) -> ClipFormat | None:
+        """The clip's shape (size, frames, sample rate, seed...), once Accepted arrived."""
+        return self._core.format
+
+    @property
+    def completed(self) -> Completed | None:
+        return self._core.completed
+
+    @property
+    def cancelled(self) -> bool:
+        return self._core.cancelled

@@ -354,17 +354,17 @@ class Ltx2dService:
                 "the result cache is disabled, so prefetched clips cannot be kept",
             )
         prepared: list[tuple[PreparedRequest, ltx2.GenerationParams]] = []
-        for i, clip_request in enumerate(requests):
-            where = f"requests[{i}]."
+        for i, clip_request in enumerate(requests):  # every rule of every request first ...
+            clip_request = replace(clip_request, priority=Priority.BATCH, cache_policy=CachePolicy.USE)
+            request = self._prepare(clip_request, f"requests[{i}].")
+            prepared.append((request, request.params))
+        for i, clip_request in enumerate(requests):  # ... then the one of prefetch
             if clip_request.values.get("seed") is None:
                 raise ServiceError(
                     StatusCode.INVALID_ARGUMENT,
-                    f"{where}seed=None: must be set for prefetch (a random seed is never asked for again)",
-                    f"{where}seed",
+                    f"requests[{i}].seed=None: must be set for prefetch (a random seed is never asked for again)",
+                    f"requests[{i}].seed",
                 )
-            clip_request = replace(clip_request, priority=Priority.BATCH, cache_policy=CachePolicy.USE)
-            request = self._prepare(clip_request, where)
-            prepared.append((request, request.params))
         fingerprint = await self._fingerprint()
         keys = [cache_key(fingerprint, params) for _, params in prepared]
         todo = [i for i, key in enumerate(keys) if key not in self.cache]

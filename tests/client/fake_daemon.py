@@ -47,6 +47,7 @@ class Behaviour:
     unavailable_after_accept: bool = False  # abort with UNAVAILABLE after sending Accepted
     event_delay_s: float = 0.0
     skip_frame_index: bool = False  # send a gap in frame indices
+    progress_inside_chunk: bool = False  # send a Progress between a chunk's audio and its video
     generate_calls: int = 0
     cancels: list[str] = field(default_factory=list)
     cancelled_jobs: list[str] = field(default_factory=list)
@@ -142,6 +143,8 @@ class FakeLtx2d(pb_grpc.Ltx2dServicer):
                 ),
             )
             sent_samples = s1
+            if self.b.progress_inside_chunk:
+                yield pb.GenerateEvent(job_id=job_id, progress=pb.Progress(phase=pb.PHASE_DECODING))
             if not request.audio_only:
                 first = f0 + 1 if (self.b.skip_frame_index and i == 1) else f0
                 yield pb.GenerateEvent(
@@ -156,6 +159,10 @@ class FakeLtx2d(pb_grpc.Ltx2dServicer):
                         data=frames[f0:f1].tobytes(),
                     ),
                 )
+            # As the daemon does: a DECODING progress after each whole chunk.
+            yield pb.GenerateEvent(
+                job_id=job_id, progress=pb.Progress(phase=pb.PHASE_DECODING, frames_decoded=f1, total_frames=num_frames)
+            )
         yield pb.GenerateEvent(
             job_id=job_id,
             completed=pb.Completed(

@@ -257,3 +257,22 @@ def test_a_repeated_request_is_served_from_the_cache(address):
     assert not refreshed.cache_hit
     np.testing.assert_array_equal(second.frames, first.frames)
     np.testing.assert_array_equal(second.audio, first.audio)
+
+
+def test_request_options_come_from_the_proto_descriptor():
+    """GenerateOptions (the typed keyword options), the enum options and Info.limits name exactly
+    the proto's fields, so an option added to the proto cannot be forgotten in the SDK."""
+    import dataclasses
+    import typing
+
+    from ltx2_client import GenerateOptions, Limits
+    from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
+    from ltx2_client.request import _ENUMS, FIELDS
+
+    request = pb.GenerateRequest.DESCRIPTOR
+    assert set(typing.get_type_hints(GenerateOptions)) == FIELDS - {"prompt"}
+    assert set(_ENUMS) == {f.name for f in request.fields if f.enum_type is not None}
+    for name, enum in _ENUMS.items():
+        wire = request.fields_by_name[name].enum_type
+        assert {m.value for m in enum} <= set(wire.values_by_number), name
+    assert {f.name for f in dataclasses.fields(Limits)} == set(pb.Limits.DESCRIPTOR.fields_by_name)

@@ -79,6 +79,15 @@ def test_a_gap_in_frame_indices_is_a_protocol_error():
         client.generate("x", **SMALL).result()
 
 
+def test_progress_between_whole_chunks_is_in_order_but_not_inside_a_chunk():
+    with FakeServer() as server, Client(server.address) as client:
+        kinds = [type(e).__name__ for e in client.generate("x", **SMALL)]
+    assert kinds[-4:] == ["AudioChunk", "VideoChunk", "Progress", "Completed"]
+    server = FakeServer(Behaviour(progress_inside_chunk=True))
+    with server, Client(server.address) as client, pytest.raises(ProtocolError, match="between an AudioChunk and"):
+        client.generate("x", **SMALL).result()
+
+
 def test_chunks_consumed_by_iteration_cannot_be_collected_again():
     with FakeServer() as server, Client(server.address) as client:
         stream = client.generate("x", **SMALL)

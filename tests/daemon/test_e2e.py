@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import threading
 import time
@@ -117,6 +118,11 @@ def test_both_transports_stream_exactly_the_engine_bytes(
 
     over_grpc = list(stub.Generate(grpc_request(), timeout=120))
     assert chunks_of_grpc(over_grpc) == expected
+    # The order the proto promises: Accepted, Progress*, (AudioChunk, VideoChunk, Progress*)*, Completed.
+    letters = {"accepted": "A", "progress": "P", "audio_chunk": "a", "video_chunk": "v", "completed": "C"}
+    order = "".join(letters[e.WhichOneof("event")] for e in over_grpc)
+    assert re.fullmatch(r"AP*(avP*)+C", order), order
+    assert all(e.progress.phase == pb.PHASE_DECODING for e in over_grpc[order.index("a") :] if e.HasField("progress"))
 
     maps = bridge_stream(
         daemon.bridge_address,
@@ -151,6 +157,15 @@ def test_a_cache_hit_streams_the_same_bytes_as_the_miss(stub: pb_grpc.Ltx2dStub)
         time.sleep(0.1)
     assert not miss[0].accepted.cache_hit and hit[0].accepted.cache_hit and hit[-1].completed.cache_hit
     assert chunks_of_grpc(hit) == chunks_of_grpc(miss)
+
+
+def test_memory_bytes_is_zero_on_cpu_and_after_unload(stub: pb_grpc.Ltx2dStub) -> None:
+    """Info.memory_bytes is GPU memory held by the weights: the tiny model runs on the CPU."""
+    info = stub.GetInfo(pb.GetInfoRequest(), timeout=30)
+    assert info.loaded and info.device == "cpu" and info.memory_bytes == 0
+    unloaded = stub.Unload(pb.UnloadRequest(), timeout=60)
+    assert not unloaded.loaded and unloaded.memory_bytes == 0
+    assert stub.Load(pb.LoadRequest(), timeout=120).loaded
 
 
 def test_invalid_input_over_both_transports(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:

@@ -101,10 +101,10 @@ def grpc_problems(
 def _bridge_value_problem(field: FieldDescriptor, value: Any) -> bool:
     """True when the bridge must refuse `value` for `field` before any generation rule."""
     kind = field.type
+    integral = isinstance(value, float) and math.isfinite(value) and value.is_integer()
+    if integral and (kind in UINT_RANGES or kind == FieldDescriptor.TYPE_ENUM):
+        value = int(value)  # integral float64s count as integers (engines send every number as a double)
     if kind in UINT_RANGES:
-        # Integral float64s count as integers (engines send every number as a double).
-        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            value = int(value)
         return not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= UINT_RANGES[kind]
     if kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
         return not isinstance(value, int | float) or isinstance(value, bool)
@@ -140,7 +140,7 @@ def bridge_first_problem(message: Mapping[str, Any]) -> tuple[str | None, dict[s
             return key, fields
         if field.type == FieldDescriptor.TYPE_ENUM and isinstance(value, str):
             value = field.enum_type.values_by_name[value].number
-        elif field.type in UINT_RANGES:
+        elif field.type in UINT_RANGES or field.type == FieldDescriptor.TYPE_ENUM:
             value = int(value)
         elif field.type in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
             value = float(value)
