@@ -12,7 +12,7 @@ import logging
 import secrets
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, T
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
 from .params import GenerationParams, Limits
 from .prompt_cache import PromptCache, PromptEmbeddings
-from .worker import Emit, stream
+from .worker import Emit, Stream, stream
 
 log = logging.getLogger(__name__)
 
@@ -234,23 +234,23 @@ class Ltx2Engine:
 
     # -- the stream ------------------------------------------------------------------------------
 
-    def generate(self, params: GenerationParams, control: JobControl | None = None) -> Iterator[Event]:
+    def generate(self, params: GenerationParams, control: JobControl | None = None) -> Stream[Event]:
         """Validate, then yield Progress, (AudioChunk, VideoChunk) per chunk, and Completed.
 
-        The work runs on a reused worker thread in lock-step with the consumer (worker.py);
-        closing the iterator early cancels the job.
+        The work runs on a reused worker thread in lock-step with the consumer (worker.py), which
+        may iterate the stream or read it from an event loop; closing it early cancels the job.
         """
-        params.validate(self.limits)
-        self.check_schedule(params)
-        if params.seed is None:
-            params = params.with_seed(secrets.randbits(63))
         job_control = control or JobControl()
-        yield from stream(
+        return stream(
             lambda emit: self._produce(params, job_control, emit),
             abandon=lambda: job_control.cancel("consumer closed the stream"),
         )
 
     def _produce(self, params: GenerationParams, control: JobControl, emit: Emit[Event]) -> None:
+        params.validate(self.limits)
+        self.check_schedule(params)
+        if params.seed is None:
+            params = params.with_seed(secrets.randbits(63))
         try:
             self._generate(params, control, emit)
         except torch.OutOfMemoryError as exc:

@@ -247,6 +247,7 @@ def event_to_proto(job_id: str, event: JobEvent, delivery: Delivery) -> pb.Gener
                     preview_rgb=event.preview_rgb,
                     preview_width=event.preview_width,
                     preview_height=event.preview_height,
+                    queue_position=event.queue_position,
                 ),
             )
         case ltx2.AudioChunk():
