@@ -269,6 +269,10 @@ class Scheduler:
             self._loop = asyncio.get_running_loop()
             self._worker_task = asyncio.create_task(self._worker(), name="ltx2d-scheduler")
 
+    def check_room(self, count: int) -> None:
+        """Raise RESOURCE_EXHAUSTED (or UNAVAILABLE) unless `count` more jobs fit now."""
+        self._check_admission(count)
+
     def _check_admission(self, count: int) -> None:
         if self._closing:
             raise ServiceError(StatusCode.UNAVAILABLE, "the daemon is shutting down")
