@@ -1,15 +1,22 @@
 """The msgpack bridge: length-prefixed msgpack maps over TCP, for engines without gRPC (Godot).
 
 Framing and maps are specified in docs/bridge-protocol.md. One `BridgeConnection` per client:
-its read loop parses frames and starts one task per request, so several jobs run multiplexed on
-one connection by the client's `id`; every frame goes out under one write lock so frames never
-interleave. A malformed frame gets one `error` frame with `id` nil and closes that connection;
-closing a connection cancels its jobs. Nothing here touches other connections.
+its read loop parses frames and starts one task per request (at most `MAX_REQUESTS` at once), so
+several jobs run multiplexed on one connection by the client's `id`. One writer task per
+connection writes whole frames, so frames never interleave: replies first, then the jobs' frames
+in turn, one frame per job at a time. Each generate waits for room in its own lane of one frame,
+so a job whose frames are large (or whose client is slow) holds at most that frame plus the one
+being written, and never holds up the frames of the other jobs beyond a frame; a job that cannot
+send for the daemon's stall limit is cancelled by the scheduler. A frame that has begun must
+arrive whole within the stall limit. A malformed frame gets one `error` frame with `id` nil and
+closes that connection; closing a connection cancels its jobs. Nothing here touches other
+connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import socket
@@ -32,6 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("ltx2d.bridge")
 
 HEADER_BYTES = 4
+MAX_REQUESTS = 32  # request tasks per connection (generates included); more are refused
+LANE_FRAMES = 1  # frames a generate may queue before it waits for the writer
+REPLY_FRAMES = 64  # replies queued before the read loop waits (a client sending without reading)
 REQUEST_TYPES = ("hello", "generate", "cancel", "info", "load", "unload", "prefetch", "ping")
 
 
@@ -75,7 +85,7 @@ def error_map(request_id: Any, error: ServiceError, job_id: str | None = None) -
     return out
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: it names its lane
 class _Job:
     """A generate running on a connection, by the client's request id."""
 
@@ -90,6 +100,33 @@ class BridgeSettings:
     limits: Limits
     auth: TokenAuth
     max_frame: int
+    # Seconds a frame that has begun may take to arrive whole (None: no limit).
+    frame_timeout_s: float | None = 30.0
+
+
+class _Lanes:
+    """The frames waiting for a connection's writer: replies, and one bounded lane per job."""
+
+    def __init__(self) -> None:
+        self.replies: asyncio.Queue[bytes] = asyncio.Queue(REPLY_FRAMES)
+        self.jobs: dict[object, asyncio.Queue[bytes]] = {}
+        self.turns: collections.deque[object] = collections.deque()  # jobs with frames, in turn
+        self.pending = asyncio.Event()
+        self.broken: BaseException | None = None
+
+    def next_frame(self) -> bytes | None:
+        if not self.replies.empty():
+            return self.replies.get_nowait()
+        while self.turns:
+            lane = self.turns.popleft()
+            queue = self.jobs.get(lane)
+            if queue is None or queue.empty():
+                continue
+            frame = queue.get_nowait()
+            if not queue.empty():
+                self.turns.append(lane)  # next turn after the other jobs
+            return frame
+        return None
 
 
 class BridgeConnection:
@@ -106,7 +143,8 @@ class BridgeConnection:
         self._settings = settings
         self._reader = reader
         self._writer = writer
-        self._write_lock = asyncio.Lock()
+        self._lanes = _Lanes()
+        self._writer_task: asyncio.Task[None] | None = None
         self._jobs: dict[Any, _Job] = {}
         self._requests: set[asyncio.Task[None]] = set()
         self._authenticated = not settings.auth.required
@@ -116,6 +154,7 @@ class BridgeConnection:
 
     async def run(self) -> None:
         """Serve until the client closes, a frame is malformed, or the server stops."""
+        self._writer_task = asyncio.create_task(self._write_loop(), name=f"ltx2d-bridge-writer-{self.peer}")
         try:
             while True:
                 try:
@@ -133,14 +172,42 @@ class BridgeConnection:
         finally:
             await self._close()
 
+    async def _write_loop(self) -> None:
+        lanes = self._lanes
+        try:
+            while True:
+                frame = lanes.next_frame()
+                if frame is None:
+                    lanes.pending.clear()
+                    if (frame := lanes.next_frame()) is None:
+                        await lanes.pending.wait()
+                        continue
+                self._writer.write(frame)
+                await self._writer.drain()
+        except (ConnectionError, OSError) as exc:
+            lanes.broken = exc
+            for queue in (lanes.replies, *lanes.jobs.values()):  # wake senders waiting for room
+                while not queue.empty():
+                    queue.get_nowait()
+
     async def _read_frame(self) -> dict[str, Any] | None:
         """The next map, None at a clean end of stream."""
         try:
-            header = await self._reader.readexactly(HEADER_BYTES)
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial:
-                raise MalformedFrame("connection closed inside a frame header") from None
+            first = await self._reader.readexactly(1)  # an idle connection may wait forever here
+        except asyncio.IncompleteReadError:
             return None
+        timeout = self._settings.frame_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._read_rest(first)
+        except TimeoutError:
+            raise MalformedFrame(f"a frame began but did not arrive whole within {timeout:g} s") from None
+
+    async def _read_rest(self, first: bytes) -> dict[str, Any]:
+        try:
+            header = first + await self._reader.readexactly(HEADER_BYTES - 1)
+        except asyncio.IncompleteReadError:
+            raise MalformedFrame("connection closed inside a frame header") from None
         length = int.from_bytes(header, "big")
         if length == 0:
             raise MalformedFrame("frame length 0: a frame holds one msgpack map")
@@ -152,12 +219,29 @@ class BridgeConnection:
             raise MalformedFrame(f"connection closed inside a frame of {length} bytes") from None
         return decode_body(body)
 
-    async def send(self, message: dict[str, Any]) -> None:
-        """Write one frame; frames from concurrent jobs never interleave."""
+    async def send(self, message: dict[str, Any], lane: object = None) -> None:
+        """Queue one frame for the writer: a reply (lane None) goes first; a job's frame (lane:
+        its request id) waits for room in that job's lane, which is what paces the job."""
+        lanes = self._lanes
+        if lanes.broken is not None:
+            raise ConnectionResetError(f"the connection is closed: {lanes.broken}")
         frame = encode_frame(message)
-        async with self._write_lock:
-            self._writer.write(frame)
-            await self._writer.drain()
+        if lane is None:
+            queue = lanes.replies
+        elif (queue := lanes.jobs.get(lane)) is None:
+            queue = lanes.jobs[lane] = asyncio.Queue(LANE_FRAMES)
+        await queue.put(frame)
+        if lanes.broken is not None:
+            raise ConnectionResetError(f"the connection is closed: {lanes.broken}")
+        if lane is not None:
+            lanes.turns.append(lane)
+        lanes.pending.set()
+
+    def _close_lane(self, lane: object) -> None:
+        """Forget a finished job's lane once its frames are written (a new job may reuse the id)."""
+        queue = self._lanes.jobs.get(lane)
+        if queue is not None and queue.empty():
+            del self._lanes.jobs[lane]
 
     async def _dispatch(self, message: dict[str, Any]) -> bool:
         """Start handling one request; False when the connection must close."""
@@ -173,6 +257,13 @@ class BridgeConnection:
                 )
             )
             return False
+        if kind not in ("ping", "cancel") and len(self._requests) + len(self._jobs) >= MAX_REQUESTS:
+            error = ServiceError(
+                StatusCode.RESOURCE_EXHAUSTED,
+                f"this connection already has {MAX_REQUESTS} requests in progress; wait for one to finish",
+            )
+            await self.send(error_map(request_id, error))
+            return True
         if kind == "generate":
             await self._start_generate(request_id, message)
         elif kind == "cancel":
@@ -288,24 +379,25 @@ class BridgeConnection:
                     proto = wire.event_to_proto(entry.job_id or "", event, delivery)
                 if proto.HasField("completed") and self._jobs.get(request_id) is entry:
                     del self._jobs[request_id]  # the stream ends here: the id is free again
-                await self.send(event_map(request_id, proto))
+                await self.send(event_map(request_id, proto), lane=entry)
                 if replay_cancelled:
                     raise ServiceError(StatusCode.CANCELLED, "the job was cancelled")
         except ServiceError as exc:
             if self._jobs.get(request_id) is entry:
                 del self._jobs[request_id]
             with contextlib.suppress(ConnectionError):
-                await self.send(error_map(request_id, exc, entry.job_id))
+                await self.send(error_map(request_id, exc, entry.job_id), lane=entry)
         except ConnectionError:
             pass  # the client is gone: the job is cancelled below; the read loop closes the connection
         except Exception as exc:
             log.exception("bridge %s: generate %r failed", self.peer, request_id)
             error = ServiceError(StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
             with contextlib.suppress(ConnectionError):
-                await self.send(error_map(request_id, error, entry.job_id))
+                await self.send(error_map(request_id, error, entry.job_id), lane=entry)
         finally:
             # Closing the iterator cancels the job when it has not ended (connection closed).
             await events.aclose()
+            self._close_lane(entry)
             if self._jobs.get(request_id) is entry:  # not a new generate that reused the id
                 del self._jobs[request_id]
 
@@ -358,6 +450,15 @@ class BridgeConnection:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._writer_task is not None:
+            # Let replies already queued (an error about a malformed frame) go out first.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    while not self._lanes.replies.empty() and self._lanes.broken is None:
+                        await asyncio.sleep(0.01)
+            self._writer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer_task
         self._writer.close()
         with contextlib.suppress(Exception):
             await self._writer.wait_closed()

@@ -179,7 +179,9 @@ class Daemon:
         await self._grpc.start()
 
         if config.bridge_port is not None:
-            settings = BridgeSettings(config.defaults, config.limits, auth, config.bridge_max_frame)
+            settings = BridgeSettings(
+                config.defaults, config.limits, auth, config.bridge_max_frame, config.stall_limit or None
+            )
             self._bridge = BridgeServer(self.service, settings)
             self.bridge_port = await self._bridge.start(config.host, config.bridge_port)
         if config.metrics_port is not None:
