@@ -11,7 +11,7 @@ import copy
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, T
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
 from .params import GenerationParams
 from .prompt_cache import PromptCache, PromptEmbeddings
-from .worker import Emit, stream
+from .worker import Emit, Stream, stream
 
 log = logging.getLogger(__name__)
 
@@ -230,24 +230,24 @@ class Ltx2Engine:
 
     # -- the stream ------------------------------------------------------------------------------
 
-    def generate(self, params: GenerationParams, control: JobControl | None = None) -> Iterator[Event]:
+    def generate(self, params: GenerationParams, control: JobControl | None = None) -> Stream[Event]:
         """Yield Progress, (AudioChunk, VideoChunk) per chunk, and Completed.
 
         `params` are checked by the caller, once (`ltx2.prepare_params`: the rules and the seed);
         the engine adds only the check that needs the model (`check_schedule`). The work runs on a
-        reused worker thread in lock-step with the consumer (worker.py); closing the iterator
-        early cancels the job.
+        reused worker thread in lock-step with the consumer (worker.py), which may iterate the
+        stream or read it from an event loop; closing it early cancels the job.
         """
-        if params.seed is None:
-            raise InvalidParams("seed", None, "must be resolved before generate (ltx2.prepare_params does it)")
-        self.check_schedule(params)
         job_control = control or JobControl()
-        yield from stream(
+        return stream(
             lambda emit: self._produce(params, job_control, emit),
             abandon=lambda: job_control.cancel("consumer closed the stream"),
         )
 
     def _produce(self, params: GenerationParams, control: JobControl, emit: Emit[Event]) -> None:
+        if params.seed is None:
+            raise InvalidParams("seed", None, "must be resolved before generate (ltx2.prepare_params does it)")
+        self.check_schedule(params)
         try:
             self._generate(params, control, emit)
         except torch.OutOfMemoryError as exc:

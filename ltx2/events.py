@@ -48,6 +48,8 @@ class Progress:
     preview_rgb: bytes = b""
     preview_width: int = 0
     preview_height: int = 0
+    # PHASE_QUEUED only: jobs that run before this one (0: next).
+    queue_position: int = 0
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,14 @@ class FakeEngine:
             self._running += delta
             self.max_running = max(self.max_running, self._running)
 
+    def _hand(self, event: ltx2.Event) -> Iterator[ltx2.Event]:
+        """Yield one event; a run waiting for its consumer to take it is not running."""
+        self._busy(-1)
+        try:
+            yield event
+        finally:
+            self._busy(+1)
+
     def _checkpoint(self, control: ltx2.JobControl) -> None:
         self._busy(-1)  # parked or stopped in a checkpoint is not running
         try:
@@ -106,7 +114,7 @@ class FakeEngine:
         try:
             fmt = self.clip_format(params)
             steps, total, rate, chunk = params.steps, params.num_frames, fmt.sample_rate, params.chunk_frames
-            yield Progress(Phase.ENCODING, total_steps=steps, total_frames=total)
+            yield from self._hand(Progress(Phase.ENCODING, total_steps=steps, total_frames=total))
             self._checkpoint(control)
             for step in range(steps):
                 if self.on_step is not None:
@@ -118,9 +126,9 @@ class FakeEngine:
                 if self.step_s:
                     time.sleep(self.step_s)
                 self.steps_run += 1
-                yield Progress(Phase.DENOISING, step=step + 1, total_steps=steps, total_frames=total)
+                yield from self._hand(Progress(Phase.DENOISING, step=step + 1, total_steps=steps, total_frames=total))
                 self._checkpoint(control)
-            yield Progress(Phase.DECODING, total_steps=steps, total_frames=total)
+            yield from self._hand(Progress(Phase.DECODING, total_steps=steps, total_frames=total))
             spans = [(f0, min(f0 + chunk, total)) for f0 in range(0, total, chunk)]
             sample_bytes = fmt.channels * params.sample_format.bytes_per_sample
             for index, (f0, f1) in enumerate(spans):
@@ -128,13 +136,17 @@ class FakeEngine:
                 s0 = round(f0 * rate / params.frame_rate)
                 s1 = fmt.num_samples if index == len(spans) - 1 else round(f1 * rate / params.frame_rate)
                 audio = _bytes(params, f"audio{s0}", (s1 - s0) * sample_bytes)
-                yield ltx2.AudioChunk(s0, s1 - s0, rate, fmt.channels, params.sample_format, audio)
+                yield from self._hand(ltx2.AudioChunk(s0, s1 - s0, rate, fmt.channels, params.sample_format, audio))
                 if not params.audio_only:
                     video = _bytes(params, f"video{f0}", (f1 - f0) * params.width * params.height * 3)
-                    yield ltx2.VideoChunk(f0, f1 - f0, params.width, params.height, params.frame_rate, video)
-                yield Progress(Phase.DECODING, total_steps=steps, frames_decoded=f1, total_frames=total)
+                    yield from self._hand(
+                        ltx2.VideoChunk(f0, f1 - f0, params.width, params.height, params.frame_rate, video)
+                    )
+                yield from self._hand(
+                    Progress(Phase.DECODING, total_steps=steps, frames_decoded=f1, total_frames=total)
+                )
             self.finished.append(params.prompt)
-            yield ltx2.Completed(params.seed, total, fmt.num_samples, ltx2.Timings(total_s=0.0))
+            yield from self._hand(ltx2.Completed(params.seed, total, fmt.num_samples, ltx2.Timings(total_s=0.0)))
         finally:
             self._busy(-1)
 

@@ -84,6 +84,8 @@ class Progress:
     preview_rgb: bytes = b""
     preview_width: int = 0
     preview_height: int = 0
+    # PHASE_QUEUED only: jobs that run before this one (0: next).
+    queue_position: int = 0
 
     def preview(self) -> np.ndarray | None:
         """The latent preview as uint8 (height, width, 3), or None when none was sent."""
@@ -202,6 +204,7 @@ def event_from_pb(m: pb.GenerateEvent) -> Event:
             preview_rgb=p.preview_rgb,
             preview_width=p.preview_width,
             preview_height=p.preview_height,
+            queue_position=p.queue_position,
         )
     if kind == "audio_chunk":
         c = m.audio_chunk

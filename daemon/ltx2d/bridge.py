@@ -1,10 +1,16 @@
 """The msgpack bridge: length-prefixed msgpack maps over TCP, for engines without gRPC (Godot).
 
 Framing and maps are specified in docs/bridge-protocol.md. One `BridgeConnection` per client:
-its read loop parses frames and starts one task per request, so several jobs run multiplexed on
-one connection by the client's `id`; every frame goes out under one write lock so frames never
-interleave. A malformed frame gets one `error` frame with `id` nil and closes that connection;
-closing a connection cancels its jobs. Nothing here touches other connections.
+its read loop parses frames and starts one task per request (at most `MAX_REQUESTS` at once), so
+several jobs run multiplexed on one connection by the client's `id`. One writer task per
+connection writes whole frames, so frames never interleave: replies first, then the jobs' frames
+in turn, one frame per job at a time. Each generate waits for room in its own lane of one frame,
+so a job whose frames are large (or whose client is slow) holds at most that frame plus the one
+being written, and never holds up the frames of the other jobs beyond a frame; a job that cannot
+send for the daemon's stall limit is cancelled by the scheduler. A frame that has begun must
+arrive whole within the stall limit. A malformed frame gets one `error` frame with `id` nil and
+closes that connection; closing a connection cancels its jobs. Nothing here touches other
+connections.
 
 Translation only: framing and maps are `msgpack_codec`, events are `event_encoding` (the same
 encoding as gRPC, packed without a protobuf in between), the service validates, and an exception
@@ -14,6 +20,7 @@ becomes its error map through `errors.service_error`, as on gRPC.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import socket
@@ -35,6 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ltx2d.bridge")
 
+MAX_REQUESTS = 32  # request tasks per connection (generates included); more are refused
+LANE_FRAMES = 1  # frames a generate may queue before it waits for the writer
+REPLY_FRAMES = 64  # replies queued before the read loop waits (a client sending without reading)
 REQUEST_TYPES = ("hello", "generate", "cancel", "info", "load", "unload", "prefetch", "ping")
 
 
@@ -60,7 +70,7 @@ def error_map(request_id: Any, error: ServiceError, job_id: str | None = None) -
     return out
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: it names its lane
 class _Generation:
     """A generate running on a connection, by the client's request id."""
 
@@ -73,6 +83,33 @@ class _Generation:
 class BridgeSettings:
     auth: TokenAuth
     max_frame: int
+    # Seconds a frame that has begun may take to arrive whole (None: no limit).
+    frame_timeout_s: float | None = 30.0
+
+
+class _Lanes:
+    """The frames waiting for a connection's writer: replies, and one bounded lane per job."""
+
+    def __init__(self) -> None:
+        self.replies: asyncio.Queue[bytes] = asyncio.Queue(REPLY_FRAMES)
+        self.jobs: dict[object, asyncio.Queue[bytes]] = {}
+        self.turns: collections.deque[object] = collections.deque()  # jobs with frames, in turn
+        self.pending = asyncio.Event()
+        self.broken: BaseException | None = None
+
+    def next_frame(self) -> bytes | None:
+        if not self.replies.empty():
+            return self.replies.get_nowait()
+        while self.turns:
+            lane = self.turns.popleft()
+            queue = self.jobs.get(lane)
+            if queue is None or queue.empty():
+                continue
+            frame = queue.get_nowait()
+            if not queue.empty():
+                self.turns.append(lane)  # next turn after the other jobs
+            return frame
+        return None
 
 
 class BridgeConnection:
@@ -89,7 +126,8 @@ class BridgeConnection:
         self._settings = settings
         self._reader = reader
         self._writer = writer
-        self._write_lock = asyncio.Lock()
+        self._lanes = _Lanes()
+        self._writer_task: asyncio.Task[None] | None = None
         self._jobs: dict[Any, _Generation] = {}
         self._requests: set[asyncio.Task[None]] = set()
         self._authenticated = not settings.auth.required
@@ -99,6 +137,7 @@ class BridgeConnection:
 
     async def run(self) -> None:
         """Serve until the client closes, a frame is malformed, or the server stops."""
+        self._writer_task = asyncio.create_task(self._write_loop(), name=f"ltx2d-bridge-writer-{self.peer}")
         try:
             while True:
                 try:
@@ -116,19 +155,54 @@ class BridgeConnection:
         finally:
             await self._close()
 
+    async def _write_loop(self) -> None:
+        lanes = self._lanes
+        try:
+            while True:
+                frame = lanes.next_frame()
+                if frame is None:
+                    lanes.pending.clear()
+                    if (frame := lanes.next_frame()) is None:
+                        await lanes.pending.wait()
+                        continue
+                self._writer.write(frame)
+                await self._writer.drain()
+        except (ConnectionError, OSError) as exc:
+            lanes.broken = exc
+            for queue in (lanes.replies, *lanes.jobs.values()):  # wake senders waiting for room
+                while not queue.empty():
+                    queue.get_nowait()
+
     async def _read_frame(self) -> dict[str, Any] | None:
         """The next map, None at a clean end of stream."""
-        message = await read_frame(self._reader, self._settings.max_frame)
+        message = await read_frame(self._reader, self._settings.max_frame, self._settings.frame_timeout_s)
         if message is not None:
             request_type(message)
         return message
 
-    async def send(self, message: dict[str, Any]) -> None:
-        """Write one frame; frames from concurrent jobs never interleave."""
+    async def send(self, message: dict[str, Any], lane: object = None) -> None:
+        """Queue one frame for the writer: a reply (lane None) goes first; a job's frame (lane:
+        its request id) waits for room in that job's lane, which is what paces the job."""
+        lanes = self._lanes
+        if lanes.broken is not None:
+            raise ConnectionResetError(f"the connection is closed: {lanes.broken}")
         frame = encode_frame(message)
-        async with self._write_lock:
-            self._writer.write(frame)
-            await self._writer.drain()
+        if lane is None:
+            queue = lanes.replies
+        elif (queue := lanes.jobs.get(lane)) is None:
+            queue = lanes.jobs[lane] = asyncio.Queue(LANE_FRAMES)
+        await queue.put(frame)
+        if lanes.broken is not None:
+            raise ConnectionResetError(f"the connection is closed: {lanes.broken}")
+        if lane is not None:
+            lanes.turns.append(lane)
+        lanes.pending.set()
+
+    def _close_lane(self, lane: object) -> None:
+        """Forget a finished job's lane once its frames are written (a new job may reuse the id)."""
+        queue = self._lanes.jobs.get(lane)
+        if queue is not None and queue.empty():
+            del self._lanes.jobs[lane]
 
     async def _dispatch(self, message: dict[str, Any]) -> bool:
         """Start handling one request; False when the connection must close."""
@@ -144,6 +218,13 @@ class BridgeConnection:
                 )
             )
             return False
+        if kind not in ("ping", "cancel") and len(self._requests) + len(self._jobs) >= MAX_REQUESTS:
+            error = ServiceError(
+                StatusCode.RESOURCE_EXHAUSTED,
+                f"this connection already has {MAX_REQUESTS} requests in progress; wait for one to finish",
+            )
+            await self.send(error_map(request_id, error))
+            return True
         if kind == "generate":
             await self._start_generate(request_id, message)
         elif kind == "cancel":
@@ -246,7 +327,7 @@ class BridgeConnection:
                     encoded = encode_event(event, delivery)
                 if encoded.kind == "completed" and self._jobs.get(request_id) is entry:
                     del self._jobs[request_id]  # the stream ends here: the id is free again
-                await self.send(event_map(request_id, entry.job_id or "", encoded))
+                await self.send(event_map(request_id, entry.job_id or "", encoded), lane=entry)
         except ConnectionError:
             pass  # the client is gone: the job is cancelled below; the read loop closes the connection
         except Exception as exc:
@@ -254,10 +335,11 @@ class BridgeConnection:
                 del self._jobs[request_id]
             error = service_error(exc, f"bridge {self.peer} generate {request_id!r}")
             with contextlib.suppress(ConnectionError):
-                await self.send(error_map(request_id, error, entry.job_id))
+                await self.send(error_map(request_id, error, entry.job_id), lane=entry)
         finally:
             # Closing the iterator cancels the job when it has not ended (connection closed).
             await events.aclose()
+            self._close_lane(entry)
             if self._jobs.get(request_id) is entry:  # not a new generate that reused the id
                 del self._jobs[request_id]
 
@@ -308,6 +390,15 @@ class BridgeConnection:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._writer_task is not None:
+            # Let replies already queued (an error about a malformed frame) go out first.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    while not self._lanes.replies.empty() and self._lanes.broken is None:
+                        await asyncio.sleep(0.01)
+            self._writer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer_task
         self._writer.close()
         with contextlib.suppress(Exception):
             await self._writer.wait_closed()

@@ -307,6 +307,15 @@ OPTIONS: tuple[Option, ...] = (
         group="jobs",
     ),
     Option(
+        "stall_limit",
+        "Seconds a client may read nothing from a running stream before its job is cancelled "
+        "(the daemon buffers at most a chunk or two per job, never the clip); 0 never cancels.",
+        _float(0),
+        30.0,
+        "SECONDS",
+        group="jobs",
+    ),
+    Option(
         "cache_dir",
         "Folder of the result cache.",
         _path,
@@ -425,6 +434,7 @@ class DaemonConfig:
     bridge_max_frame: int = MIB
     ready_file: Path | None = None
     queue_capacity: int = 16
+    stall_limit: float = 30.0
     cache_dir: Path = Path("~/.cache/ltx2d/results")
     cache_max_bytes: int = 4 * 1024 * MIB
     shutdown_grace: float = 10.0

@@ -84,6 +84,7 @@ def encode_event(event: StreamEvent, delivery: Delivery) -> EncodedEvent:
                     "preview_rgb": event.preview_rgb,
                     "preview_width": event.preview_width,
                     "preview_height": event.preview_height,
+                    "queue_position": event.queue_position,
                 },
             )
         case ltx2.AudioChunk():

@@ -33,12 +33,29 @@ class ModelHost:
 
     Jobs bracket their use of the engine with `acquire()` / `release()`: the model is never
     unloaded (idle or on request) while a job holds it.
+
+    `fingerprint_source` computes the model's fingerprint from its checkpoint files without
+    loading it (for cache keys: a hit on a cold daemon must not load tens of GB); without one the
+    fingerprint is known only once the model has been loaded. With `warm_up_params`, a load
+    counts as done only after `engine.clip_format(warm_up_params)` ran: the real engine measures
+    its vocoder's output length there on first use (4 s on the tiny model on CPU), which would
+    otherwise delay the first request's Accepted after the daemon already said it was ready.
     """
 
-    def __init__(self, engine_factory: Callable[[], ltx2.Engine], keep_alive_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        engine_factory: Callable[[], ltx2.Engine],
+        keep_alive_s: float = 0.0,
+        *,
+        fingerprint_source: Callable[[], str] | None = None,
+        warm_up_params: ltx2.GenerationParams | None = None,
+    ) -> None:
         if not isinstance(keep_alive_s, (int, float)) or not math.isfinite(keep_alive_s) or keep_alive_s < 0:
             raise ValueError(f"keep_alive_s={keep_alive_s!r}: must be a finite number >= 0 (0 = never unload)")
         self._factory = engine_factory
+        self._fingerprint_source = fingerprint_source
+        self._fingerprint: str | None = None
+        self._warm_up_params = warm_up_params
         self._keep_alive_s = float(keep_alive_s)
         self._engine: ltx2.Engine | None = None
         self._info: ltx2.ModelInfo | None = None
@@ -66,6 +83,20 @@ class ModelHost:
         """The loaded model, or the last one loaded (its fingerprint stays valid); None if never."""
         return self._info
 
+    async def fingerprint(self) -> str:
+        """The model's fingerprint: from the loaded model, else from its checkpoint files (hashed
+        once, in a thread), else by loading it."""
+        if self._info is not None:
+            return self._info.fingerprint
+        if self._fingerprint_source is not None:
+            if self._fingerprint is None:
+                try:
+                    self._fingerprint = await asyncio.to_thread(self._fingerprint_source)
+                except Exception as exc:
+                    raise _load_error(exc) from exc
+            return self._fingerprint
+        return (await self.load()).fingerprint
+
     def _get_lock(self) -> asyncio.Lock:
         if self._lock is None:
             self._lock = asyncio.Lock()
@@ -89,6 +120,8 @@ class ModelHost:
                 try:
                     engine = await asyncio.to_thread(self._factory)
                     info = await asyncio.to_thread(engine.info)
+                    if self._warm_up_params is not None:
+                        await asyncio.to_thread(engine.clip_format, self._warm_up_params)
                 except Exception as exc:
                     log.exception("model load failed")
                     raise _load_error(exc) from exc

@@ -63,14 +63,33 @@ def _length(header: bytes, max_bytes: int | None) -> int:
     return length
 
 
-async def read_frame(reader: asyncio.StreamReader, max_bytes: int | None = None) -> dict[str, Any] | None:
-    """The next map from `reader`, None at a clean end of stream; MalformedFrame otherwise."""
+async def read_frame(
+    reader: asyncio.StreamReader, max_bytes: int | None = None, frame_timeout_s: float | None = None
+) -> dict[str, Any] | None:
+    """The next map from `reader`, None at a clean end of stream; MalformedFrame otherwise.
+
+    An idle connection may wait for its next frame forever; a frame that has begun must arrive
+    whole within `frame_timeout_s` (None: no limit), so a client that stops mid-frame does not
+    hold its connection open for ever.
+    """
     try:
-        header = await reader.readexactly(HEADER_BYTES)
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial:
-            raise MalformedFrame("connection closed inside a frame header", "length") from None
+        first = await reader.readexactly(1)
+    except asyncio.IncompleteReadError:
         return None
+    try:
+        async with asyncio.timeout(frame_timeout_s):
+            return await _read_rest(reader, first, max_bytes)
+    except TimeoutError:
+        raise MalformedFrame(
+            f"a frame began but did not arrive whole within {frame_timeout_s:g} s", "length"
+        ) from None
+
+
+async def _read_rest(reader: asyncio.StreamReader, first: bytes, max_bytes: int | None) -> dict[str, Any]:
+    try:
+        header = first + await reader.readexactly(HEADER_BYTES - 1)
+    except asyncio.IncompleteReadError:
+        raise MalformedFrame("connection closed inside a frame header", "length") from None
     length = _length(header, max_bytes)
     try:
         body = await reader.readexactly(length)

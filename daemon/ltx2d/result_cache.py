@@ -1,11 +1,23 @@
 """Finished clips on disk, keyed by everything that changes the stream, so a repeat costs no GPU.
 
-One file per clip, `<key>.clip`: an 80-byte header (magic, format version, key, payload length,
-payload sha256) then a msgpack payload holding the clip format and every audio and video chunk in
-stream order, so a hit replays exactly the chunks the miss streamed. Files are written to a
-temporary name in the same folder, fsynced and renamed, so a crash never leaves a partial file
-under a real name; a file whose header, length or checksum does not match is deleted, never
-served. The cache is a byte-capped LRU; recency is kept in file mtimes, so it survives restarts.
+One file per clip, `<key>.clip`, written as the miss streams and read back as the hit streams:
+
+    header   magic "LTX2DC", format version, key (32 bytes)
+    records  one per item, in stream order: the clip format first, then every audio and video
+             chunk; each is kind, meta length, data length, crc32 of meta + data, meta (a small
+             msgpack list), data (the chunk's bytes as streamed)
+    trailer  seed, num_frames, num_samples, total record bytes, crc32 of those, magic "LTX2DE"
+
+Opening an entry reads the header, the fixed-size trailer and the format record (three small
+reads, whatever the clip size); each chunk is checked against its own crc32 as it is read, so a
+hit streams its first chunk after milliseconds. A file whose header, trailer or length is wrong
+(a torn write, an entry of an older format version) is removed and counts as a miss; a chunk that
+fails its checksum mid-replay raises `DamagedEntry` and removes the entry. Files are written to a
+temporary name in the same folder, fsynced and renamed over the old entry, so a crash never
+leaves a partial file under a real name and a refresh whose write fails keeps the old entry.
+Deleting a damaged entry checks that the file is still the one that was read, so a reader never
+deletes an entry that a writer has just installed. The cache is a byte-capped LRU; recency is
+kept in file mtimes, so it survives restarts.
 
 All methods block (disk I/O): call them from a thread (`asyncio.to_thread`).
 """
@@ -21,9 +33,12 @@ import re
 import struct
 import threading
 import uuid
+import zlib
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import msgpack
 
@@ -31,18 +46,26 @@ import ltx2
 
 log = logging.getLogger("ltx2d.result_cache")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: one msgpack payload with one checksum, read whole before the first chunk
 _MAGIC = b"LTX2DC"
-_HEADER = struct.Struct(">6sH32sQ32s")  # magic, version, key, payload length, payload sha256
+_END_MAGIC = b"LTX2DE"
+_HEADER = struct.Struct(">6sH32s")  # magic, version, key
+_RECORD = struct.Struct(">cHII")  # kind, meta length, data length, crc32(meta + data)
+_TRAILER = struct.Struct(">qQQQI6s")  # seed, num_frames, num_samples, record bytes, crc32, magic
+_FORMAT, _AUDIO, _VIDEO = b"F", b"A", b"V"
 _SUFFIX = ".clip"
 _NAME = re.compile(r"^[0-9a-f]{64}\.clip$")
 
 Chunk = ltx2.AudioChunk | ltx2.VideoChunk
 
 
+class DamagedEntry(Exception):
+    """A cache entry failed its checks while being read; it has been removed."""
+
+
 @dataclass(frozen=True)
 class CachedClip:
-    """What a cache entry holds: enough to replay a finished stream without the engine."""
+    """A whole cache entry in memory (tests and tools; the daemon streams with `open`/`writer`)."""
 
     format: ltx2.ClipFormat
     chunks: tuple[Chunk, ...]
@@ -55,7 +78,8 @@ def cache_key(fingerprint: str, params: ltx2.GenerationParams) -> str:
     """Hex sha256 of the model fingerprint and every field that changes the streamed chunks.
 
     `output_key()` covers the clip and its audio encoding; `chunk_frames` is added because
-    entries replay the chunks as they were cut. The seed must be resolved.
+    entries replay the chunks as they were cut. Tags are not part of the key. The seed must be
+    resolved.
     """
     if params.seed is None:
         raise ValueError("params.seed must be resolved before computing a cache key")
@@ -68,48 +92,175 @@ def cache_key(fingerprint: str, params: ltx2.GenerationParams) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
-def _encode(clip: CachedClip) -> bytes:
-    fmt = clip.format
-    chunks: list[list[object]] = []
-    for c in clip.chunks:
-        if isinstance(c, ltx2.AudioChunk):
-            chunks.append(["a", c.first_sample, c.num_samples, c.sample_rate, c.channels, int(c.sample_format), c.data])
-        else:
-            chunks.append(["v", c.first_frame, c.num_frames, c.width, c.height, c.frame_rate, c.data])
-    payload = {
-        "format": [
-            fmt.width,
-            fmt.height,
-            fmt.num_frames,
-            fmt.frame_rate,
-            fmt.sample_rate,
-            fmt.channels,
-            fmt.num_samples,
-            int(fmt.sample_format),
-            fmt.seed,
-            fmt.steps,
-            fmt.audio_only,
-        ],
-        "completed": [clip.seed, clip.num_frames, clip.num_samples],
-        "chunks": chunks,
-    }
-    return msgpack.packb(payload, use_bin_type=True)
+def _format_meta(fmt: ltx2.ClipFormat) -> list[object]:
+    return [
+        fmt.width,
+        fmt.height,
+        fmt.num_frames,
+        fmt.frame_rate,
+        fmt.sample_rate,
+        fmt.channels,
+        fmt.num_samples,
+        int(fmt.sample_format),
+        fmt.seed,
+        fmt.steps,
+        fmt.audio_only,
+    ]
 
 
-def _decode(payload: bytes) -> CachedClip:
-    data = msgpack.unpackb(payload, raw=False)
-    f = data["format"]
-    fmt = ltx2.ClipFormat(f[0], f[1], f[2], f[3], f[4], f[5], f[6], ltx2.SampleFormat(f[7]), f[8], f[9], f[10])
-    chunks: list[Chunk] = []
-    for c in data["chunks"]:
-        if c[0] == "a":
-            chunks.append(ltx2.AudioChunk(c[1], c[2], c[3], c[4], ltx2.SampleFormat(c[5]), c[6]))
-        elif c[0] == "v":
-            chunks.append(ltx2.VideoChunk(c[1], c[2], c[3], c[4], c[5], c[6]))
-        else:
-            raise ValueError(f"unknown chunk kind {c[0]!r}")
-    seed, num_frames, num_samples = data["completed"]
-    return CachedClip(fmt, tuple(chunks), seed, num_frames, num_samples)
+def _format_from(f: list[object]) -> ltx2.ClipFormat:
+    return ltx2.ClipFormat(f[0], f[1], f[2], f[3], f[4], f[5], f[6], ltx2.SampleFormat(f[7]), f[8], f[9], f[10])  # type: ignore[arg-type]
+
+
+def _record(kind: bytes, meta: list[object], data: bytes = b"") -> tuple[bytes, bytes]:
+    """The record header plus meta, and the data (written separately: no copy of a chunk)."""
+    packed = msgpack.packb(meta, use_bin_type=True)
+    crc = zlib.crc32(data, zlib.crc32(packed))
+    return _RECORD.pack(kind, len(packed), len(data), crc) + packed, data
+
+
+def _chunk_record(chunk: Chunk) -> tuple[bytes, bytes]:
+    if isinstance(chunk, ltx2.AudioChunk):
+        meta = [chunk.first_sample, chunk.num_samples, chunk.sample_rate, chunk.channels, int(chunk.sample_format)]
+        return _record(_AUDIO, meta, chunk.data)
+    meta = [chunk.first_frame, chunk.num_frames, chunk.width, chunk.height, chunk.frame_rate]
+    return _record(_VIDEO, meta, chunk.data)
+
+
+def _trailer(seed: int, num_frames: int, num_samples: int, record_bytes: int) -> bytes:
+    fields = struct.pack(">qQQQ", seed, num_frames, num_samples, record_bytes)
+    return _TRAILER.pack(seed, num_frames, num_samples, record_bytes, zlib.crc32(fields), _END_MAGIC)
+
+
+class CacheReader:
+    """One open entry: its format and Completed fields at once, its chunks one at a time."""
+
+    def __init__(self, cache: ResultCache, key: str, fh: BinaryIO, identity: tuple[int, int, int]) -> None:
+        self._cache = cache
+        self._key = key
+        self._fh = fh
+        self._identity = identity
+        self.seed, self.num_frames, self.num_samples, self._left = _read_ends(fh, key, identity[2])
+        fh.seek(_HEADER.size)
+        kind, meta, _ = self._read_record()
+        if kind != _FORMAT:
+            raise DamagedEntry("the first record is not the clip format")
+        self.format = _format_from(meta)
+
+    def _read_record(self) -> tuple[bytes, list[object], bytes]:
+        head = self._fh.read(_RECORD.size)
+        if len(head) != _RECORD.size:
+            raise DamagedEntry("truncated record header")
+        kind, meta_len, data_len, crc = _RECORD.unpack(head)
+        body_len = meta_len + data_len
+        if _RECORD.size + body_len > self._left:
+            raise DamagedEntry("a record runs past the trailer")
+        packed = self._fh.read(meta_len)
+        data = self._fh.read(data_len)
+        if len(packed) != meta_len or len(data) != data_len or zlib.crc32(data, zlib.crc32(packed)) != crc:
+            raise DamagedEntry("a record failed its checksum")
+        self._left -= _RECORD.size + body_len
+        return kind, msgpack.unpackb(packed, raw=False), data
+
+    def next_chunk(self) -> Chunk | None:
+        """The next chunk, checked; None after the last. Raises DamagedEntry (entry removed)."""
+        if self._left == 0:
+            return None
+        try:
+            kind, m, data = self._read_record()
+            if kind == _AUDIO:
+                return ltx2.AudioChunk(m[0], m[1], m[2], m[3], ltx2.SampleFormat(m[4]), data)  # type: ignore[arg-type]
+            if kind == _VIDEO:
+                return ltx2.VideoChunk(m[0], m[1], m[2], m[3], m[4], data)  # type: ignore[arg-type]
+            raise DamagedEntry(f"unknown record kind {kind!r}")
+        except (DamagedEntry, ValueError, TypeError, IndexError, OSError) as exc:
+            self.close()
+            self._cache._drop_damaged(self._key, self._identity, str(exc))
+            raise DamagedEntry(f"cache entry {self._key[:12]}: {exc}") from None
+
+    def chunks(self) -> Iterator[Chunk]:
+        while (chunk := self.next_chunk()) is not None:
+            yield chunk
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> CacheReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CacheWriter:
+    """A new entry being written as its clip streams; nothing is visible until `commit`."""
+
+    def __init__(self, cache: ResultCache, key: str, fmt: ltx2.ClipFormat) -> None:
+        self._cache = cache
+        self._key = key
+        self._tmp = cache.folder / f".{key}.{uuid.uuid4().hex}.tmp"
+        self._fh: BinaryIO | None = self._tmp.open("wb")
+        self._size = 0
+        self._records = 0
+        self._write(_HEADER.pack(_MAGIC, FORMAT_VERSION, bytes.fromhex(key)))
+        self._write(*_record(_FORMAT, _format_meta(fmt)))
+        self._records = self._size - _HEADER.size
+
+    @property
+    def open(self) -> bool:
+        """False once committed, aborted, or given up (too large for the cache, a write failed)."""
+        return self._fh is not None
+
+    def _write(self, *parts: bytes) -> None:
+        assert self._fh is not None
+        for part in parts:
+            self._fh.write(part)
+            self._size += len(part)
+
+    def add(self, chunk: Chunk) -> bool:
+        """Append a chunk; False (and the entry dropped) when it no longer fits or a write failed."""
+        if self._fh is None:
+            return False
+        before = self._size
+        try:
+            self._write(*_chunk_record(chunk))
+        except OSError:
+            log.exception("cache write failed for %s", self._key, extra={"event": "cache_write_failed"})
+            self.abort()
+            return False
+        self._records += self._size - before
+        if self._size + _TRAILER.size > self._cache.max_bytes:
+            self.abort()  # larger than the whole cache: keep nothing
+            return False
+        return True
+
+    def commit(self, seed: int, num_frames: int, num_samples: int) -> bool:
+        """Finish the entry and install it under its key (replacing an older one); False when it
+        was given up or the write failed (logged; an older entry stays as it was)."""
+        if self._fh is None:
+            return False
+        try:
+            self._write(_trailer(seed, num_frames, num_samples, self._records))
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+        except OSError:
+            log.exception("cache write failed for %s", self._key, extra={"event": "cache_write_failed"})
+            self.abort()
+            return False
+        if not self._cache._install(self._key, self._tmp, self._size):
+            _unlink(self._tmp)
+            return False
+        return True
+
+    def abort(self) -> None:
+        """Drop the entry being written (the old entry under the key, if any, stays)."""
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+        _unlink(self._tmp)
 
 
 class ResultCache:
@@ -143,7 +294,7 @@ class ResultCache:
         return self.folder / f"{key}{_SUFFIX}"
 
     def _scan(self) -> None:
-        """Rebuild the index from the folder: drop leftovers and files whose header is wrong."""
+        """Rebuild the index from the folder: drop leftovers, torn files and older formats."""
         found: list[tuple[float, str, int]] = []
         for path in self.folder.iterdir():
             if path.name.endswith(".tmp"):
@@ -151,15 +302,21 @@ class ResultCache:
                 continue
             if not _NAME.match(path.name):
                 continue
+            key = path.name[: -len(_SUFFIX)]
             try:
-                st = path.stat()
                 with path.open("rb") as fh:
-                    header = fh.read(_HEADER.size)
+                    st = os.fstat(fh.fileno())
+                    try:
+                        _read_ends(fh, key, st.st_size)
+                        problem = ""
+                    except DamagedEntry as exc:
+                        problem = str(exc)
             except OSError:
                 continue
-            key = path.name[: -len(_SUFFIX)]
-            if _check_header(header, key)[0] != st.st_size - _HEADER.size:
-                log.warning("dropping damaged cache entry %s", path.name, extra={"event": "cache_corrupt"})
+            if problem:
+                log.warning(
+                    "dropping cache entry %s: %s", path.name, problem, extra={"event": "cache_corrupt", "key": key}
+                )
                 _unlink(path)
                 continue
             found.append((st.st_mtime, key, st.st_size))
@@ -169,68 +326,103 @@ class ResultCache:
         with self._lock:
             self._evict_for(0)
 
-    def get(self, key: str) -> CachedClip | None:
-        """The entry for `key`, verified end to end, or None (a damaged entry is deleted)."""
+    # -- reading -------------------------------------------------------------------------------
+
+    def open(self, key: str) -> CacheReader | None:
+        """The entry for `key`, open for streaming, or None (a miss; a torn entry is removed)."""
         with self._lock:
             if key not in self._index:
                 self.misses += 1
                 return None
-        path = self._path(key)
         try:
-            blob = path.read_bytes()
-        except OSError:
-            blob = b""
-        clip = None
-        payload_len, digest = _check_header(blob[: _HEADER.size], key)
-        payload = blob[_HEADER.size :]
-        if payload_len == len(payload) and hashlib.sha256(payload).digest() == digest:
-            try:
-                clip = _decode(payload)
-            except Exception:
-                clip = None
-        with self._lock:
-            if clip is None:
-                log.warning("dropping damaged cache entry %s", path.name, extra={"event": "cache_corrupt"})
-                self._drop(key)
+            fh = self._path(key).open("rb")
+        except OSError:  # removed meanwhile (evicted, replaced): a miss, nothing to clean up
+            with self._lock:
                 self.misses += 1
-                return None
+            return None
+        st = os.fstat(fh.fileno())
+        identity = (st.st_dev, st.st_ino, st.st_size)  # not mtime: reads touch it
+        reader = None
+        try:
+            reader = CacheReader(self, key, fh, identity)
+        except (DamagedEntry, ValueError, TypeError, IndexError, OSError) as exc:
+            problem = str(exc) or type(exc).__name__
+        if reader is None:
+            fh.close()
+            self._drop_damaged(key, identity, problem)
+            with self._lock:
+                self.misses += 1
+            return None
+        with self._lock:
             if key in self._index:
                 self._index.move_to_end(key)
             self.hits += 1
         with contextlib.suppress(OSError):
-            os.utime(path)  # recency survives a restart
-        return clip
+            os.utime(self._path(key))  # recency survives a restart
+        return reader
+
+    def get(self, key: str) -> CachedClip | None:
+        """The whole entry for `key`, every chunk checked, or None (a damaged entry is removed)."""
+        reader = self.open(key)
+        if reader is None:
+            return None
+        with reader:
+            try:
+                chunks = tuple(reader.chunks())
+            except DamagedEntry:
+                with self._lock:
+                    self.hits -= 1
+                    self.misses += 1
+                return None
+            return CachedClip(reader.format, chunks, reader.seed, reader.num_frames, reader.num_samples)
+
+    def _drop_damaged(self, key: str, identity: tuple[int, int, int], problem: str) -> None:
+        """Remove the entry read as `identity` if the file under `key` is still that one."""
+        path = self._path(key)
+        with self._lock:
+            try:
+                st = os.stat(path)
+            except OSError:
+                return
+            if (st.st_dev, st.st_ino, st.st_size) != identity:
+                return  # a writer installed a new entry since: it is not ours to judge
+            log.warning(
+                "dropping damaged cache entry %s: %s", path.name, problem, extra={"event": "cache_corrupt", "key": key}
+            )
+            self._drop(key)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def writer(self, key: str, fmt: ltx2.ClipFormat) -> CacheWriter:
+        """Start a new entry for `key`; the current one (if any) is served until it is committed."""
+        return CacheWriter(self, key, fmt)
 
     def put(self, key: str, clip: CachedClip) -> bool:
-        """Store `clip` under `key` atomically, evicting least recently used entries to fit.
+        """Store a whole clip under `key` atomically, evicting least recently used entries to fit.
 
         False when the clip alone is larger than the cache or the write failed (logged).
         """
-        payload = _encode(clip)
-        header = _HEADER.pack(
-            _MAGIC, FORMAT_VERSION, bytes.fromhex(key), len(payload), hashlib.sha256(payload).digest()
-        )
-        size = len(header) + len(payload)
+        try:
+            writer = self.writer(key, clip.format)
+        except OSError:
+            log.exception("cache write failed for %s", key, extra={"event": "cache_write_failed"})
+            return False
+        for chunk in clip.chunks:
+            if not writer.add(chunk):
+                return False
+        return writer.commit(clip.seed, clip.num_frames, clip.num_samples)
+
+    def _install(self, key: str, tmp: Path, size: int) -> bool:
         if size > self.max_bytes:
             return False
         with self._lock:
-            self._drop(key)
-            self._evict_for(size)
-        tmp = self.folder / f".{key}.{uuid.uuid4().hex}.tmp"
-        try:
-            with tmp.open("wb") as fh:
-                fh.write(header)
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self._path(key))
+            try:
+                os.replace(tmp, self._path(key))
+            except OSError:
+                log.exception("cache write failed for %s", key, extra={"event": "cache_write_failed"})
+                return False
             _fsync_dir(self.folder)
-        except OSError:
-            log.exception("cache write failed for %s", key, extra={"event": "cache_write_failed"})
-            _unlink(tmp)
-            return False
-        with self._lock:
-            self._drop(key, unlink=False)
+            self._drop(key, unlink=False)  # replaced by the rename
             self._evict_for(size)
             self._index[key] = size
             self._bytes += size
@@ -257,14 +449,29 @@ class ResultCache:
             log.info("cache evicted %s", key, extra={"event": "cache_evicted", "key": key})
 
 
-def _check_header(header: bytes, key: str) -> tuple[int, bytes]:
-    """The payload length and sha256 a header announces; length -1 if it is not valid for `key`."""
+def _read_ends(fh: BinaryIO, key: str, size: int) -> tuple[int, int, int, int]:
+    """Seed, num_frames, num_samples and record bytes from a valid header and trailer for `key`;
+    raises DamagedEntry saying what is wrong."""
+    fh.seek(0)
+    header = fh.read(_HEADER.size)
     if len(header) != _HEADER.size:
-        return -1, b""
-    magic, version, raw_key, length, digest = _HEADER.unpack(header)
-    if magic != _MAGIC or version != FORMAT_VERSION or raw_key.hex() != key:
-        return -1, b""
-    return length, digest
+        raise DamagedEntry("shorter than its header")
+    magic, version, raw_key = _HEADER.unpack(header)
+    if magic != _MAGIC:
+        raise DamagedEntry("not a cache entry")
+    if version != FORMAT_VERSION:
+        raise DamagedEntry(f"format version {version}, this daemon reads {FORMAT_VERSION}")
+    if raw_key.hex() != key:
+        raise DamagedEntry("its header names another key")
+    if size < _HEADER.size + _TRAILER.size:
+        raise DamagedEntry("no trailer (the write did not finish)")
+    fh.seek(size - _TRAILER.size)
+    seed, frames, samples, record_bytes, crc, end = _TRAILER.unpack(fh.read(_TRAILER.size))
+    if end != _END_MAGIC or crc != zlib.crc32(struct.pack(">qQQQ", seed, frames, samples, record_bytes)):
+        raise DamagedEntry("no valid trailer (the write did not finish)")
+    if record_bytes != size - _HEADER.size - _TRAILER.size:
+        raise DamagedEntry("its length does not match its trailer")
+    return seed, frames, samples, record_bytes
 
 
 def _unlink(path: Path) -> None:

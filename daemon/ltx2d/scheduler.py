@@ -1,10 +1,14 @@
-"""One GPU worker: a bounded priority queue, cancellation, deadlines and step-level preemption.
+"""One GPU worker: a bounded priority queue, cancellation, deadlines, preemption and stall limits.
 
-The worker runs one job at a time. Each job's `engine.generate()` iterator runs in its own
-thread (it blocks), and its events cross to the event loop with `call_soon_threadsafe`. A
-REALTIME job arriving while a lower-priority job runs pauses that job at its next step boundary
-(`JobControl.request_pause`), runs to completion, and the paused job then resumes where it
-stopped: its thread was parked inside the engine the whole time, so its state is untouched.
+The worker runs one job at a time. A job's events come from its `ltx2.worker.Stream`: one engine
+thread per running job, handing events to the event loop one at a time in lock-step, so the
+consumer (the transport writing to a socket) paces the engine and at most one event waits between
+them. A REALTIME job arriving while a lower-priority job runs pauses that job at its next step
+boundary (`JobControl.request_pause`) or, if its consumer is slow, right where it waits to hand
+over an event; the REALTIME job runs to completion, and the paused job then resumes where it
+stopped: its thread was parked the whole time, so its state is untouched. A consumer that reads
+nothing for `stall_limit_s` has its job cancelled (it is never buffered for). Cache replays are
+admitted here too (`admit_replay`) and count against the same capacity.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import heapq
 import itertools
 import json
 import logging
-import threading
 import time
+from collections.abc import Callable
 from enum import StrEnum
 
 import ltx2
+from ltx2.worker import ITEM, Stream, as_stream
 
 from .domain import Priority
 from .domain import StreamEvent as JobEvent
@@ -28,8 +33,8 @@ from .model_host import ModelHost
 
 log = logging.getLogger("ltx2d.scheduler")
 
-_END = object()  # the last item of a job's event queue
 _PARK_POLL_S = 0.01
+DEFAULT_STALL_LIMIT_S = 30.0
 
 
 class JobState(StrEnum):
@@ -40,11 +45,59 @@ class JobState(StrEnum):
     DONE = "done"
 
 
+class _StallWatch:
+    """Times how long the consumer of a stream has been away since it last took an event.
+
+    `left()` when an event goes out, `back()` when the consumer asks for the next one. After
+    `limit_s` away, `on_stall()` is called once (on the event loop).
+    """
+
+    def __init__(self, limit_s: float, on_stall: Callable[[float], None]) -> None:
+        self._limit_s = limit_s
+        self._on_stall = on_stall
+        self._away_since: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._fired = False
+
+    def left(self) -> None:
+        self._away_since = time.monotonic()
+        if self._limit_s > 0 and self._timer is None and not self._fired:
+            self._timer = asyncio.get_running_loop().call_later(self._limit_s, self._check)
+
+    def back(self) -> None:
+        self._away_since = None
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._away_since is None or self._fired:
+            return
+        away = time.monotonic() - self._away_since
+        if away >= self._limit_s:
+            self._fired = True
+            self._on_stall(away)
+        else:
+            self._timer = asyncio.get_running_loop().call_later(self._limit_s - away, self._check)
+
+
+def stall_error(limit_s: float) -> ServiceError:
+    return ServiceError(
+        StatusCode.CANCELLED,
+        f"the job was cancelled: the client read nothing for {limit_s:g} s "
+        "(the daemon's stall limit, --stall-limit / LTX2D_STALL_LIMIT)",
+    )
+
+
 class Job:
     """One queued or running generation, and the stream of its events.
 
     The owner reads events with `next_event()` until it returns None (success) or raises the
-    job's `ServiceError`.
+    job's `ServiceError`. Nothing is buffered for a slow owner: at most the scheduler's latest
+    QUEUED and PAUSED notices and the one event the engine has handed over.
     """
 
     def __init__(
@@ -64,13 +117,18 @@ class Job:
         self.error: ServiceError | None = None
         self.log_fields: dict[str, object] = {}
         self.finished = asyncio.Event()
-        self._events: asyncio.Queue[object] = asyncio.Queue()
+        self.stream: Stream[ltx2.Event] | None = None
+        self._notices: list[ltx2.Progress] = []  # the scheduler's own: at most one per phase
+        self._wake = asyncio.Event()
+        self._hold = False  # paused: the engine thread is kept where it waits
+        self._completed = False
         self._cancel_error: ServiceError | None = None
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._last_progress: ltx2.Progress | None = None
-        self._thread_done = threading.Event()  # set by the job's thread as it exits
-        self._thread_ended = False  # the same, seen from the event loop
+        self._thread_ended = False
         self._holds_engine = False
+        self._watch: _StallWatch | None = None
+        self._reading = False  # the owner is inside next_event()
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -82,20 +140,44 @@ class Job:
 
     async def next_event(self) -> JobEvent | None:
         """The next event; None after the last one; raises the job's ServiceError if it failed."""
-        item = await self._events.get()
-        if item is _END:
-            self._events.put_nowait(_END)  # later calls see the end again
-            if self.error is not None:
-                raise self.error
-            return None
-        return item  # type: ignore[return-value]
+        self._reading = True
+        if self._watch is not None:
+            self._watch.back()
+        try:
+            while True:
+                self._wake.clear()
+                if self._notices:
+                    return self._notices.pop(0)
+                if self.done:
+                    if self.error is not None:
+                        raise self.error
+                    return None
+                if self.stream is not None:
+                    got = self.stream.take(release=not self._hold)
+                    if got is not None and got[0] == ITEM:
+                        event = got[1]
+                        if isinstance(event, ltx2.Progress) and event.phase is not ltx2.Phase.PAUSED:
+                            self._last_progress = event
+                        elif isinstance(event, ltx2.Completed):
+                            self._completed = True
+                        return event  # type: ignore[return-value]
+                    # DONE / ERROR: the job ends when its thread has (`_thread_ended`).
+                await self._wake.wait()
+        finally:
+            self._reading = False
+            if self._watch is not None and not self.done:
+                self._watch.left()
 
-    def _push(self, event: JobEvent) -> None:
+    def _notify(self, notice: ltx2.Progress) -> None:
+        """Queue a scheduler notice; a newer one of the same phase replaces an unread one."""
         if self.done:
             return
-        if isinstance(event, ltx2.Progress) and event.phase is not ltx2.Phase.PAUSED:
-            self._last_progress = event
-        self._events.put_nowait(event)
+        self._notices = [n for n in self._notices if n.phase is not notice.phase]
+        self._notices.append(notice)
+        self._wake.set()
+
+    def _ready(self) -> None:
+        self._wake.set()
 
 
 def engine_error(exc: BaseException, job: Job | None = None) -> ServiceError:
@@ -107,17 +189,42 @@ def engine_error(exc: BaseException, job: Job | None = None) -> ServiceError:
     return ServiceError(StatusCode.INTERNAL, f"generation failed: {type(exc).__name__}: {exc}")
 
 
-class Scheduler:
-    """A bounded priority queue in front of one worker that runs jobs on the host's engine."""
+class Replay:
+    """A cache replay admitted by the scheduler: it holds a slot, can be cancelled by id, and is
+    cancelled when its consumer stalls. The service streams the entry; the engine is not used."""
 
-    def __init__(self, host: ModelHost, capacity: int) -> None:
+    def __init__(self, job_id: str, log_fields: dict[str, object]) -> None:
+        self.id = job_id
+        self.log_fields = log_fields
+        self.error: ServiceError | None = None
+        self.watch: _StallWatch | None = None
+
+    def check(self) -> None:
+        """Raise the replay's ServiceError once it was cancelled (call before each chunk)."""
+        if self.error is not None:
+            raise self.error
+
+
+class Scheduler:
+    """A bounded priority queue in front of one worker that runs jobs on the host's engine.
+
+    `capacity` bounds the jobs waiting plus the cache replays streaming; more are refused with
+    RESOURCE_EXHAUSTED at once. `stall_limit_s` (0: never) cancels a job or replay whose consumer
+    has read nothing for that long.
+    """
+
+    def __init__(self, host: ModelHost, capacity: int, stall_limit_s: float = DEFAULT_STALL_LIMIT_S) -> None:
         if not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity={capacity!r}: must be an integer >= 1")
+        if not isinstance(stall_limit_s, (int, float)) or not stall_limit_s >= 0:
+            raise ValueError(f"stall_limit_s={stall_limit_s!r}: must be a number >= 0 (0 = no limit)")
         self._host = host
         self._capacity = capacity
+        self._stall_limit_s = float(stall_limit_s)
         self._heap: list[tuple[tuple[int, int], Job]] = []
         self._queued: dict[str, Job] = {}
         self._jobs: dict[str, Job] = {}  # every job not yet done
+        self._replays: dict[str, Replay] = {}
         self._seq = itertools.count()
         self._kick = asyncio.Event()
         self._running: Job | None = None
@@ -125,6 +232,7 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self.preemptions = 0  # counter for metrics
+        self.stalls = 0  # jobs and replays cancelled for a stalled consumer
 
     @property
     def queue_depth(self) -> int:
@@ -135,12 +243,16 @@ class Scheduler:
         return self._capacity
 
     @property
+    def stall_limit_s(self) -> float:
+        return self._stall_limit_s
+
+    @property
     def running_job_id(self) -> str:
         return self._running.id if self._running is not None else ""
 
     @property
     def free_slots(self) -> int:
-        return self._capacity - len(self._queued)
+        return self._capacity - len(self._queued) - len(self._replays)
 
     def get(self, job_id: str) -> Job | None:
         """A job that is queued, running or paused."""
@@ -152,6 +264,27 @@ class Scheduler:
             self._loop = asyncio.get_running_loop()
             self._worker_task = asyncio.create_task(self._worker(), name="ltx2d-scheduler")
 
+    def check_room(self, count: int) -> None:
+        """Raise RESOURCE_EXHAUSTED (or UNAVAILABLE) unless `count` more jobs fit now."""
+        self._check_admission(count)
+
+    def _check_admission(self, count: int) -> None:
+        if self._closing:
+            raise ServiceError(StatusCode.UNAVAILABLE, "the daemon is shutting down")
+        if self._worker_task is None:
+            raise ServiceError(StatusCode.UNAVAILABLE, "the scheduler is not started")
+        if count > self.free_slots:
+            if count == 1:
+                raise ServiceError(
+                    StatusCode.RESOURCE_EXHAUSTED,
+                    f"the queue is full ({self._capacity} jobs waiting or replaying); try again later",
+                )
+            raise ServiceError(
+                StatusCode.RESOURCE_EXHAUSTED,
+                f"the queue has room for {max(0, self.free_slots)} jobs but {count} requests are not cached; "
+                "send fewer or try again later",
+            )
+
     def submit(
         self,
         job_id: str,
@@ -161,20 +294,35 @@ class Scheduler:
         log_fields: dict[str, object] | None = None,
     ) -> Job:
         """Queue a job (params validated, seed resolved) or raise at once when it cannot be."""
-        if self._closing:
-            raise ServiceError(StatusCode.UNAVAILABLE, "the daemon is shutting down")
-        if self._worker_task is None:
-            raise ServiceError(StatusCode.UNAVAILABLE, "the scheduler is not started")
-        if len(self._queued) >= self._capacity:
-            raise ServiceError(
-                StatusCode.RESOURCE_EXHAUSTED,
-                f"the queue is full ({self._capacity} jobs waiting); try again later",
-            )
-        if job_id in self._jobs:
-            raise ValueError(f"job id {job_id!r} is already pending")
+        return self.submit_all([(job_id, params, priority, deadline, log_fields)])[0]
+
+    def submit_all(
+        self,
+        specs: list[tuple[str, ltx2.GenerationParams, Priority, float | None, dict[str, object] | None]],
+    ) -> list[Job]:
+        """Queue every `(job_id, params, priority, deadline, log_fields)` or none of them.
+
+        Admission is checked and the jobs are queued in one step on the loop, so no other request
+        can take a slot in between (prefetch relies on it).
+        """
+        self._check_admission(len(specs))
         now = time.monotonic()
-        if deadline is not None and deadline <= now:
-            raise ServiceError(StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the job was queued")
+        for job_id, _, _, deadline, _ in specs:
+            if job_id in self._jobs or job_id in self._replays:
+                raise ValueError(f"job id {job_id!r} is already pending")
+            if deadline is not None and deadline <= now:
+                raise ServiceError(StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the job was queued")
+        return [self._enqueue(*spec, now=now) for spec in specs]
+
+    def _enqueue(
+        self,
+        job_id: str,
+        params: ltx2.GenerationParams,
+        priority: Priority,
+        deadline: float | None,
+        log_fields: dict[str, object] | None,
+        now: float,
+    ) -> Job:
         job = Job(job_id, params, Priority(priority), deadline, next(self._seq))
         job.log_fields = {"job_id": job_id, "priority": job.priority.name, **(log_fields or {})}
         job.queue_position = sum(1 for other in self._queued.values() if other.sort_key < job.sort_key)
@@ -184,16 +332,74 @@ class Scheduler:
         if deadline is not None:
             assert self._loop is not None
             job._deadline_timer = self._loop.call_later(deadline - now, self._deadline_passed, job)
+        if self._running is not None or job.queue_position > 0:  # it waits: say so, and where
+            job._notify(self._queued_notice(job, job.queue_position))
         self._kick.set()
         return job
+
+    @staticmethod
+    def _queued_notice(job: Job, position: int) -> ltx2.Progress:
+        last = job._last_progress
+        return ltx2.Progress(
+            phase=ltx2.Phase.QUEUED,
+            step=last.step if last else 0,
+            total_steps=last.total_steps if last else job.params.steps,
+            frames_decoded=last.frames_decoded if last else 0,
+            total_frames=last.total_frames if last else job.params.num_frames,
+            elapsed_s=last.elapsed_s if last else 0.0,
+            queue_position=position,
+        )
+
+    # -- cache replays -------------------------------------------------------------------------
+
+    def admit_replay(self, job_id: str, log_fields: dict[str, object]) -> Replay:
+        """Take a slot for a cache replay (RESOURCE_EXHAUSTED when none is free); `end_replay`
+        gives it back."""
+        self._check_admission(1)
+        if job_id in self._jobs or job_id in self._replays:
+            raise ValueError(f"job id {job_id!r} is already pending")
+        replay = Replay(job_id, log_fields)
+        replay.watch = _StallWatch(self._stall_limit_s, lambda away: self._replay_stalled(replay, away))
+        self._replays[job_id] = replay
+        return replay
+
+    def end_replay(self, replay: Replay) -> None:
+        if replay.watch is not None:
+            replay.watch.stop()
+        if self._replays.get(replay.id) is replay:
+            del self._replays[replay.id]
+            self._kick.set()
+
+    def _replay_stalled(self, replay: Replay, away: float) -> None:
+        self.stalls += 1
+        self._log_stall(replay.log_fields, away)
+        if replay.error is None:
+            replay.error = stall_error(self._stall_limit_s)
+        self.end_replay(replay)  # its slot is free now, whatever the stalled client does
+
+    def _log_stall(self, fields: dict[str, object], away: float) -> None:
+        log.warning(
+            "job stalled %s away_s=%.1f stall_limit_s=%g: cancelling",
+            kv(fields),
+            away,
+            self._stall_limit_s,
+            extra={"event": "job_stalled", "away_s": away, "stall_limit_s": self._stall_limit_s, **fields},
+        )
+
+    # -- cancel, deadlines, end ----------------------------------------------------------------
 
     def cancel(
         self, job_id: str, code: StatusCode = StatusCode.CANCELLED, message: str = "the job was cancelled"
     ) -> bool:
-        """Cancel a queued, running or paused job; False when no such job is pending.
+        """Cancel a queued, running or paused job or a replay; False when no such job is pending.
 
         A queued job leaves the queue at once; a running one stops at its next step or chunk.
         """
+        replay = self._replays.get(job_id)
+        if replay is not None:
+            if replay.error is None:
+                replay.error = ServiceError(code, message)
+            return True
         job = self._jobs.get(job_id)
         return job is not None and self._cancel(job, ServiceError(code, message))
 
@@ -210,11 +416,20 @@ class Scheduler:
                 heapq.heapify(self._heap)
         else:
             job.control.cancel(job._cancel_error.message)
+            if job.stream is not None:
+                job.stream.abort()  # its thread must not wait for a consumer that may never read
         return True
 
     def _deadline_passed(self, job: Job) -> None:
         where = "queued" if job.state is JobState.QUEUED else "running"
         self._cancel(job, ServiceError(StatusCode.DEADLINE_EXCEEDED, f"the deadline passed while the job was {where}"))
+
+    def _job_stalled(self, job: Job, away: float) -> None:
+        if job.done:
+            return
+        self.stalls += 1
+        self._log_stall(job.log_fields, away)
+        self._cancel(job, stall_error(self._stall_limit_s))
 
     def _finish(self, job: Job, error: ServiceError | None) -> None:
         if job.done:
@@ -224,9 +439,12 @@ class Scheduler:
         job.finished_at = time.monotonic()
         if job._deadline_timer is not None:
             job._deadline_timer.cancel()
+        if job._watch is not None:
+            job._watch.stop()
         self._queued.pop(job.id, None)
         self._jobs.pop(job.id, None)
-        job._events.put_nowait(_END)
+        job._notices.clear()
+        job._wake.set()
         job.finished.set()
 
     def _pop(self, realtime_only: bool = False) -> Job | None:
@@ -245,6 +463,8 @@ class Scheduler:
     def _realtime_waiting(self) -> bool:
         return any(job.priority is Priority.REALTIME for job in self._queued.values())
 
+    # -- the worker ----------------------------------------------------------------------------
+
     async def _worker(self) -> None:
         while True:
             job = self._pop()
@@ -258,6 +478,8 @@ class Scheduler:
             except Exception as exc:  # a scheduler bug must not stop the worker
                 log.exception("scheduler error", extra={"event": "scheduler_error", **job.log_fields})
                 job.control.cancel("scheduler error")
+                if job.stream is not None:
+                    job.stream.abort()
                 self._finish(job, ServiceError(StatusCode.INTERNAL, f"scheduler error: {exc}"))
 
     async def _execute(self, job: Job) -> None:
@@ -284,10 +506,8 @@ class Scheduler:
                 job.started_at - job.accepted_at,
                 extra={"event": "job_started", **job.log_fields},
             )
-            assert self._loop is not None
-            threading.Thread(
-                target=self._drive, args=(job, engine, self._loop), name=f"ltx2d-job-{job.id}", daemon=True
-            ).start()
+            if not self._start_stream(job, engine):
+                return
             preemptible = job.priority is not Priority.REALTIME
             while not job._thread_ended:
                 if preemptible and self._realtime_waiting():
@@ -302,6 +522,32 @@ class Scheduler:
             if self._running is job:
                 self._running = None
 
+    def _start_stream(self, job: Job, engine: ltx2.Engine) -> bool:
+        """Start the job's engine thread; False (and the job finished) if generate refused it."""
+        loop = self._loop
+        assert loop is not None
+        control = job.control
+        try:
+            events = engine.generate(job.params, control)
+        except Exception as exc:
+            self._thread_ended(job, exc)
+            return False
+        job.stream = as_stream(events, abandon=lambda: control.cancel("the consumer left"))
+        job._watch = _StallWatch(self._stall_limit_s, lambda away: self._job_stalled(job, away))
+        if not job._reading:
+            job._watch.left()
+
+        def ready() -> None:
+            with contextlib.suppress(RuntimeError):  # RuntimeError: the loop is gone (process exit)
+                loop.call_soon_threadsafe(job._ready)
+
+        def ended(error: BaseException | None) -> None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._thread_ended, job, error)
+
+        job.stream.start(on_ready=ready, on_end=ended)
+        return True
+
     def _release_engine(self, job: Job) -> None:
         if job._holds_engine:
             job._holds_engine = False
@@ -309,10 +555,13 @@ class Scheduler:
 
     async def _preempt(self, job: Job) -> None:
         job.control.request_pause()
+        job._hold = True  # from now on its thread is not let past an event it hands over
         job.state = JobState.PAUSING
-        parked = await asyncio.to_thread(self._wait_parked, job)
+        parked = await self._wait_parked(job)
         if not parked:  # it ended before reaching a boundary
+            job._hold = False
             job.control.resume()
+            job._wake.set()
             if not job.done:
                 job.state = JobState.RUNNING
             return
@@ -320,7 +569,7 @@ class Scheduler:
         job.state = JobState.PAUSED
         self._running = None
         last = job._last_progress
-        job._push(
+        job._notify(
             ltx2.Progress(
                 phase=ltx2.Phase.PAUSED,
                 step=last.step if last else 0,
@@ -330,13 +579,17 @@ class Scheduler:
                 elapsed_s=last.elapsed_s if last else 0.0,
             )
         )
+        ahead = sum(1 for other in self._queued.values() if other.priority is Priority.REALTIME)
+        job._notify(self._queued_notice(job, ahead))
         log.info("job paused %s", kv(job.log_fields), extra={"event": "job_paused", **job.log_fields})
         paused_at = time.monotonic()
         try:
             while (realtime := self._pop(realtime_only=True)) is not None:
                 await self._execute(realtime)
         finally:
+            job._hold = False
             job.control.resume()
+            job._wake.set()
             if not job.done:
                 job.state = JobState.RUNNING
                 self._running = job
@@ -349,28 +602,18 @@ class Scheduler:
             )
 
     @staticmethod
-    def _wait_parked(job: Job) -> bool:
-        while not job._thread_done.is_set():
-            if job.control.wait_paused(_PARK_POLL_S):
+    async def _wait_parked(job: Job) -> bool:
+        """Until the job's thread is parked: in a checkpoint, or waiting to hand over an event
+        (a slow consumer must not hold up a REALTIME job). False if the thread ended first."""
+        stream = job.stream
+        assert stream is not None
+        while not stream.finished.is_set() and not job._thread_ended:
+            if job.control.is_paused or stream.stalled:
                 return True
+            await asyncio.sleep(_PARK_POLL_S)
         return False
 
-    def _drive(self, job: Job, engine: ltx2.Engine, loop: asyncio.AbstractEventLoop) -> None:
-        """The job's thread: iterate the engine and hand every event to the loop."""
-        error: BaseException | None = None
-        completed = False
-        try:
-            for event in engine.generate(job.params, job.control):
-                completed = completed or isinstance(event, ltx2.Completed)
-                loop.call_soon_threadsafe(job._push, event)
-        except BaseException as exc:
-            error = exc
-        finally:
-            job._thread_done.set()
-            with contextlib.suppress(RuntimeError):  # RuntimeError: the loop is gone (process exit)
-                loop.call_soon_threadsafe(self._thread_ended, job, error, completed)
-
-    def _thread_ended(self, job: Job, error: BaseException | None, completed: bool) -> None:
+    def _thread_ended(self, job: Job, error: BaseException | None) -> None:
         job._thread_ended = True
         result: ServiceError | None = None
         if error is not None:
@@ -382,7 +625,9 @@ class Scheduler:
                     exc_info=error,
                     extra={"event": "job_failed", **job.log_fields},
                 )
-        elif not completed:
+        elif job._cancel_error is not None and not job._completed:
+            result = job._cancel_error  # it was abandoned (its emits returned at once) before the end
+        elif not job._completed:
             result = ServiceError(StatusCode.INTERNAL, "the engine stopped without completing the clip")
         self._release_engine(job)  # before the owner hears of the end, so that unload() is allowed
         if self._running is job:
@@ -397,6 +642,9 @@ class Scheduler:
             self._cancel(job, ServiceError(StatusCode.UNAVAILABLE, "the daemon is shutting down"))
         if self._jobs:
             await _wait_finished(list(self._jobs.values()), max(0.0, grace_s))
+        for replay in list(self._replays.values()):
+            if replay.error is None:
+                replay.error = ServiceError(StatusCode.UNAVAILABLE, "the daemon shut down before the replay finished")
         if self._jobs:
             for job in list(self._jobs.values()):
                 self._cancel(job, ServiceError(StatusCode.UNAVAILABLE, "the daemon shut down before the job finished"))

@@ -99,6 +99,19 @@ def enable_reflection(service_names: list[str], server: grpc.aio.Server) -> None
     )
 
 
+def checkpoint_fingerprint(config: DaemonConfig) -> Callable[[], str]:
+    """The fingerprint of the configured checkpoint, hashed from its files (no model loaded)."""
+
+    def compute() -> str:
+        from ltx2.loader import fingerprint
+        from ltx2.tiny import ensure_tiny_checkpoint
+
+        path = config.model.expanduser().resolve() if config.model is not None else ensure_tiny_checkpoint()
+        return fingerprint(path)
+
+    return compute
+
+
 def _grpc_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
@@ -123,9 +136,12 @@ class Daemon:
         config: DaemonConfig,
         *,
         engine_factory: Callable[[], ltx2.Engine] | None = None,
+        fingerprint_source: Callable[[], str] | None = None,
     ) -> None:
         self.config = config
         self._engine_factory = engine_factory or real_engine_factory(config)
+        # A given factory without a source: the fingerprint is learnt by loading (test engines).
+        self._fingerprint_source = fingerprint_source or (None if engine_factory else checkpoint_fingerprint(config))
         self.metrics = Metrics()
         self.service: Ltx2dService | None = None
         self._grpc: grpc.aio.Server | None = None
@@ -140,7 +156,12 @@ class Daemon:
     async def start(self) -> None:
         """Build the service, bind every endpoint, and write the ready file."""
         config = self.config
-        host = ModelHost(self._engine_factory, keep_alive_s=config.keep_alive)
+        host = ModelHost(
+            self._engine_factory,
+            keep_alive_s=config.keep_alive,
+            fingerprint_source=self._fingerprint_source,
+            warm_up_params=config.defaults.with_seed(0),
+        )
         cache = ResultCache(config.cache_dir, config.cache_max_bytes) if config.cache_max_bytes > 0 else None
         self.service = Ltx2dService(
             host=host,
@@ -148,6 +169,7 @@ class Daemon:
             cache=cache,
             limits=config.limits,
             defaults=config.defaults,
+            stall_limit_s=config.stall_limit,
         )
         self.service.add_job_listener(self.metrics.observe)
         await self.service.start()
@@ -177,7 +199,7 @@ class Daemon:
         await self._grpc.start()
 
         if config.bridge_port is not None:
-            settings = BridgeSettings(auth, config.bridge_max_frame)
+            settings = BridgeSettings(auth, config.bridge_max_frame, config.stall_limit or None)
             self._bridge = BridgeServer(self.service, settings)
             self.bridge_port = await self._bridge.start(config.host, config.bridge_port)
         if config.metrics_port is not None:

@@ -10,6 +10,7 @@ bridge connection close arrives) cancels its job, which stops within one step.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -32,8 +33,8 @@ from .domain import (
 )
 from .errors import ServiceError, StatusCode, service_error
 from .model_host import ModelHost
-from .result_cache import CachedClip, ResultCache, cache_key
-from .scheduler import Job, Scheduler, kv
+from .result_cache import CacheReader, CacheWriter, DamagedEntry, ResultCache, cache_key
+from .scheduler import DEFAULT_STALL_LIMIT_S, Job, Replay, Scheduler, kv
 
 log = logging.getLogger("ltx2d.service")
 
@@ -54,13 +55,14 @@ class Ltx2dService:
         cache: ResultCache | None,
         limits: ltx2.Limits,
         defaults: ltx2.GenerationParams = ltx2.GenerationParams(prompt=""),
+        stall_limit_s: float = DEFAULT_STALL_LIMIT_S,
     ) -> None:
         self.host = host
         self.cache = cache
         # The one copy of the deployment's limits and defaults: every request is checked here.
         self.limits = limits
         self.defaults = defaults
-        self.scheduler = Scheduler(host, queue_capacity)
+        self.scheduler = Scheduler(host, queue_capacity, stall_limit_s)
         self._listeners: list[JobListener] = []
         self._background: set[asyncio.Task[object]] = set()
         self._closing = False
@@ -139,10 +141,7 @@ class Ltx2dService:
         return validation.prepare(request, self.defaults, self.limits, where)
 
     async def _fingerprint(self) -> str:
-        info = self.host.info()
-        if info is None:  # never loaded: the fingerprint comes from the checkpoint
-            info = await self.host.load()
-        return info.fingerprint
+        return await self.host.fingerprint()  # from the checkpoint's files: a hit loads no model
 
     async def _clip_format(self, params: ltx2.GenerationParams) -> ltx2.ClipFormat:
         self.host.acquire()  # no unload while the engine is asked
@@ -170,9 +169,14 @@ class Ltx2dService:
         if self.cache is not None and request.cache_policy is not CachePolicy.BYPASS:
             key = cache_key(await self._fingerprint(), params)
             if request.cache_policy is CachePolicy.USE:
-                clip = await asyncio.to_thread(self.cache.get, key)
-                if clip is not None:
-                    async with aclosing(self._replay(job_id, request, clip, accepted_at, fields)) as events:
+                reader = await asyncio.to_thread(self.cache.open, key)
+                if reader is not None:
+                    try:
+                        replay = self.scheduler.admit_replay(job_id, fields)
+                    except BaseException:
+                        reader.close()
+                        raise
+                    async with aclosing(self._replay(replay, request, reader, accepted_at)) as events:
                         async for event in events:
                             yield event
                     return
@@ -211,28 +215,30 @@ class Ltx2dService:
         """
         outcome = "OK"
         first_chunk_at: float | None = None
-        chunks: list[ltx2.AudioChunk | ltx2.VideoChunk] = []
-        kept = 0
         completed = False
+        writer = await self._open_writer(key, fmt) if key is not None else None
+        write: asyncio.Future[bool] | None = None  # the chunk being written while it is sent
         try:
             if accepted is not None:
                 yield accepted
             while (event := await job.next_event()) is not None:
                 if isinstance(event, (ltx2.AudioChunk, ltx2.VideoChunk)):
                     first_chunk_at = first_chunk_at or time.monotonic()
-                    if key is not None:
-                        chunks.append(event)
-                        kept += len(event.data)
-                        if self.cache is not None and kept > self.cache.max_bytes:
-                            key, chunks = None, []  # larger than the whole cache: keep nothing
-                elif isinstance(event, ltx2.Completed):
+                    if writer is not None and writer.open:
+                        write = asyncio.ensure_future(asyncio.to_thread(writer.add, event))
+                    yield event
+                    if write is not None:
+                        await write
+                        write = None
+                    continue
+                if isinstance(event, ltx2.Completed):
                     completed = True
                     queue_s = (job.started_at or received_at) - received_at
                     event = replace(event, timings=replace(event.timings, queue_s=queue_s))
-                    if key is not None:
+                    if writer is not None:
                         # Stored before Completed goes out, so a request sent after Completed hits.
-                        clip = CachedClip(fmt, tuple(chunks), event.seed, event.num_frames, event.num_samples)
-                        await self._store(key, clip)
+                        await self._commit(writer, event)
+                        writer = None
                 yield event
         except ServiceError as exc:
             outcome = exc.code.value
@@ -245,30 +251,66 @@ class Ltx2dService:
         finally:
             if not job.done and not completed:
                 self.scheduler.cancel(job.id, StatusCode.CANCELLED, "the client went away")
+            if writer is not None:  # the clip did not complete: drop what was written
+                self._spawn(self._abort_write(write, writer))
             self._finished(job.id, request, outcome, False, received_at, job.started_at, first_chunk_at, fields)
 
+    async def _open_writer(self, key: str, fmt: ltx2.ClipFormat) -> CacheWriter | None:
+        assert self.cache is not None
+        try:
+            return await asyncio.to_thread(self.cache.writer, key, fmt)
+        except OSError:
+            log.exception("cache store failed", extra={"event": "cache_write_failed"})
+            return None
+
+    async def _commit(self, writer: CacheWriter, done: ltx2.Completed) -> None:
+        try:
+            await asyncio.to_thread(writer.commit, done.seed, done.num_frames, done.num_samples)
+        except Exception:
+            log.exception("cache store failed", extra={"event": "cache_write_failed"})
+            await asyncio.to_thread(writer.abort)
+
+    @staticmethod
+    async def _abort_write(write: asyncio.Future[bool] | None, writer: CacheWriter) -> None:
+        if write is not None:
+            with contextlib.suppress(Exception):
+                await write
+        await asyncio.to_thread(writer.abort)
+
     async def _replay(
-        self,
-        job_id: str,
-        request: PreparedRequest,
-        clip: CachedClip,
-        accepted_at: float,
-        fields: dict[str, object],
+        self, replay: Replay, request: PreparedRequest, reader: CacheReader, accepted_at: float
     ) -> AsyncIterator[StreamEvent]:
-        """Stream a cache entry as the miss streamed it, without the engine."""
+        """Stream a cache entry as the miss streamed it, without the engine: each chunk is read
+        (and checked) while the one before it is sent, so at most two are in memory."""
         started = time.monotonic()
         first_chunk_at: float | None = None
         outcome = StatusCode.CANCELLED.value
+        fields = replay.log_fields
         log.info(
             "job accepted %s position=0 cache_hit=true",
             kv(fields),
             extra={"event": "job_accepted", "queue_position": 0, "cache_hit": True, **fields},
         )
+        ahead: asyncio.Future[ltx2.AudioChunk | ltx2.VideoChunk | None] | None = None
+        watch = replay.watch
+        assert watch is not None
         try:
-            yield Accepted(job_id, 0, True, clip.format, request.delivery)
-            for chunk in clip.chunks:
+            ahead = asyncio.ensure_future(asyncio.to_thread(reader.next_chunk))
+            watch.left()
+            yield Accepted(replay.id, 0, True, reader.format, request.delivery)
+            watch.back()
+            while True:
+                replay.check()
+                chunk = await ahead
+                ahead = None
+                if chunk is None:
+                    break
+                ahead = asyncio.ensure_future(asyncio.to_thread(reader.next_chunk))
                 first_chunk_at = first_chunk_at or time.monotonic()
+                watch.left()
                 yield chunk
+                watch.back()
+            replay.check()
             end = time.monotonic()
             timings = ltx2.Timings(
                 queue_s=started - accepted_at,
@@ -276,9 +318,19 @@ class Ltx2dService:
                 total_s=end - accepted_at,
             )
             outcome = "OK"
-            yield ltx2.Completed(clip.seed, clip.num_frames, clip.num_samples, timings, cache_hit=True)
+            yield ltx2.Completed(reader.seed, reader.num_frames, reader.num_samples, timings, cache_hit=True)
+        except DamagedEntry as exc:
+            outcome = StatusCode.UNAVAILABLE.value
+            raise ServiceError(
+                StatusCode.UNAVAILABLE, f"{exc}; the entry was removed: send the request again to generate it"
+            ) from None
+        except ServiceError as exc:
+            outcome = exc.code.value
+            raise
         finally:
-            self._finished(job_id, request, outcome, True, accepted_at, started, first_chunk_at, fields)
+            self.scheduler.end_replay(replay)
+            self._spawn(_close_reader(ahead, reader))
+            self._finished(replay.id, request, outcome, True, accepted_at, started, first_chunk_at, fields)
 
     def _finished(
         self,
@@ -325,13 +377,6 @@ class Ltx2dService:
             except Exception:
                 log.exception("job listener failed")
 
-    async def _store(self, key: str, clip: CachedClip) -> None:
-        assert self.cache is not None
-        try:
-            await asyncio.to_thread(self.cache.put, key, clip)
-        except Exception:
-            log.exception("cache store failed", extra={"event": "cache_write_failed"})
-
     def _spawn(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
         self._background.add(task)
@@ -368,28 +413,27 @@ class Ltx2dService:
         fingerprint = await self._fingerprint()
         keys = [cache_key(fingerprint, params) for _, params in prepared]
         todo = [i for i, key in enumerate(keys) if key not in self.cache]
-        if len(todo) > self.scheduler.free_slots:
-            raise ServiceError(
-                StatusCode.RESOURCE_EXHAUSTED,
-                f"the queue has room for {self.scheduler.free_slots} jobs but {len(todo)} requests are not "
-                "cached; send fewer or try again later",
-            )
+        self.scheduler.check_room(len(todo))  # refuse early, before asking the engine anything
         formats = {i: await self._clip_format(prepared[i][1]) for i in todo}
         self._check_open()
         job_ids = [""] * len(prepared)
+        specs = []
         for i in todo:
             request, params = prepared[i]
-            job_id = new_job_id()
-            fields = {**_log_fields(job_id, request), "prefetch": True}
-            job = self.scheduler.submit(job_id, params, Priority.BATCH, request.deadline, fields)
+            job_ids[i] = new_job_id()
+            fields = {**_log_fields(job_ids[i], request), "prefetch": True}
+            specs.append((job_ids[i], params, Priority.BATCH, request.deadline, fields))
+        # All or nothing, checked again here: a generate may have taken a slot during the awaits.
+        jobs = self.scheduler.submit_all(specs)
+        for i, job in zip(todo, jobs, strict=True):
+            request = prepared[i][0]
             log.info(
                 "job accepted %s position=%d",
-                kv(fields),
+                kv(job.log_fields),
                 job.queue_position,
-                extra={"event": "job_accepted", **fields},
+                extra={"event": "job_accepted", **job.log_fields},
             )
-            job_ids[i] = job_id
-            self._spawn(self._drain(self._follow(job, request, formats[i], keys[i], fields, received_at)))
+            self._spawn(self._drain(self._follow(job, request, formats[i], keys[i], job.log_fields, received_at)))
         return job_ids, len(prepared) - len(todo)
 
     @staticmethod
@@ -400,6 +444,13 @@ class Ltx2dService:
                     pass
         except ServiceError:
             pass  # already logged and recorded by _follow
+
+
+async def _close_reader(ahead: asyncio.Future[object] | None, reader: CacheReader) -> None:
+    if ahead is not None:
+        with contextlib.suppress(Exception):
+            await ahead
+    await asyncio.to_thread(reader.close)
 
 
 def _log_fields(job_id: str, request: PreparedRequest) -> dict[str, object]:

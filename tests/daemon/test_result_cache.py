@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -70,10 +72,10 @@ def test_corrupt_payload_is_detected_by_checksum_and_removed(tmp_path: Path) -> 
     cache.put(key, clip_for(params))
     path = tmp_path / f"{key}.clip"
     data = bytearray(path.read_bytes())
-    data[-10] ^= 0xFF  # same length, one byte of frame data flipped
+    data[len(data) // 2] ^= 0xFF  # same length, one byte of frame data flipped
     path.write_bytes(bytes(data))
     reopened = ResultCache(tmp_path, 1 << 30)
-    assert key in reopened  # the header is fine; only a full read can tell
+    assert key in reopened  # header and trailer are fine; only the chunk's checksum can tell
     assert reopened.get(key) is None
     assert not path.exists()
     assert key not in reopened
@@ -168,3 +170,97 @@ def test_key_covers_what_changes_the_stream_and_nothing_else() -> None:
     assert cache_key("fp", small_params(seed=1, preview=True)) == key
     with pytest.raises(ValueError, match="seed"):
         cache_key("fp", small_params(seed=None))
+
+
+def test_a_hit_streams_chunk_by_chunk_and_checks_each_as_it_is_read(tmp_path: Path) -> None:
+    params = small_params(seed=9, num_frames=41)
+    clip = clip_for(params)
+    key = cache_key("fp", params)
+    cache = ResultCache(tmp_path, 1 << 30)
+    cache.put(key, clip)
+    path = tmp_path / f"{key}.clip"
+    data = bytearray(path.read_bytes())
+    data[-result_cache._TRAILER.size - 5] ^= 0xFF  # inside the last chunk's bytes
+    path.write_bytes(bytes(data))
+    reader = cache.open(key)
+    assert reader is not None
+    assert (reader.format, reader.seed, reader.num_samples) == (clip.format, clip.seed, clip.num_samples)
+    # The first chunks come out although the last is damaged: nothing waits for a whole-entry check.
+    good = [reader.next_chunk() for _ in range(len(clip.chunks) - 1)]
+    assert good == list(clip.chunks[:-1])
+    with pytest.raises(result_cache.DamagedEntry):
+        reader.next_chunk()
+    assert key not in cache and not path.exists()
+
+
+def test_an_entry_of_the_old_format_is_a_miss_and_removed(tmp_path: Path) -> None:
+    key = cache_key("fp", small_params())
+    path = tmp_path / f"{key}.clip"
+    # Version 1: magic, version, key, payload length, payload sha256, then one msgpack payload.
+    payload = b"\x80"
+    header = struct.pack(">6sH32sQ32s", b"LTX2DC", 1, bytes.fromhex(key), len(payload), bytes(32))
+    path.write_bytes(header + payload)
+    cache = ResultCache(tmp_path, 1 << 30)
+    assert key not in cache and not path.exists()
+    path.write_bytes(header + payload)  # appearing after the start (an old daemon still writing)
+    cache._index[key] = path.stat().st_size
+    assert cache.get(key) is None
+    assert not path.exists() and key not in cache
+
+
+def test_get_during_put_of_the_same_key_never_misses_nor_deletes_the_new_entry(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    params = small_params(seed=10, num_frames=33)
+    clip = clip_for(params)
+    key = cache_key("fp", params)
+    cache = ResultCache(tmp_path, 1 << 30)
+    cache.put(key, clip)
+    stop = threading.Event()
+    misses: list[int] = []
+
+    def refresh() -> None:
+        for _ in range(150):
+            cache.put(key, clip)
+        stop.set()
+
+    writer = threading.Thread(target=refresh)
+    writer.start()
+    gets = 0
+    while not stop.is_set():
+        gets += 1
+        if cache.get(key) != clip:
+            misses.append(gets)
+    writer.join()
+    assert misses == []  # the old entry is served until the new one is renamed over it
+    assert "damaged" not in caplog.text
+    assert cache.get(key) == clip and (tmp_path / f"{key}.clip").exists()
+
+
+def test_a_refresh_whose_write_fails_keeps_the_old_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = small_params(seed=11)
+    clip = clip_for(params)
+    key = cache_key("fp", params)
+    cache = ResultCache(tmp_path, 1 << 30)
+    cache.put(key, clip)
+    size = cache.size_bytes
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(result_cache.os, "fsync", broken_fsync)
+    assert cache.put(key, clip) is False
+    monkeypatch.undo()
+    assert cache.get(key) == clip
+    assert cache.size_bytes == size and len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_writer_gives_up_once_the_clip_outgrows_the_cache(tmp_path: Path) -> None:
+    params = small_params(seed=12)
+    clip = clip_for(params)
+    cache = ResultCache(tmp_path, entry_size(clip, tmp_path / "probe") // 2)
+    writer = cache.writer(cache_key("fp", params), clip.format)
+    results = [writer.add(chunk) for chunk in clip.chunks]
+    assert False in results and not writer.open
+    assert writer.commit(clip.seed, clip.num_frames, clip.num_samples) is False
+    assert list(tmp_path.glob("*")) == [tmp_path / "probe"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -31,10 +32,22 @@ async def drain(job: Job) -> list[object]:
     return events
 
 
-async def failure(job: Job) -> ServiceError:
+def reading(job: Job) -> asyncio.Future[list[object]]:
+    """Read the job's events in a task, as a transport does: the engine runs only as far as its
+    reader has read (lock-step), so a job nobody reads does not get past its first event."""
+    return asyncio.ensure_future(drain(job))
+
+
+async def failure(job: Job | asyncio.Future[list[object]]) -> ServiceError:
     with pytest.raises(ServiceError) as info:
-        await drain(job)
+        await (drain(job) if isinstance(job, Job) else job)
     return info.value
+
+
+def _engine_events(events: list[object]) -> list[object]:
+    """Events without the scheduler's own QUEUED and PAUSED notices."""
+    own = (ltx2.Phase.PAUSED, ltx2.Phase.QUEUED)
+    return [e for e in events if not (isinstance(e, ltx2.Progress) and e.phase in own)]
 
 
 def test_priority_order_and_fifo_within_a_priority() -> None:
@@ -43,7 +56,7 @@ def test_priority_order_and_fifo_within_a_priority() -> None:
     async def body() -> None:
         factory, _, scheduler = make(on_step=gate)
         # REALTIME so that the jobs queued behind it do not preempt it.
-        blocker = scheduler.submit("blocker", small_params("blocker"), REALTIME)
+        blocker = reading(scheduler.submit("blocker", small_params("blocker"), REALTIME))
         await wait_until(gate.reached["blocker"].is_set)
         order = [("b1", BATCH), ("i1", INTERACTIVE), ("r1", REALTIME)]
         order += [("b2", BATCH), ("i2", INTERACTIVE), ("r2", REALTIME)]
@@ -51,9 +64,11 @@ def test_priority_order_and_fifo_within_a_priority() -> None:
         assert [job.queue_position for job in jobs] == [0, 0, 0, 3, 2, 1]
         assert scheduler.queue_depth == 6
         assert scheduler.running_job_id == "blocker"
+        readers = [reading(job) for job in jobs]
         gate.open_all()
-        for job in [blocker, *jobs]:
-            assert isinstance((await drain(job))[-1], ltx2.Completed)
+        assert isinstance((await blocker)[-1], ltx2.Completed)
+        for events in await asyncio.gather(*readers):
+            assert isinstance(events[-1], ltx2.Completed)
         assert factory.engine.started == ["blocker", "r1", "r2", "i1", "i2", "b1", "b2"]
         assert factory.engine.max_running == 1
         assert scheduler.queue_depth == 0
@@ -67,7 +82,7 @@ def test_full_queue_is_refused_at_once_and_frees_up() -> None:
 
     async def body() -> None:
         _, _, scheduler = make(capacity=2, on_step=gate)
-        blocker = scheduler.submit("blocker", small_params("blocker"))
+        blocker = reading(scheduler.submit("blocker", small_params("blocker")))
         await wait_until(gate.reached["blocker"].is_set)
         queued = [scheduler.submit(f"q{i}", small_params(f"q{i}")) for i in range(2)]
         with pytest.raises(ServiceError) as info:
@@ -75,7 +90,8 @@ def test_full_queue_is_refused_at_once_and_frees_up() -> None:
         assert info.value.code is StatusCode.RESOURCE_EXHAUSTED
         assert "queue is full" in info.value.message
         gate.open_all()
-        for job in [blocker, *queued]:
+        await blocker
+        for job in queued:
             await drain(job)
         await drain(scheduler.submit("later", small_params("later")))
         await scheduler.shutdown(1.0)
@@ -88,7 +104,7 @@ def test_cancel_queued_job_leaves_the_queue_and_never_runs() -> None:
 
     async def body() -> None:
         factory, _, scheduler = make(on_step=gate)
-        blocker = scheduler.submit("blocker", small_params("blocker"))
+        blocker = reading(scheduler.submit("blocker", small_params("blocker")))
         await wait_until(gate.reached["blocker"].is_set)
         queued = scheduler.submit("queued", small_params("queued"))
         assert scheduler.cancel("queued") is True
@@ -97,7 +113,7 @@ def test_cancel_queued_job_leaves_the_queue_and_never_runs() -> None:
         assert scheduler.cancel("queued") is False
         assert scheduler.cancel("no-such-job") is False
         gate.open_all()
-        await drain(blocker)
+        await blocker
         await drain(scheduler.submit("after", small_params("after")))
         assert factory.engine.started == ["blocker", "after"]
         await scheduler.shutdown(1.0)
@@ -110,7 +126,7 @@ def test_many_cancelled_queued_jobs_do_not_pile_up() -> None:
 
     async def body() -> None:
         _, _, scheduler = make(capacity=2, on_step=gate)
-        blocker = scheduler.submit("blocker", small_params("blocker"))
+        blocker = reading(scheduler.submit("blocker", small_params("blocker")))
         await wait_until(gate.reached["blocker"].is_set)
         for i in range(500):
             scheduler.submit(f"spam{i}", small_params("spam"))
@@ -118,7 +134,7 @@ def test_many_cancelled_queued_jobs_do_not_pile_up() -> None:
         keep = scheduler.submit("keep", small_params("keep"))
         assert len(scheduler._heap) < 100
         gate.open_all()
-        await drain(blocker)
+        await blocker
         await drain(keep)
         await scheduler.shutdown(1.0)
 
@@ -130,7 +146,7 @@ def test_cancel_running_job_stops_within_one_step_and_next_job_runs() -> None:
 
     async def body() -> None:
         factory, _, scheduler = make(on_step=gate)
-        job = scheduler.submit("long", small_params("long", steps=20))
+        job = reading(scheduler.submit("long", small_params("long", steps=20)))
         await wait_until(gate.reached["long"].is_set)
         assert scheduler.cancel("long") is True
         gate.open("long")  # the step in flight finishes; the checkpoint after it stops the job
@@ -149,7 +165,7 @@ def test_deadline_passing_while_queued() -> None:
 
     async def body() -> None:
         factory, _, scheduler = make(on_step=gate)
-        blocker = scheduler.submit("blocker", small_params("blocker"))
+        blocker = reading(scheduler.submit("blocker", small_params("blocker")))
         await wait_until(gate.reached["blocker"].is_set)
         late = scheduler.submit("late", small_params("late"), deadline=time.monotonic() + 0.05)
         error = await failure(late)  # while the blocker still holds the worker
@@ -157,7 +173,7 @@ def test_deadline_passing_while_queued() -> None:
         assert "queued" in error.message
         assert scheduler.queue_depth == 0
         gate.open_all()
-        await drain(blocker)
+        await blocker
         assert "late" not in factory.engine.started
         await scheduler.shutdown(1.0)
 
@@ -189,10 +205,6 @@ def test_deadline_already_passed_is_refused() -> None:
     arun(body())
 
 
-def _without_pause(events: list[object]) -> list[object]:
-    return [e for e in events if not (isinstance(e, ltx2.Progress) and e.phase is ltx2.Phase.PAUSED)]
-
-
 @pytest.mark.parametrize("victim_priority", [INTERACTIVE, BATCH])
 def test_realtime_preempts_and_paused_job_resumes_identically(victim_priority: Priority) -> None:
     gate = Gate({"cutscene": 3})
@@ -200,15 +212,16 @@ def test_realtime_preempts_and_paused_job_resumes_identically(victim_priority: P
     async def body() -> None:
         factory, _, scheduler = make(on_step=gate)
         params = small_params("cutscene", steps=8, seed=42)
-        cutscene = scheduler.submit("cutscene", params, victim_priority)
+        job = scheduler.submit("cutscene", params, victim_priority)
+        cutscene = reading(job)
         await wait_until(gate.reached["cutscene"].is_set)
         foley1 = scheduler.submit("foley1", small_params("foley1", steps=2, audio_only=True), REALTIME)
         foley2 = scheduler.submit("foley2", small_params("foley2", steps=2), REALTIME)
-        await wait_until(lambda: cutscene.state is JobState.PAUSING)
+        await wait_until(lambda: job.state is JobState.PAUSING)
         gate.open("cutscene")
         await drain(foley1)
         await drain(foley2)
-        events = await drain(cutscene)
+        events = await cutscene
         engine = factory.engine
         assert engine.started == ["cutscene", "foley1", "foley2"]
         assert engine.finished == ["foley1", "foley2", "cutscene"]
@@ -216,7 +229,9 @@ def test_realtime_preempts_and_paused_job_resumes_identically(victim_priority: P
         assert scheduler.preemptions == 1
         paused = [e for e in events if isinstance(e, ltx2.Progress) and e.phase is ltx2.Phase.PAUSED]
         assert len(paused) == 1 and paused[0].step == 4
-        assert _without_pause(events) == list(FakeEngine().generate(params))
+        queued = [e for e in events if isinstance(e, ltx2.Progress) and e.phase is ltx2.Phase.QUEUED]
+        assert [(q.step, q.queue_position) for q in queued] == [(4, 2)]  # two REALTIME jobs ahead
+        assert _engine_events(events) == list(FakeEngine().generate(params))
         await scheduler.shutdown(1.0)
 
     arun(body())
@@ -227,17 +242,18 @@ def test_cancelling_a_paused_job_ends_it_while_realtime_runs() -> None:
 
     async def body() -> None:
         factory, _, scheduler = make(on_step=gate)
-        cutscene = scheduler.submit("cutscene", small_params("cutscene", steps=8))
+        job = scheduler.submit("cutscene", small_params("cutscene", steps=8))
+        cutscene = reading(job)
         await wait_until(gate.reached["cutscene"].is_set)
-        foley = scheduler.submit("foley", small_params("foley"), REALTIME)
-        await wait_until(lambda: cutscene.state is JobState.PAUSING)
+        foley = reading(scheduler.submit("foley", small_params("foley"), REALTIME))
+        await wait_until(lambda: job.state is JobState.PAUSING)
         gate.open("cutscene")
         await wait_until(gate.reached["foley"].is_set)  # the cutscene is parked now
         assert scheduler.running_job_id == "foley"
         assert scheduler.cancel("cutscene") is True
         assert (await failure(cutscene)).code is StatusCode.CANCELLED
         gate.open("foley")
-        await drain(foley)
+        await foley
         assert factory.engine.finished == ["foley"]
         await drain(scheduler.submit("next", small_params("next")))
         await scheduler.shutdown(1.0)

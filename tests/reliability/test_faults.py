@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import re
 import signal
@@ -16,6 +15,7 @@ import sys
 import textwrap
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,11 @@ def test_a_client_killed_mid_stream_cancels_its_job(daemon: DaemonProcess, stub:
 
 # --- the daemon killed mid-job, restarted on the same cache ---
 
-HEADER = struct.Struct(">6sH32sQ32s")  # docs/daemon-core.md: magic, version, key, payload length, sha256
+# docs/daemon-core.md: header (magic, version, key), records (kind, meta length, data length,
+# crc32 of meta + data, then meta and data), trailer (seed, frames, samples, record bytes, crc32, magic).
+HEADER = struct.Struct(">6sH32s")
+RECORD = struct.Struct(">cHII")
+TRAILER = struct.Struct(">qQQQI6s")
 ENTRY = re.compile(r"^[0-9a-f]{64}\.clip$")
 TEMPORARY = re.compile(r"^\.[0-9a-f]{64}\.[0-9a-f]+\.tmp$")
 
@@ -121,10 +125,17 @@ def check_cache_folder(folder: Path) -> dict[str, bytes]:
         assert ENTRY.match(path.name) or TEMPORARY.match(path.name), f"unexpected file {path.name}"
         if ENTRY.match(path.name):
             blob = path.read_bytes()
-            magic, _, key, length, digest = HEADER.unpack(blob[: HEADER.size])
-            assert magic == b"LTX2DC" and key.hex() == path.name[:64], f"{path.name}: bad header"
-            payload = blob[HEADER.size :]
-            assert len(payload) == length and hashlib.sha256(payload).digest() == digest, f"{path.name} is not whole"
+            magic, version, key = HEADER.unpack(blob[: HEADER.size])
+            assert magic == b"LTX2DC" and version == 2 and key.hex() == path.name[:64], f"{path.name}: bad header"
+            *_, record_bytes, _, end = TRAILER.unpack(blob[-TRAILER.size :])
+            assert end == b"LTX2DE" and record_bytes == len(blob) - HEADER.size - TRAILER.size, f"{path.name}: torn"
+            at = HEADER.size
+            while at < len(blob) - TRAILER.size:
+                _, meta_len, data_len, crc = RECORD.unpack_from(blob, at)
+                body = blob[at + RECORD.size : at + RECORD.size + meta_len + data_len]
+                assert zlib.crc32(body) == crc, f"{path.name} is not whole"
+                at += RECORD.size + meta_len + data_len
+            assert at == len(blob) - TRAILER.size, f"{path.name} is not whole"
             entries[path.name] = blob
     return entries
 

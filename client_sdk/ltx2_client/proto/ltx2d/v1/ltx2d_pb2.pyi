@@ -176,7 +176,7 @@ class Accepted(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., queue_position: _Optional[int] = ..., cache_hit: _Optional[bool] = ..., format: _Optional[_Union[ClipFormat, _Mapping]] = ...) -> None: ...
 
 class Progress(_message.Message):
-    __slots__ = ("phase", "step", "total_steps", "frames_decoded", "total_frames", "elapsed_s", "preview_rgb", "preview_width", "preview_height")
+    __slots__ = ("phase", "step", "total_steps", "frames_decoded", "total_frames", "elapsed_s", "preview_rgb", "preview_width", "preview_height", "queue_position")
     PHASE_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +186,7 @@ class Progress(_message.Message):
     PREVIEW_RGB_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_WIDTH_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
     phase: Phase
     step: int
     total_steps: int
@@ -195,7 +196,8 @@ class Progress(_message.Message):
     preview_rgb: bytes
     preview_width: int
     preview_height: int
-    def __init__(self, phase: _Optional[_Union[Phase, str]] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., frames_decoded: _Optional[int] = ..., total_frames: _Optional[int] = ..., elapsed_s: _Optional[float] = ..., preview_rgb: _Optional[bytes] = ..., preview_width: _Optional[int] = ..., preview_height: _Optional[int] = ...) -> None: ...
+    queue_position: int
+    def __init__(self, phase: _Optional[_Union[Phase, str]] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., frames_decoded: _Optional[int] = ..., total_frames: _Optional[int] = ..., elapsed_s: _Optional[float] = ..., preview_rgb: _Optional[bytes] = ..., preview_width: _Optional[int] = ..., preview_height: _Optional[int] = ..., queue_position: _Optional[int] = ...) -> None: ...
 
 class AudioChunk(_message.Message):
     __slots__ = ("first_sample", "num_samples", "sample_rate", "channels", "sample_format", "pts_s", "data")
