@@ -27,9 +27,12 @@ func _ready() -> void:
 	_build_floor()
 	_build_gate_trigger()
 	_build_cutscene_overlay()
+	var hud := CanvasLayer.new()
+	hud.layer = 2  # Above the cutscene overlay, so that what happens stays readable.
+	add_child(hud)
 	_status = Label.new()
 	_status.position = Vector2(16, 16)
-	add_child(_status)
+	hud.add_child(_status)
 	LTX2.connected.connect(func(_hello: Dictionary) -> void: _status.text = "daemon: connected")
 	LTX2.connection_failed.connect(
 		func(code: String, message: String) -> void: _status.text = "%s: %s" % [code, message]
@@ -86,7 +89,7 @@ func _drop_crate(at: Vector2) -> void:
 func _roll_ball() -> void:
 	var ball := RigidBody2D.new()
 	ball.name = "Ball"
-	ball.position = Vector2(60, 420)
+	ball.position = Vector2(620, 460)  # Past the crates, so that they never block its way.
 	var shape := CollisionShape2D.new()
 	shape.shape = CircleShape2D.new()
 	(shape.shape as CircleShape2D).radius = 16
@@ -134,6 +137,11 @@ func _build_gate_trigger() -> void:
 func _build_cutscene_overlay() -> void:
 	_overlay = CanvasLayer.new()
 	_overlay.visible = false
+	# Letterboxed frames on black, not over the level.
+	var backdrop := ColorRect.new()
+	backdrop.color = Color.BLACK
+	backdrop.set_anchors_preset(Control.PRESET_FULL_RECT)
+	_overlay.add_child(backdrop)
 	var screen := TextureRect.new()
 	screen.set_anchors_preset(Control.PRESET_FULL_RECT)
 	screen.expand_mode = TextureRect.EXPAND_IGNORE_SIZE
@@ -142,6 +150,8 @@ func _build_cutscene_overlay() -> void:
 	_cutscene = LTX2CutscenePlayer.new()
 	_cutscene.target = screen
 	_cutscene.finished.connect(_on_cutscene_finished)
+	_cutscene.started.connect(func() -> void: _status.text = "cutscene playing (Esc skips)")
+	_cutscene.stalled.connect(func() -> void: _status.text = "cutscene waiting for the stream")
 	_cutscene.failed.connect(
 		func(code: String, message: String) -> void:
 			_status.text = "cutscene failed: %s: %s" % [code, message]

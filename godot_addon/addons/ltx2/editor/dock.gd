@@ -33,7 +33,7 @@ var _progress: ProgressBar
 var _status: Label
 var _preview: TextureRect
 var _player: LTX2CutscenePlayer
-var _dialog: EditorFileDialog
+var _dialog: EditorFileDialog = null
 
 
 func _init() -> void:
@@ -171,11 +171,6 @@ func _build() -> void:
 	_player.target = _preview
 	_player.start_buffer_s = 0.5
 	add_child(_player)
-	_dialog = EditorFileDialog.new()
-	_dialog.file_mode = EditorFileDialog.FILE_MODE_SAVE_FILE
-	_dialog.add_filter("*.res", "LTX-2 clip")
-	_dialog.file_selected.connect(_on_save_path_chosen)
-	add_child(_dialog)
 
 
 func _spin(
@@ -250,6 +245,14 @@ func _on_cancel_pressed() -> void:
 func _on_save_pressed() -> void:
 	if _clip == null:
 		return
+	if _dialog == null:
+		# Made when first needed: an EditorFileDialog exists only inside the editor, and the rest
+		# of the dock also renders on its own (tests/godot/screenshots.py shows it in a scene).
+		_dialog = EditorFileDialog.new()
+		_dialog.file_mode = EditorFileDialog.FILE_MODE_SAVE_FILE
+		_dialog.add_filter("*.res", "LTX-2 clip")
+		_dialog.file_selected.connect(_on_save_path_chosen)
+		add_child(_dialog)
 	var slug := _clip.prompt.to_snake_case().validate_filename().substr(0, 40)
 	_dialog.current_path = "res://cutscenes/%s.res" % (slug if not slug.is_empty() else "clip")
 	_dialog.popup_centered_ratio(0.6)
