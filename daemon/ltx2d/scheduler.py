@@ -35,6 +35,9 @@ log = logging.getLogger("ltx2d.scheduler")
 
 _PARK_POLL_S = 0.01
 DEFAULT_STALL_LIMIT_S = 30.0
+# A job whose consumer has taken nothing for this long is parked while other jobs wait, so that a
+# stalled client holds up no one (it is cancelled at the stall limit, or resumes when it reads).
+PARK_STALLED_AFTER_S = 1.0
 
 
 class JobState(StrEnum):
@@ -511,12 +514,20 @@ class Scheduler:
             preemptible = job.priority is not Priority.REALTIME
             while not job._thread_ended:
                 if preemptible and self._realtime_waiting():
-                    await self._preempt(job)
+                    await self._preempt(job, for_realtime=True)
+                    continue
+                if self._queued and self._stalled_for(job) >= PARK_STALLED_AFTER_S:
+                    await self._preempt(job, for_realtime=False)
                     continue
                 self._kick.clear()
                 if job._thread_ended or (preemptible and self._realtime_waiting()):
                     continue
-                await self._kick.wait()
+                if self._queued and job.stream is not None and job.stream.stalled:
+                    with contextlib.suppress(TimeoutError):  # look again: is it stalled for long?
+                        async with asyncio.timeout(PARK_STALLED_AFTER_S / 4):
+                            await self._kick.wait()
+                else:
+                    await self._kick.wait()
         finally:
             self._release_engine(job)
             if self._running is job:
@@ -553,7 +564,16 @@ class Scheduler:
             job._holds_engine = False
             self._host.release()
 
-    async def _preempt(self, job: Job) -> None:
+    @staticmethod
+    def _stalled_for(job: Job) -> float:
+        """Seconds the job's thread has waited for a consumer that is not asking (0 if it is not)."""
+        stream = job.stream
+        since = stream.waiting_since if stream is not None and stream.stalled and not job._reading else None
+        return 0.0 if since is None else time.monotonic() - since
+
+    async def _preempt(self, job: Job, for_realtime: bool) -> None:
+        """Park `job` and run others meanwhile: the REALTIME jobs waiting, or (its consumer being
+        stalled) queued jobs one by one until its consumer reads again or it is cancelled."""
         job.control.request_pause()
         job._hold = True  # from now on its thread is not let past an event it hands over
         job.state = JobState.PAUSING
@@ -579,13 +599,21 @@ class Scheduler:
                 elapsed_s=last.elapsed_s if last else 0.0,
             )
         )
-        ahead = sum(1 for other in self._queued.values() if other.priority is Priority.REALTIME)
+        ahead = sum(1 for other in self._queued.values() if other.priority is Priority.REALTIME or not for_realtime)
         job._notify(self._queued_notice(job, ahead))
-        log.info("job paused %s", kv(job.log_fields), extra={"event": "job_paused", **job.log_fields})
+        reason = "realtime" if for_realtime else "stalled"
+        log.info(
+            "job paused %s reason=%s",
+            kv(job.log_fields),
+            reason,
+            extra={"event": "job_paused", "reason": reason, **job.log_fields},
+        )
         paused_at = time.monotonic()
         try:
-            while (realtime := self._pop(realtime_only=True)) is not None:
-                await self._execute(realtime)
+            while (other := self._pop(realtime_only=for_realtime)) is not None:
+                await self._execute(other)
+                if not for_realtime and (job._reading or job.done):
+                    break
         finally:
             job._hold = False
             job.control.resume()

@@ -290,3 +290,128 @@ def test_engine_errors_fail_the_job_and_the_next_job_is_served(
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="capacity"):
         Scheduler(ModelHost(FakeEngineFactory()), 0)
+
+
+# --- back-pressure: the engine is paced by the consumer; a stalled consumer is parked, then cancelled ---
+
+
+def make_stalling(stall_limit_s: float, **engine_kwargs: object) -> tuple[FakeEngineFactory, Scheduler]:
+    factory = FakeEngineFactory(**engine_kwargs)
+    scheduler = Scheduler(ModelHost(factory), 8, stall_limit_s=stall_limit_s)
+    scheduler.start()
+    return factory, scheduler
+
+
+def test_a_consumer_that_stops_reading_stops_the_engine() -> None:
+    async def body() -> None:
+        factory, scheduler = make_stalling(0)
+        job = scheduler.submit("big", small_params("big", steps=6, num_frames=65))
+        first = await job.next_event()  # ENCODING; then the consumer stops reading
+        assert isinstance(first, ltx2.Progress) and first.phase is ltx2.Phase.ENCODING
+        await asyncio.sleep(0.3)
+        # Lock-step: the engine handed over one more event and waits; nothing piles up.
+        assert factory.engine.steps_run <= 1
+        assert job._notices == [] and job.stream is not None and job.stream.stalled
+        events = [first, *await drain(job)]
+        assert _engine_events(events) == list(FakeEngine().generate(small_params("big", steps=6, num_frames=65)))
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_the_stall_limit_cancels_the_job_with_a_clear_status_and_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    async def body() -> None:
+        factory, scheduler = make_stalling(0.3)
+        job = scheduler.submit("stalled", small_params("stalled", steps=6))
+        await job.next_event()  # then nothing for longer than the limit
+        await asyncio.wait_for(job.finished.wait(), 5)
+        error = await failure(job)
+        assert error.code is StatusCode.CANCELLED
+        assert "read nothing for 0.3 s" in error.message and "LTX2D_STALL_LIMIT" in error.message
+        assert scheduler.stalls == 1 and factory.engine.finished == []
+        # The worker is free again.
+        assert isinstance((await drain(scheduler.submit("next", small_params("next"))))[-1], ltx2.Completed)
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+    assert any(getattr(r, "event", None) == "job_stalled" for r in caplog.records)
+
+
+def test_a_stalled_job_does_not_hold_up_a_realtime_job() -> None:
+    async def body() -> None:
+        factory, scheduler = make_stalling(0)
+        stalled = scheduler.submit("stalled", small_params("stalled", steps=6))
+        await stalled.next_event()
+        await wait_until(lambda: stalled.stream is not None and stalled.stream.stalled)
+        foley = await asyncio.wait_for(drain(scheduler.submit("foley", small_params("foley"), REALTIME)), 5)
+        assert isinstance(foley[-1], ltx2.Completed)
+        assert stalled.state is JobState.PAUSED or stalled.state is JobState.RUNNING
+        assert factory.engine.max_running == 1  # the stalled job computed nothing meanwhile
+        events = await drain(stalled)  # its consumer is back: it resumes and completes
+        assert isinstance(events[-1], ltx2.Completed)
+        assert scheduler.preemptions == 1
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_a_stalled_job_is_parked_while_others_wait_and_resumes_when_read_again() -> None:
+    async def body() -> None:
+        factory, scheduler = make_stalling(0)
+        params = small_params("stalled", steps=6, seed=4)
+        stalled = scheduler.submit("stalled", params)
+        first = await stalled.next_event()
+        await wait_until(lambda: stalled.stream is not None and stalled.stream.stalled)
+        waiting = scheduler.submit("other", small_params("other"))
+        other = await asyncio.wait_for(drain(waiting), 5)  # runs once the stalled job is parked
+        assert isinstance(other[-1], ltx2.Completed)
+        assert factory.engine.finished == ["other"] and factory.engine.max_running == 1
+        events = [first, *await drain(stalled)]
+        assert _engine_events(events) == list(FakeEngine().generate(params))
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_a_waiting_job_hears_queued_with_its_position() -> None:
+    gate = Gate({"blocker": 0})
+
+    async def body() -> None:
+        _, _, scheduler = make(on_step=gate)
+        blocker = reading(scheduler.submit("blocker", small_params("blocker")))
+        await wait_until(gate.reached["blocker"].is_set)
+        later = [scheduler.submit(f"j{i}", small_params(f"j{i}")) for i in range(2)]
+        notices = [await job.next_event() for job in later]
+        assert [(n.phase, n.queue_position) for n in notices] == [(ltx2.Phase.QUEUED, 0), (ltx2.Phase.QUEUED, 1)]
+        readers = [reading(job) for job in later]
+        gate.open_all()
+        await blocker
+        for events in await asyncio.gather(*readers):
+            assert isinstance(events[-1], ltx2.Completed)
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_submit_all_queues_every_job_or_none() -> None:
+    gate = Gate({"blocker": 0})
+
+    async def body() -> None:
+        _, _, scheduler = make(capacity=3, on_step=gate)
+        blocker = reading(scheduler.submit("blocker", small_params("blocker")))
+        await wait_until(gate.reached["blocker"].is_set)
+        scheduler.submit("one", small_params("one"))
+        specs = [(f"p{i}", small_params(f"p{i}"), BATCH, None, None) for i in range(3)]
+        with pytest.raises(ServiceError) as info:
+            scheduler.submit_all(specs)
+        assert info.value.code is StatusCode.RESOURCE_EXHAUSTED and "room for 2" in info.value.message
+        assert scheduler.queue_depth == 1 and all(scheduler.get(f"p{i}") is None for i in range(3))
+        jobs = scheduler.submit_all(specs[:2])
+        assert scheduler.queue_depth == 3
+        readers = [reading(job) for job in [scheduler.get("one"), *jobs]]  # type: ignore[list-item]
+        gate.open_all()
+        await blocker
+        await asyncio.gather(*readers)
+        await scheduler.shutdown(1.0)
+
+    arun(body())
