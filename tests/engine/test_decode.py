@@ -17,7 +17,6 @@ from ltx2 import tiny
 from ltx2.decode import STREAMING, WHOLE, VideoDecoder, decode_whole, frame_spans, to_rgb8, video_decode_mode
 from ltx2.streaming_decode import StreamingVideoDecode, unsupported_reason
 
-
 # float32 streamed vs whole: the decoder's own rounding spread (see the module docstring).
 F32 = 2e-5
 F64 = 1e-12
