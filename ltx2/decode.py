@@ -86,7 +86,8 @@ def decode_whole(decoder: Any, latents: torch.Tensor) -> torch.Tensor:
 class VideoDecoder:
     """Decodes one clip's denormalized latents [1, C, L, h, w] frame span by frame span, in order.
 
-    `frames(f0, f1)` returns RGB8 frames [f0, f1); spans must follow each other from 0. Streaming
+    `frames(f0, f1)` returns RGB8 frames [f0, f1) (`decoded`, the float output); spans must follow
+    each other from 0. Streaming
     pushes `push_latents` latent frames at a time until the span is complete.
     """
 
@@ -114,6 +115,11 @@ class VideoDecoder:
         return T * self._latents.shape[2] - (T - 1)
 
     def frames(self, first: int, end: int) -> np.ndarray:
+        """RGB8 frames [first, end), as the engine streams them."""
+        return to_rgb8(self.decoded(first, end))
+
+    def decoded(self, first: int, end: int) -> torch.Tensor:
+        """The decoder's own output [1, 3, end - first, H, W] in [-1, 1] for frames [first, end)."""
         if first != self._next_frame or not first < end <= self.num_frames:
             raise ValueError(f"frames [{first}, {end}): spans must follow on from {self._next_frame} within the clip")
         while self._pending_frames < end - first:
@@ -123,7 +129,7 @@ class VideoDecoder:
         self._pending = [rest] if rest.shape[2] else []
         self._pending_frames = rest.shape[2]
         self._next_frame = end
-        return to_rgb8(out)
+        return out
 
     def _decode_more(self) -> None:
         total = self._latents.shape[2]
