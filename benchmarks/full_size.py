@@ -122,6 +122,36 @@ def build_full_size_pipeline(device: str, dtype: torch.dtype, num_layers: int = 
     )
 
 
+def build_full_size_video_vae(device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0) -> Any:
+    """The full-size LTX-2.0 video VAE with random weights, decoder only (the encoder is dropped).
+
+    Built on the meta device and filled in place with seeded fan-in-scaled normal weights: diffusers'
+    default initialisation of the 0.5B-parameter decoder (plus a 0.6B encoder nobody uses here)
+    takes about 25 s on a 2-core CPU, this a few seconds.
+    """
+    from diffusers import AutoencoderKLLTX2Video
+
+    with torch.device("meta"):
+        vae = AutoencoderKLLTX2Video(**{**tiny.video_vae_config(), **VIDEO_VAE})
+    vae.encoder = torch.nn.Module()  # never used for decoding; keeps no meta tensors behind
+    vae.to_empty(device=device)
+    generator = torch.Generator(device).manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in [*vae.named_parameters(), *vae.named_buffers()]:
+            if name.endswith("latents_std"):
+                tensor.fill_(1.0)
+            elif tensor.ndim <= 1:
+                tensor.zero_() if name.endswith("bias") or "latents_mean" in name else tensor.fill_(1.0)
+            else:
+                fan_in = tensor[0].numel()
+                tensor.normal_(0.0, fan_in**-0.5, generator=generator)
+        # A trained decoder's output spans [-1, 1]; unit-gain random layers overshoot about 3x, which
+        # would inflate every absolute difference measured against a whole decode as much.
+        vae.decoder.conv_out.conv.weight.mul_(1 / 3)
+    torch.nn.Module.to(vae, dtype)  # diffusers' own `to` warns about fp32 modules on every cast
+    return vae.eval()
+
+
 def count_parameters(num_layers: int = 48) -> dict[str, int]:
     """Parameter counts of the full-size components, built on the meta device (no memory)."""
     pipe = build_full_size_pipeline("meta", torch.float32, num_layers)

@@ -1,9 +1,16 @@
 """Audio stage: decode audio latents into PCM chunks, in step with the video chunks.
 
-The audio VAE is causal and cheap, so the mel spectrogram is decoded whole once. The vocoder is
-not causal and costs as much as the video decode on small models, so it runs chunk by chunk with
-`VOCODER_CONTEXT` mel frames on each side (8 give about 4e-6 of a whole run, 16 about 1e-7). A request for
-another sample rate decodes the whole clip and resamples it with PyAV instead.
+The audio VAE is causal and small, so the clip's mel spectrogram is decoded whole once (exactly a
+whole decode). The vocoder is not causal but local in time: each chunk is vocoded from a window
+with exact context, all the mel frames its samples depend on. How far the vocoder reaches is
+measured once per model (`vocoder_reach`: which samples move when one mel frame changes), so the
+chunks equal a whole run up to float rounding (about 1e-7). A vocoder that reaches across the
+whole probe is run on the whole clip instead.
+
+The model's audio ends (4L-3) mel frames after its start, 10-50 ms before the video: the tail is
+padded from the model's last sample with a short fade to silence (`VideoSpanAudio`), so the audio
+covers exactly the video's span and every chunk its [t0, t1). A request for another sample rate
+decodes the whole clip and resamples it with PyAV.
 """
 
 from __future__ import annotations
@@ -15,42 +22,129 @@ import torch
 
 from .params import SampleFormat
 
-VOCODER_CONTEXT = 8
+# The vocoder's reach is measured on this many mel frames.
+_PROBE_MEL = 160
+FADE_S = 0.005  # the padded tail fades from the model's last sample to silence in 5 ms
+
+
+def _changed(a: torch.Tensor, b: torch.Tensor) -> tuple[int, int]:
+    """First and last index along time (the last dim) where `a` and `b` differ beyond rounding noise."""
+    diff = (a.float() - b.float()).abs()
+    per_index = diff.amax(dim=list(range(diff.ndim - 1)))
+    hit = torch.nonzero(per_index > 1e-4 * float(per_index.max())).flatten()
+    return int(hit[0]), int(hit[-1])
+
+
+def decode_mel(pipe: Any, audio_latents: torch.Tensor) -> torch.Tensor:
+    """The audio VAE's mel spectrogram [B, C, frames, bins] of denormalized, unpacked latents."""
+    with torch.no_grad():
+        return pipe.audio_vae.decode(audio_latents.to(pipe.audio_vae.dtype), return_dict=False)[0]
+
+
+@torch.no_grad()
+def vocoder_reach(pipe: Any, device: torch.device) -> int | None:
+    """Mel frames on each side that a vocoder sample depends on (None: not local in time).
+
+    Perturbs one mel frame in the middle of a probe and sees which samples move (two small
+    vocoder runs). Rounding noise far from the frame is ignored (a threshold of 1e-4 of the
+    largest change), which can only overstate the reach; a change reaching an end of the probe
+    means the vocoder is not local in time.
+    """
+    vae = pipe.audio_vae
+    bins = vae.config.mel_bins // pipe.audio_vae_mel_compression_ratio
+    shape = (1, vae.config.latent_channels, _PROBE_MEL // 4 + 1, bins)
+    latents = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    mel = decode_mel(pipe, latents.to(device))[:, :, :_PROBE_MEL]
+    centre = mel.shape[2] // 2
+    bumped = mel.clone()
+    bumped[:, :, centre] += 3.0
+    wave = pipe.vocoder(mel)
+    hop = wave.shape[-1] // mel.shape[2]
+    lo, hi = _changed(wave, pipe.vocoder(bumped))
+    if lo == 0 or hi == wave.shape[-1] - 1:
+        return None
+    reach = max(centre * hop - lo, hi - ((centre + 1) * hop - 1), 0)
+    return -(-reach // hop)
 
 
 @torch.no_grad()
 def decode_audio(pipe: Any, audio_latents: torch.Tensor) -> np.ndarray:
-    """Denormalized, unpacked audio latents -> float32 waveform shaped (samples, channels).
-
-    The audio VAE is causal and the vocoder nearly so, and audio is cheap next to video: decoding
-    it whole once and slicing gives exactly the pipeline's output.
-    """
-    mel = pipe.audio_vae.decode(audio_latents.to(pipe.audio_vae.dtype), return_dict=False)[0]
-    wave = pipe.vocoder(mel)
+    """Denormalized, unpacked audio latents -> float32 waveform shaped (samples, channels), whole:
+    exactly the pipeline's output."""
+    wave = pipe.vocoder(decode_mel(pipe, audio_latents))
     return wave[0].float().cpu().numpy().T.copy()
 
 
 class AudioDecoder:
-    """Decodes one clip's audio latents span by span at the vocoder's native rate."""
+    """Decodes one clip's audio span by span at the vocoder's native rate.
 
-    def __init__(self, pipe: Any, audio_latents: torch.Tensor, total_samples: int, context: int = VOCODER_CONTEXT):
+    The audio VAE is causal and small: its mel spectrogram of the whole clip is decoded once (a
+    few hundred KB; exactly a whole decode). The vocoder runs per span with `context` mel frames
+    on each side, its measured reach, so each span equals the same samples of a whole run.
+    """
+
+    def __init__(self, pipe: Any, audio_latents: torch.Tensor, model_samples: int, context: int) -> None:
         self._vocoder = pipe.vocoder
-        with torch.no_grad():
-            self._mel = pipe.audio_vae.decode(audio_latents.to(pipe.audio_vae.dtype), return_dict=False)[0]
+        self._mel = decode_mel(pipe, audio_latents)
         self._mel_frames = self._mel.shape[2]
-        self._hop = total_samples // self._mel_frames
+        self._hop = model_samples // self._mel_frames
         self._context = context
-        if self._hop * self._mel_frames != total_samples:
-            raise ValueError(f"{total_samples} samples are not a whole number of {self._mel_frames} mel frames")
+        if self._hop * self._mel_frames != model_samples:
+            raise ValueError(f"{model_samples} samples are not a whole number of {self._mel_frames} mel frames")
+        self.model_samples = model_samples
+        self.mel_frames_vocoded = 0
 
     @torch.no_grad()
     def samples(self, first: int, end: int) -> np.ndarray:
-        """Float32 (end - first, channels) audio of samples [first, end)."""
+        """Float32 (end - first, channels) model audio of samples [first, end) (within the model's)."""
+        if not 0 <= first < end <= self.model_samples:
+            raise ValueError(f"samples [{first}, {end}) outside the model's {self.model_samples}")
         m0 = max(0, first // self._hop - self._context)
         m1 = min(self._mel_frames, -(-end // self._hop) + self._context)
+        self.mel_frames_vocoded += m1 - m0
         wave = self._vocoder(self._mel[:, :, m0:m1])[0].float().cpu().numpy().T
         offset = m0 * self._hop
         return wave[first - offset : end - offset]
+
+
+def fade_tail(last: np.ndarray, samples: int, sample_rate: int) -> np.ndarray:
+    """`samples` frames that carry `last` (one frame, per channel) down to silence in FADE_S, then 0."""
+    ramp = np.zeros(samples, np.float32)
+    fade = min(samples, max(1, round(FADE_S * sample_rate)))
+    ramp[:fade] = np.linspace(1.0, 0.0, fade + 1, dtype=np.float32)[1:]
+    return ramp[:, None] * last[None, :].astype(np.float32)
+
+
+class VideoSpanAudio:
+    """The clip's audio over exactly the video's span: the model's samples, then a faded tail.
+
+    `span(first, end)` serves any [first, end) within `total` samples; `model(first, end)` gives
+    the model's own samples (within `model_samples`).
+    """
+
+    def __init__(self, model: Any, model_samples: int, total: int, sample_rate: int, channels: int) -> None:
+        self._model = model
+        self.model_samples = min(model_samples, total)
+        self.total = total
+        self.padded_samples = total - self.model_samples
+        self._rate = sample_rate
+        self._channels = channels
+        self._last: np.ndarray | None = None
+
+    def span(self, first: int, end: int) -> np.ndarray:
+        pieces = []
+        if first < self.model_samples:
+            own = self._model(first, min(end, self.model_samples))
+            pieces.append(own)
+            if end >= self.model_samples:
+                self._last = own[-1]
+        if end > self.model_samples:
+            if self._last is None:
+                self._last = self._model(self.model_samples - 1, self.model_samples)[-1]
+            tail = fade_tail(self._last, self.total - self.model_samples, self._rate)
+            start = max(first, self.model_samples) - self.model_samples
+            pieces.append(tail[start : end - self.model_samples])
+        return np.concatenate(pieces) if pieces else np.zeros((0, self._channels), np.float32)
 
 
 def resample(wave: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

@@ -1,15 +1,15 @@
-"""Video stage: decode denoised latents window by window into RGB8 frame chunks.
+"""Video stage: decode denoised latents into RGB8 frame chunks, in order, each latent frame once.
 
-LTX-2's video VAE decoder is not causal, so decoding latent frames [a, b) alone differs from a
-whole decode near the window's edges. Each chunk is decoded from a window that adds `context`
-latent frames on both sides, and only the chunk's own frames are kept. Latent frame 0 decodes to
-pixel frame 0; latent frame k >= 1 to pixel frames 8k-7 .. 8k; a window starting at latent frame
-`ws` decodes to pixel frames starting at 8*ws.
+The convolutional LTX-2 VAE is decoded by pushes that carry every temporal layer's state from one
+push to the next (streaming_decode.py): the frames equal a whole decode and memory follows the
+chunk. A decoder that is not local in time (LTX-2.5's diffusion decoder) or a VAE with tiling on
+is decoded whole before the first chunk and sliced; `video_decode_mode` says which, and why.
+
+Latent frame 0 decodes to pixel frame 0; latent frame k >= 1 to pixel frames 8k-7 .. 8k.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,61 +17,45 @@ import numpy as np
 import torch
 
 from .params import TEMPORAL_COMPRESSION as T
+from .streaming_decode import StreamingVideoDecode, unsupported_reason
 
-DEFAULT_CONTEXT = 6
-# How far a windowed decode may differ from a whole decode, in [0, 1] pixel units: half a level
-# of 8-bit colour, so the uint8 frames differ by at most one level.
-CONTEXT_TOLERANCE = 0.5 / 255
-MAX_CONTEXT = 16
+STREAMING = "streaming"
+WHOLE = "whole"
 
 
 @dataclass(frozen=True)
-class ChunkPlan:
-    """One chunk: latent frames [first_latent, end_latent) make pixel frames [first_frame, end_frame)."""
+class VideoDecodeMode:
+    """How a checkpoint's video is decoded: `streaming` (each latent frame once, state carried
+    from chunk to chunk) or `whole` (the whole clip before the first chunk), with the reason."""
 
-    first_latent: int
-    end_latent: int
-    window_start: int
-    window_end: int
+    kind: str
+    reason: str = ""
 
-    @property
-    def first_frame(self) -> int:
-        return 0 if self.first_latent == 0 else T * self.first_latent - (T - 1)
-
-    @property
-    def end_frame(self) -> int:
-        return T * self.end_latent - (T - 1)
-
-    @property
-    def num_frames(self) -> int:
-        return self.end_frame - self.first_frame
+    def __str__(self) -> str:
+        if self.kind == STREAMING:
+            return "streaming (each latent frame decoded once, layer state carried between chunks)"
+        return f"whole clip before the first chunk ({self.reason})"
 
 
-def plan_chunks(latent_frames: int, chunk_frames: int, context: int = DEFAULT_CONTEXT) -> list[ChunkPlan]:
-    """Cut `latent_frames` into chunks of `chunk_frames` pixel frames (the first has one more)."""
-    per_chunk = max(1, chunk_frames // T)
-    plans = []
-    start = 0
-    end = min(latent_frames, 1 + per_chunk)
-    while start < latent_frames:
-        plans.append(
-            ChunkPlan(
-                first_latent=start,
-                end_latent=end,
-                # A window's first latent frame yields only its last pixel frame, so a chunk that
-                # does not start the clip needs at least one latent frame before it.
-                window_start=max(0, start - max(context, 1)),
-                window_end=min(latent_frames, end + context),
-            )
-        )
-        start, end = end, min(latent_frames, end + per_chunk)
-    return plans
+def video_decode_mode(decoder: Any) -> VideoDecodeMode:
+    """Streaming when `decoder` is the convolutional LTX-2 VAE in a form that streams exactly."""
+    reason = unsupported_reason(decoder)
+    return VideoDecodeMode(WHOLE, reason) if reason else VideoDecodeMode(STREAMING)
 
 
 def frame_spans(num_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
-    """Pixel-frame spans [f0, f1) of the chunks of a clip (the same cut with or without video)."""
+    """Pixel-frame spans [f0, f1) of the chunks of a clip: whole latent frames of `chunk_frames`
+    pixel frames each (the first chunk has one frame more: latent frame 0 is a single frame)."""
     latent_frames = (num_frames - 1) // T + 1
-    return [(p.first_frame, p.end_frame) for p in plan_chunks(latent_frames, chunk_frames, 0)]
+    per_chunk = max(1, chunk_frames // T)
+    spans = []
+    start = 0
+    end = min(latent_frames, 1 + per_chunk)
+    while start < latent_frames:
+        f0 = 0 if start == 0 else T * start - (T - 1)
+        spans.append((f0, T * end - (T - 1)))
+        start, end = end, min(latent_frames, end + per_chunk)
+    return spans
 
 
 def to_rgb8(video: torch.Tensor) -> np.ndarray:
@@ -80,79 +64,85 @@ def to_rgb8(video: torch.Tensor) -> np.ndarray:
     return (frames * 255).round().to(torch.uint8).cpu().numpy()
 
 
-def _vae_temb(vae: Any, batch: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
-    # Mirrors the pipeline: a timestep-conditioned VAE gets decode_timestep 0 and no added noise.
-    return torch.zeros(batch, device=device, dtype=dtype) if vae.config.timestep_conditioning else None
+def vae_temb(vae: Any, batch: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
+    """The decoder's timestep input, as the pipeline passes it: decode_timestep 0 (no added noise)."""
+    config = getattr(vae, "config", None)
+    if config is None or not getattr(config, "timestep_conditioning", False):
+        return None
+    return torch.zeros(batch, device=device, dtype=dtype)
 
 
-@torch.no_grad()
-def calibrate_context(
-    vae: Any,
-    *,
-    device: torch.device | None = None,
-    tolerance: float = CONTEXT_TOLERANCE,
-    limit: int = MAX_CONTEXT,
-) -> int:
-    """The fewest latent frames of context on each side that keep a windowed decode within
-    `tolerance` of a whole decode, measured on this VAE with random latents.
-
-    The decoder's effective temporal reach depends on its depth and weights: 6 frames suffice for
-    the tiny test VAE, the full-size LTX-2 architecture needs about 8 to 10. Measured in float32
-    (the VAE is cast and cast back, which is exact for bf16 and fp16 weights), so that half
-    precision rounding is not mistaken for missing context. Costs a few small decodes. `device`
-    is where decoding runs (the pipeline's execution device: with CPU offload the weights sit on
-    the CPU until the decode moves them); by default, where the weights are.
-    """
-    dtype = vae.dtype
-    device = device or next(vae.parameters()).device
-    frames, core = 2 * limit + 3, limit + 1
-    generator = torch.Generator().manual_seed(0)
-    latents = torch.randn(1, vae.config.latent_channels, frames, 2, 2, generator=generator).to(device)
-    temb = _vae_temb(vae, 1, device, torch.float32)
-    torch.nn.Module.to(vae, torch.float32)
-    try:
-        whole = vae.decode(latents, temb, return_dict=False)[0]
-        target = whole[:, :, T * core - (T - 1) : T * core + 1]
-
-        def error(context: int) -> float:
-            start = core - context
-            window = vae.decode(latents[:, :, start : core + 1 + context], temb, return_dict=False)[0]
-            got = window[:, :, T * core - (T - 1) - T * start : T * core + 1 - T * start]
-            return float((got - target).abs().max()) / 2  # [-1, 1] -> [0, 1] units
-
-        if error(limit) > tolerance:
-            return limit
-        low, high = 1, limit
-        while low < high:
-            middle = (low + high) // 2
-            if error(middle) <= tolerance:
-                high = middle
-            else:
-                low = middle + 1
-        return low
-    finally:
-        torch.nn.Module.to(vae, dtype)  # diffusers' own `to` warns about fp32 modules on every cast
+def decode_whole(decoder: Any, latents: torch.Tensor) -> torch.Tensor:
+    """One `decode` of all latent frames: the reference, and the fallback for any decoder."""
+    z = latents.to(decoder.dtype)
+    with torch.no_grad():
+        if type(decoder).__name__ == "LTX2VideoDiffusionDecoderModel":
+            # A diffusion decoder draws noise: seed it so a clip is reproducible.
+            generator = torch.Generator(z.device).manual_seed(0)
+            return decoder.decode(z, generator=generator, return_dict=False)[0]
+        return decoder.decode(z, vae_temb(decoder, z.shape[0], z.device, z.dtype), return_dict=False)[0]
 
 
 class VideoDecoder:
-    """Decodes one clip's denormalized latents [1, C, F, h, w] chunk by chunk."""
+    """Decodes one clip's denormalized latents [1, C, L, h, w] frame span by frame span, in order.
 
-    def __init__(self, pipe: Any, latents: torch.Tensor, context: int = DEFAULT_CONTEXT) -> None:
-        self._vae = pipe.vae
+    `frames(f0, f1)` returns RGB8 frames [f0, f1) (`decoded`, the float output); spans must follow
+    each other from 0. Streaming
+    pushes `push_latents` latent frames at a time until the span is complete.
+    """
+
+    def __init__(self, decoder: Any, latents: torch.Tensor, *, push_latents: int = 3) -> None:
+        self.mode = video_decode_mode(decoder)
+        self._decoder = decoder
         self._latents = latents
-        self._context = context
-        self._temb = _vae_temb(self._vae, latents.shape[0], latents.device, self._vae.dtype)
+        self._push_latents = max(1, push_latents)
+        self._next_latent = 0
+        self._next_frame = 0
+        self._pending: list[torch.Tensor] = []  # decoded frames not yet returned, in order
+        self._pending_frames = 0
+        self._stream: StreamingVideoDecode | None = None
+        if self.mode.kind == STREAMING:
+            temb = vae_temb(decoder, latents.shape[0], latents.device, decoder.dtype)
+            self._stream = StreamingVideoDecode(decoder, temb)
 
-    def plans(self, chunk_frames: int) -> list[ChunkPlan]:
-        return plan_chunks(self._latents.shape[2], chunk_frames, self._context)
+    @property
+    def latent_frames_decoded(self) -> int:
+        """Latent frames pushed through the decoder so far (the decode work)."""
+        return self._next_latent
 
-    @torch.no_grad()
-    def decode(self, plan: ChunkPlan) -> np.ndarray:
-        window = self._latents[:, :, plan.window_start : plan.window_end].to(self._vae.dtype)
-        video = self._vae.decode(window, self._temb, return_dict=False)[0]
-        offset = T * plan.window_start
-        return to_rgb8(video[:, :, plan.first_frame - offset : plan.end_frame - offset])
+    @property
+    def num_frames(self) -> int:
+        return T * self._latents.shape[2] - (T - 1)
 
-    def chunks(self, chunk_frames: int) -> Iterator[tuple[ChunkPlan, np.ndarray]]:
-        for plan in self.plans(chunk_frames):
-            yield plan, self.decode(plan)
+    def frames(self, first: int, end: int) -> np.ndarray:
+        """RGB8 frames [first, end), as the engine streams them."""
+        return to_rgb8(self.decoded(first, end))
+
+    def decoded(self, first: int, end: int) -> torch.Tensor:
+        """The decoder's own output [1, 3, end - first, H, W] in [-1, 1] for frames [first, end)."""
+        if first != self._next_frame or not first < end <= self.num_frames:
+            raise ValueError(f"frames [{first}, {end}): spans must follow on from {self._next_frame} within the clip")
+        while self._pending_frames < end - first:
+            self._decode_more()
+        video = torch.cat(self._pending, dim=2)
+        out, rest = video[:, :, : end - first], video[:, :, end - first :]
+        self._pending = [rest] if rest.shape[2] else []
+        self._pending_frames = rest.shape[2]
+        self._next_frame = end
+        return out
+
+    def _decode_more(self) -> None:
+        total = self._latents.shape[2]
+        if self._next_latent >= total:
+            raise RuntimeError("the decoder returned fewer frames than the clip has")
+        if self._stream is None:
+            decoded = decode_whole(self._decoder, self._latents)
+            self._next_latent = total
+        else:
+            start = self._next_latent
+            end = min(total, start + self._push_latents)
+            decoded = self._stream.push(self._latents[:, :, start:end], final=end == total)
+            self._next_latent = end
+        if decoded.shape[2]:
+            self._pending.append(decoded)
+            self._pending_frames += decoded.shape[2]

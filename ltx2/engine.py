@@ -1,8 +1,9 @@
 """Ltx2Engine: a warm LTX2Pipeline that turns GenerationParams into a stream of A/V chunks.
 
 One call of `generate` reads top to bottom: encode the prompt (cached), denoise with diffusers'
-pipeline loop (denoise.py), decode audio once (audio.py), then decode video window by window
-(decode.py), sending for each chunk its audio span before its frames.
+pipeline loop (denoise.py), then per chunk vocode its audio span (audio.py) and push its latent
+frames through the video decoder, which carries its state from chunk to chunk (decode.py),
+sending for each chunk its audio span before its frames.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import copy
 import logging
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +19,24 @@ import numpy as np
 import torch
 from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift
 
-from .audio import AudioDecoder, decode_audio, resample, resampled_length, sample_at, to_pcm
+from .audio import (
+    AudioDecoder,
+    VideoSpanAudio,
+    decode_audio,
+    resample,
+    resampled_length,
+    sample_at,
+    to_pcm,
+    vocoder_reach,
+)
 from .control import JobControl
-from .decode import VideoDecoder, calibrate_context, frame_spans
+from .decode import VideoDecoder, frame_spans
 from .denoise import DenoiseJob, denoise
 from .engine_api import ModelInfo
 from .errors import InvalidParams, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
-from .params import GenerationParams
+from .params import TEMPORAL_COMPRESSION, GenerationParams
 from .prompt_cache import PromptCache, PromptEmbeddings
 from .worker import Emit, Stream, stream
 
@@ -45,18 +54,20 @@ class Ltx2Engine:
         self,
         loaded: LoadedPipeline,
         *,
-        decode_context: int | None = None,
         prompt_cache_size: int = 32,
     ) -> None:
         self._loaded = loaded
         self._pipe = loaded.pipe
-        if decode_context is None:
-            started = time.perf_counter()
-            decode_context = calibrate_context(self._pipe.vae, device=loaded.device)
-            log.info(
-                "decode context: %d latent frames (calibrated in %.2f s)", decode_context, time.perf_counter() - started
-            )
-        self.decode_context = decode_context
+        started = time.perf_counter()
+        # Mel frames of context on each side of a vocoded chunk: the vocoder's measured reach.
+        self.vocoder_context = vocoder_reach(self._pipe, loaded.device)
+        log.info(
+            "vocoder: %s (measured in %.2f s)",
+            "whole clip (not local in time)"
+            if self.vocoder_context is None
+            else f"chunk by chunk with {self.vocoder_context} mel frames of context",
+            time.perf_counter() - started,
+        )
         self.prompt_cache = PromptCache(prompt_cache_size)
         self._samples_per_latent: tuple[int, int] | None = None
 
@@ -66,20 +77,15 @@ class Ltx2Engine:
         model_path: Path | str | None = None,
         *,
         options: LoadOptions = LoadOptions(),
-        decode_context: int | None = None,
         prompt_cache_size: int = 32,
     ) -> Ltx2Engine:
-        """Load a checkpoint folder (None: the embedded tiny checkpoint, built on first use).
-
-        `decode_context` is the number of latent frames decoded on each side of a chunk; None
-        measures the smallest that keeps chunks within half a colour level of a whole decode.
-        """
+        """Load a checkpoint folder (None: the embedded tiny checkpoint, built on first use)."""
         if model_path is None:
             from .tiny import ensure_tiny_checkpoint
 
             model_path = ensure_tiny_checkpoint()
         loaded = load_pipeline(Path(model_path), options)
-        return cls(loaded, decode_context=decode_context, prompt_cache_size=prompt_cache_size)
+        return cls(loaded, prompt_cache_size=prompt_cache_size)
 
     @property
     def pipeline(self) -> Any:
@@ -107,6 +113,15 @@ class Ltx2Engine:
         per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
         return round(params.num_frames / params.frame_rate * per_second)
 
+    def model_samples(self, params: GenerationParams) -> int:
+        """Samples of the model's own audio at the requested rate (the rest up to the video's span
+        is a faded tail)."""
+        native = self._native_samples(self.audio_latent_frames(params))
+        return resampled_length(native, self.info().native_sample_rate, self._rate(params))
+
+    def _rate(self, params: GenerationParams) -> int:
+        return params.audio_sample_rate or self.info().native_sample_rate
+
     def _native_samples(self, latent_frames: int) -> int:
         # Samples per latent frame differ between vocoders (24 kHz, 48 kHz bandwidth extension);
         # measure the affine map once on zeros instead of trusting a formula.
@@ -125,8 +140,7 @@ class Ltx2Engine:
 
     def clip_format(self, params: GenerationParams) -> ClipFormat:
         info = self.info()
-        native = self._native_samples(self.audio_latent_frames(params))
-        rate = params.audio_sample_rate or info.native_sample_rate
+        rate = self._rate(params)
         return ClipFormat(
             width=params.width,
             height=params.height,
@@ -134,7 +148,8 @@ class Ltx2Engine:
             frame_rate=params.frame_rate,
             sample_rate=rate,
             channels=info.channels,
-            num_samples=resampled_length(native, info.native_sample_rate, rate),
+            # Exactly the video's span: the model's audio, then a faded tail (audio.VideoSpanAudio).
+            num_samples=sample_at(params.num_frames, params.frame_rate, rate),
             sample_format=params.sample_format,
             seed=params.seed if params.seed is not None else 0,
             steps=params.steps,
@@ -191,18 +206,21 @@ class Ltx2Engine:
                 "use more steps or a smaller clip",
             )
 
-    def _audio_spans(self, audio_latents: torch.Tensor, fmt: ClipFormat) -> Callable[[int, int], np.ndarray]:
-        """`span(first, end)` -> float32 samples: vocoded chunk by chunk at the native rate, or
-        decoded whole and resampled when another rate was asked for."""
+    def _audio_spans(self, audio_latents: torch.Tensor, params: GenerationParams, fmt: ClipFormat) -> VideoSpanAudio:
+        """The clip's audio over the video's span: vocoded chunk by chunk at the native rate, or
+        decoded whole and resampled when another rate was asked for (or the vocoder is not local)."""
         native = self.info().native_sample_rate
-        if fmt.sample_rate == native:
+        model = self.model_samples(params)
+        span = None
+        if fmt.sample_rate == native and self.vocoder_context is not None:
             try:
-                return AudioDecoder(self._pipe, audio_latents, fmt.num_samples).samples
+                span = AudioDecoder(self._pipe, audio_latents, model, self.vocoder_context).samples
             except ValueError:
                 log.warning("vocoder output is not whole mel frames; decoding the audio whole")
-        wave = resample(decode_audio(self._pipe, audio_latents), native, fmt.sample_rate)
-        wave = _fit_length(wave, fmt.num_samples)
-        return lambda first, end: wave[first:end]
+        if span is None:
+            wave = _fit_length(resample(decode_audio(self._pipe, audio_latents), native, fmt.sample_rate), model)
+            span = lambda first, end: wave[first:end]  # noqa: E731
+        return VideoSpanAudio(span, model, fmt.num_samples, fmt.sample_rate, fmt.channels)
 
     def pipeline_kwargs(self, params: GenerationParams) -> dict[str, Any]:
         """Arguments of `LTX2Pipeline.__call__` that reproduce `params` (seed must be resolved)."""
@@ -280,17 +298,18 @@ class Ltx2Engine:
 
         emit(Progress(Phase.DECODING, total_steps=params.steps, total_frames=total, elapsed_s=denoised - started))
         control.checkpoint()
-        audio_span = self._audio_spans(audio_latents, fmt)
-        decoder = None if params.audio_only else VideoDecoder(self._pipe, video_latents, self.decode_context)
+        audio = self._audio_spans(audio_latents, params, fmt)
+        decoder = (
+            None
+            if params.audio_only
+            else VideoDecoder(self._pipe.vae, video_latents, push_latents=params.chunk_frames // TEMPORAL_COMPRESSION)
+        )
 
         first_chunk = 0.0
-        spans = frame_spans(total, params.chunk_frames)
-        plans = decoder.plans(params.chunk_frames) if decoder is not None else []
-        for index, (f0, f1) in enumerate(spans):
+        for f0, f1 in frame_spans(total, params.chunk_frames):
             control.checkpoint()
             s0 = sample_at(f0, params.frame_rate, fmt.sample_rate)
-            s1 = fmt.num_samples if index == len(spans) - 1 else sample_at(f1, params.frame_rate, fmt.sample_rate)
-            s0, s1 = min(s0, fmt.num_samples), min(s1, fmt.num_samples)
+            s1 = sample_at(f1, params.frame_rate, fmt.sample_rate)
             if s1 > s0:
                 emit(
                     AudioChunk(
@@ -299,11 +318,11 @@ class Ltx2Engine:
                         sample_rate=fmt.sample_rate,
                         channels=fmt.channels,
                         sample_format=params.sample_format,
-                        data=to_pcm(audio_span(s0, s1), params.sample_format),
+                        data=to_pcm(audio.span(s0, s1), params.sample_format),
                     )
                 )
             if decoder is not None:
-                frames = decoder.decode(plans[index])
+                frames = decoder.frames(f0, f1)
                 emit(
                     VideoChunk(
                         first_frame=f0,
@@ -331,6 +350,7 @@ class Ltx2Engine:
                 seed=params.seed,
                 num_frames=0 if params.audio_only else total,
                 num_samples=fmt.num_samples,
+                audio_padded_samples=audio.padded_samples,
                 timings=Timings(
                     encode_s=encoded - started,
                     denoise_s=denoised - encoded,

@@ -28,6 +28,8 @@ class ModelInfo:
     parameter_counts: dict[str, int] = field(default_factory=dict)
     memory_bytes: int = 0
     load_s: float = 0.0
+    # How the video is decoded (ltx2.decode.VideoDecodeMode): "streaming", or "whole: <why>".
+    video_decode: str = "streaming"
 
 
 @runtime_checkable

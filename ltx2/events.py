@@ -98,13 +98,18 @@ class Timings:
 
 @dataclass(frozen=True)
 class Completed:
-    """The last event of a successful generation; `num_frames` counts the frames sent (0 for audio only)."""
+    """The last event of a successful generation; `num_frames` counts the frames sent (0 for audio only).
+
+    `num_samples` covers exactly the video's span; the last `audio_padded_samples` of them are not
+    the model's (its audio ends 10-50 ms early) but its last sample faded to silence.
+    """
 
     seed: int
     num_frames: int
     num_samples: int
     timings: Timings
     cache_hit: bool = False
+    audio_padded_samples: int = 0
 
 
 Event = Progress | AudioChunk | VideoChunk | Completed

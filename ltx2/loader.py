@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import torch
 
+from .decode import STREAMING, video_decode_mode
 from .engine_api import ModelInfo
 from .errors import CheckpointError
 
@@ -168,6 +169,7 @@ def load_pipeline(path: Path, options: LoadOptions = LoadOptions()) -> LoadedPip
     if options.vae_tiling:
         pipe.vae.enable_tiling()
     pipe.set_progress_bar_config(disable=True)
+    decode_mode = video_decode_mode(pipe.vae)
     counts = {
         name: sum(p.numel() for p in getattr(pipe, name).parameters())
         for name in ("transformer", "vae", "audio_vae", "vocoder", "connectors", "text_encoder")
@@ -187,15 +189,17 @@ def load_pipeline(path: Path, options: LoadOptions = LoadOptions()) -> LoadedPip
         parameter_counts=counts,
         memory_bytes=memory,
         load_s=time.perf_counter() - started,
+        video_decode=decode_mode.kind if decode_mode.kind == STREAMING else f"{decode_mode.kind}: {decode_mode.reason}",
     )
     log.info(
-        "loaded %s from %s on %s (%s, %.1f M parameters) in %.2f s",
+        "loaded %s from %s on %s (%s, %.1f M parameters) in %.2f s; video decode: %s",
         info.model_id,
         path,
         info.device,
         info.dtype,
         sum(counts.values()) / 1e6,
         info.load_s,
+        decode_mode,
     )
     return LoadedPipeline(
         pipe=pipe,

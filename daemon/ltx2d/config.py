@@ -100,13 +100,6 @@ def _dtype(text: str) -> str:
     return _choice("auto", "bf16", "fp16", "fp32")(_DTYPE_ALIASES.get(value, value))
 
 
-def _context(text: str) -> int | None:
-    """Latent frames of decode context: `auto` (measured at load) or an integer from 1 to 32."""
-    if text.strip().lower() == "auto":
-        return None
-    return _int(1, 32)(text)
-
-
 def _port_or_off(text: str) -> int | None:
     """A TCP port, 0 to pick a free one; negative or `off` disables."""
     if text.strip().lower() in ("off", "none", "disabled", ""):
@@ -211,15 +204,6 @@ OPTIONS: tuple[Option, ...] = (
         _choice("none", "int8", "nf4", "fp8"),
         "none",
         "KIND",
-        group="model",
-    ),
-    Option(
-        "decode_context",
-        "Latent frames decoded on each side of a streamed chunk so chunks match a whole decode; "
-        "unset or auto measures, at load, the fewest that keep them within half a colour level.",
-        _context,
-        None,
-        "N",
         group="model",
     ),
     Option(
@@ -423,7 +407,6 @@ class DaemonConfig:
     offload: bool = False
     vae_tiling: bool = False
     quantization: str = "none"
-    decode_context: int | None = None
     preload: bool = False
     keep_alive: float = 0.0
     host: str = "127.0.0.1"

@@ -80,9 +80,7 @@ async def read_frame(
         async with asyncio.timeout(frame_timeout_s):
             return await _read_rest(reader, first, max_bytes)
     except TimeoutError:
-        raise MalformedFrame(
-            f"a frame began but did not arrive whole within {frame_timeout_s:g} s", "length"
-        ) from None
+        raise MalformedFrame(f"a frame began but did not arrive whole within {frame_timeout_s:g} s", "length") from None
 
 
 async def _read_rest(reader: asyncio.StreamReader, first: bytes, max_bytes: int | None) -> dict[str, Any]:

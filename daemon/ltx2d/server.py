@@ -65,7 +65,7 @@ def real_engine_factory(config: DaemonConfig) -> Callable[[], ltx2.Engine]:
             vae_tiling=config.vae_tiling,
             quantization=config.quantization,  # type: ignore[arg-type]  # checked by the config
         )
-        return Ltx2Engine.load(config.model, options=options, decode_context=config.decode_context)
+        return Ltx2Engine.load(config.model, options=options)
 
     return build
 

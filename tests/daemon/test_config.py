@@ -63,13 +63,6 @@ def test_environment_overrides_default_and_flag_overrides_environment(name: str,
     assert getattr(config(flag_args, {option.env: text}), name) == flag_value
 
 
-def test_decode_context_is_measured_unless_given() -> None:
-    assert config().decode_context is None
-    assert config(["--decode-context", "auto"], {"LTX2D_DECODE_CONTEXT": "9"}).decode_context is None
-    assert config(env={"LTX2D_DECODE_CONTEXT": "9"}).decode_context == 9
-    assert config(["--decode-context", "12"]).decode_context == 12
-
-
 def test_bridge_can_be_disabled_three_ways() -> None:
     assert config(["--no-bridge"]).bridge_port is None
     assert config(["--bridge-port", "-1"]).bridge_port is None
@@ -93,7 +86,6 @@ def test_the_process_environment_is_never_read_by_itself(monkeypatch: pytest.Mon
         (["--log-format", "xml"], {}, "--log-format", "xml", "text, json"),
         (["--dtype", "int3"], {}, "--dtype", "int3", "auto, bf16, fp16, fp32"),
         (["--quantization", "int4"], {}, "--quantization", "int4", "none, int8, nf4, fp8"),
-        (["--decode-context", "0"], {}, "--decode-context", "0", "between 1 and 32"),
         ([], {"LTX2D_OFFLOAD": "maybe"}, "LTX2D_OFFLOAD", "maybe", "1/true/yes/on"),
         (["--cache-max-bytes", "lots"], {}, "--cache-max-bytes", "lots", "size in bytes"),
         (["--default-width", "65"], {}, "--default-width", "65", "multiple of 32"),

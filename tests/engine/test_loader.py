@@ -78,3 +78,18 @@ def test_vae_tiling_option_is_applied(tiny_checkpoint):
     loaded = load_pipeline(tiny_checkpoint, LoadOptions(vae_tiling=True))
     assert loaded.pipe.vae.use_tiling
     assert loaded.max_sequence_length == 64  # from the tiny checkpoint's ltx2d.json
+
+
+def test_the_load_report_says_how_the_video_is_decoded(tiny_checkpoint, engine, caplog):
+    from tests.engine.conftest import collect, small
+
+    assert engine.info().video_decode == "streaming"
+    with caplog.at_level("INFO", logger="ltx2.loader"):
+        tiled = Ltx2Engine.load(tiny_checkpoint, options=LoadOptions(vae_tiling=True))
+    # Tiles would share one layer state: a tiled VAE decodes the whole clip before the first chunk.
+    assert tiled.info().video_decode.startswith("whole: VAE tiling is enabled")
+    assert "video decode: whole clip before the first chunk (VAE tiling is enabled" in caplog.text
+    a, b = collect(tiled.generate(small()), small()), collect(engine.generate(small()), small())
+    assert a.frames.shape == b.frames.shape == (25, 64, 64, 3)
+    assert abs(a.frames.astype(int) - b.frames.astype(int)).max() <= 1  # 64 px: below the tile size
+    assert (a.audio == b.audio).all()
