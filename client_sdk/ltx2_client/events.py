@@ -180,6 +180,8 @@ class Completed:
     num_samples: int
     cache_hit: bool
     timings: Timings
+    # The last this many of num_samples pad the model's audio to the video's span (a fade to silence).
+    audio_padded_samples: int = 0
 
 
 Event = Accepted | Progress | AudioChunk | VideoChunk | Completed
@@ -231,5 +233,7 @@ def event_from_pb(m: pb.GenerateEvent) -> Event:
         )
     if kind == "completed":
         c = m.completed
-        return Completed(c.seed, c.num_frames, c.num_samples, c.cache_hit, Timings.from_pb(c.timings))
+        return Completed(
+            c.seed, c.num_frames, c.num_samples, c.cache_hit, Timings.from_pb(c.timings), c.audio_padded_samples
+        )
     raise ProtocolError(f"event without a payload (job {m.job_id!r}); is the daemon newer than this SDK?")

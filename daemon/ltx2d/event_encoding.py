@@ -124,6 +124,7 @@ def encode_event(event: StreamEvent, delivery: Delivery) -> EncodedEvent:
                     "num_frames": event.num_frames,
                     "num_samples": event.num_samples,
                     "cache_hit": event.cache_hit,
+                    "audio_padded_samples": event.audio_padded_samples,
                     "timings": {
                         "queue_s": f32(t.queue_s),
                         "encode_s": f32(t.encode_s),

@@ -6,7 +6,8 @@ One file per clip, `<key>.clip`, written as the miss streams and read back as th
     records  one per item, in stream order: the clip format first, then every audio and video
              chunk; each is kind, meta length, data length, crc32 of meta + data, meta (a small
              msgpack list), data (the chunk's bytes as streamed)
-    trailer  seed, num_frames, num_samples, total record bytes, crc32 of those, magic "LTX2DE"
+    trailer  seed, num_frames, num_samples, audio padded samples, total record bytes, crc32 of
+             those, magic "LTX2DE"
 
 Opening an entry reads the header, the fixed-size trailer and the format record (three small
 reads, whatever the clip size); each chunk is checked against its own crc32 as it is read, so a
@@ -51,7 +52,8 @@ _MAGIC = b"LTX2DC"
 _END_MAGIC = b"LTX2DE"
 _HEADER = struct.Struct(">6sH32s")  # magic, version, key
 _RECORD = struct.Struct(">cHII")  # kind, meta length, data length, crc32(meta + data)
-_TRAILER = struct.Struct(">qQQQI6s")  # seed, num_frames, num_samples, record bytes, crc32, magic
+_TRAILER = struct.Struct(">qQQQQI6s")  # seed, frames, samples, padded samples, record bytes, crc32, magic
+_TRAILER_FIELDS = ">qQQQQ"
 _FORMAT, _AUDIO, _VIDEO = b"F", b"A", b"V"
 _SUFFIX = ".clip"
 _NAME = re.compile(r"^[0-9a-f]{64}\.clip$")
@@ -72,6 +74,7 @@ class CachedClip:
     seed: int
     num_frames: int
     num_samples: int
+    audio_padded_samples: int = 0
 
 
 def cache_key(fingerprint: str, params: ltx2.GenerationParams) -> str:
@@ -127,9 +130,9 @@ def _chunk_record(chunk: Chunk) -> tuple[bytes, bytes]:
     return _record(_VIDEO, meta, chunk.data)
 
 
-def _trailer(seed: int, num_frames: int, num_samples: int, record_bytes: int) -> bytes:
-    fields = struct.pack(">qQQQ", seed, num_frames, num_samples, record_bytes)
-    return _TRAILER.pack(seed, num_frames, num_samples, record_bytes, zlib.crc32(fields), _END_MAGIC)
+def _trailer(seed: int, num_frames: int, num_samples: int, padded: int, record_bytes: int) -> bytes:
+    fields = (seed, num_frames, num_samples, padded, record_bytes)
+    return _TRAILER.pack(*fields, zlib.crc32(struct.pack(_TRAILER_FIELDS, *fields)), _END_MAGIC)
 
 
 class CacheReader:
@@ -140,7 +143,8 @@ class CacheReader:
         self._key = key
         self._fh = fh
         self._identity = identity
-        self.seed, self.num_frames, self.num_samples, self._left = _read_ends(fh, key, identity[2])
+        ends = _read_ends(fh, key, identity[2])
+        self.seed, self.num_frames, self.num_samples, self.audio_padded_samples, self._left = ends
         fh.seek(_HEADER.size)
         kind, meta, _ = self._read_record()
         if kind != _FORMAT:
@@ -234,13 +238,13 @@ class CacheWriter:
             return False
         return True
 
-    def commit(self, seed: int, num_frames: int, num_samples: int) -> bool:
+    def commit(self, seed: int, num_frames: int, num_samples: int, audio_padded_samples: int = 0) -> bool:
         """Finish the entry and install it under its key (replacing an older one); False when it
         was given up or the write failed (logged; an older entry stays as it was)."""
         if self._fh is None:
             return False
         try:
-            self._write(_trailer(seed, num_frames, num_samples, self._records))
+            self._write(_trailer(seed, num_frames, num_samples, audio_padded_samples, self._records))
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
@@ -374,7 +378,9 @@ class ResultCache:
                     self.hits -= 1
                     self.misses += 1
                 return None
-            return CachedClip(reader.format, chunks, reader.seed, reader.num_frames, reader.num_samples)
+            return CachedClip(
+                reader.format, chunks, reader.seed, reader.num_frames, reader.num_samples, reader.audio_padded_samples
+            )
 
     def _drop_damaged(self, key: str, identity: tuple[int, int, int], problem: str) -> None:
         """Remove the entry read as `identity` if the file under `key` is still that one."""
@@ -410,7 +416,7 @@ class ResultCache:
         for chunk in clip.chunks:
             if not writer.add(chunk):
                 return False
-        return writer.commit(clip.seed, clip.num_frames, clip.num_samples)
+        return writer.commit(clip.seed, clip.num_frames, clip.num_samples, clip.audio_padded_samples)
 
     def _install(self, key: str, tmp: Path, size: int) -> bool:
         if size > self.max_bytes:
@@ -449,8 +455,8 @@ class ResultCache:
             log.info("cache evicted %s", key, extra={"event": "cache_evicted", "key": key})
 
 
-def _read_ends(fh: BinaryIO, key: str, size: int) -> tuple[int, int, int, int]:
-    """Seed, num_frames, num_samples and record bytes from a valid header and trailer for `key`;
+def _read_ends(fh: BinaryIO, key: str, size: int) -> tuple[int, int, int, int, int]:
+    """Seed, num_frames, num_samples, audio padded samples and record bytes from a valid header and trailer for `key`;
     raises DamagedEntry saying what is wrong."""
     fh.seek(0)
     header = fh.read(_HEADER.size)
@@ -466,12 +472,13 @@ def _read_ends(fh: BinaryIO, key: str, size: int) -> tuple[int, int, int, int]:
     if size < _HEADER.size + _TRAILER.size:
         raise DamagedEntry("no trailer (the write did not finish)")
     fh.seek(size - _TRAILER.size)
-    seed, frames, samples, record_bytes, crc, end = _TRAILER.unpack(fh.read(_TRAILER.size))
-    if end != _END_MAGIC or crc != zlib.crc32(struct.pack(">qQQQ", seed, frames, samples, record_bytes)):
+    *fields, crc, end = _TRAILER.unpack(fh.read(_TRAILER.size))
+    seed, frames, samples, padded, record_bytes = fields
+    if end != _END_MAGIC or crc != zlib.crc32(struct.pack(_TRAILER_FIELDS, *fields)):
         raise DamagedEntry("no valid trailer (the write did not finish)")
     if record_bytes != size - _HEADER.size - _TRAILER.size:
         raise DamagedEntry("its length does not match its trailer")
-    return seed, frames, samples, record_bytes
+    return seed, frames, samples, padded, record_bytes
 
 
 def _unlink(path: Path) -> None:

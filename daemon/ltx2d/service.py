@@ -265,7 +265,9 @@ class Ltx2dService:
 
     async def _commit(self, writer: CacheWriter, done: ltx2.Completed) -> None:
         try:
-            await asyncio.to_thread(writer.commit, done.seed, done.num_frames, done.num_samples)
+            await asyncio.to_thread(
+                writer.commit, done.seed, done.num_frames, done.num_samples, done.audio_padded_samples
+            )
         except Exception:
             log.exception("cache store failed", extra={"event": "cache_write_failed"})
             await asyncio.to_thread(writer.abort)
@@ -318,7 +320,14 @@ class Ltx2dService:
                 total_s=end - accepted_at,
             )
             outcome = "OK"
-            yield ltx2.Completed(reader.seed, reader.num_frames, reader.num_samples, timings, cache_hit=True)
+            yield ltx2.Completed(
+                reader.seed,
+                reader.num_frames,
+                reader.num_samples,
+                timings,
+                cache_hit=True,
+                audio_padded_samples=reader.audio_padded_samples,
+            )
         except DamagedEntry as exc:
             outcome = StatusCode.UNAVAILABLE.value
             raise ServiceError(

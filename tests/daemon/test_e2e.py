@@ -157,6 +157,9 @@ def test_a_cache_hit_streams_the_same_bytes_as_the_miss(stub: pb_grpc.Ltx2dStub)
         time.sleep(0.1)
     assert not miss[0].accepted.cache_hit and hit[0].accepted.cache_hit and hit[-1].completed.cache_hit
     assert chunks_of_grpc(hit) == chunks_of_grpc(miss)
+    # The tail padding is part of what the hit replays, as the miss reported it.
+    padded = miss[-1].completed.audio_padded_samples
+    assert padded > 0 and hit[-1].completed.audio_padded_samples == padded
 
 
 def test_memory_bytes_is_zero_on_cpu_and_after_unload(stub: pb_grpc.Ltx2dStub) -> None:

@@ -110,10 +110,11 @@ def test_a_client_killed_mid_stream_cancels_its_job(daemon: DaemonProcess, stub:
 # --- the daemon killed mid-job, restarted on the same cache ---
 
 # docs/daemon-core.md: header (magic, version, key), records (kind, meta length, data length,
-# crc32 of meta + data, then meta and data), trailer (seed, frames, samples, record bytes, crc32, magic).
+# crc32 of meta + data, then meta and data), trailer (seed, frames, samples, padded samples, record
+# bytes, crc32, magic).
 HEADER = struct.Struct(">6sH32s")
 RECORD = struct.Struct(">cHII")
-TRAILER = struct.Struct(">qQQQI6s")
+TRAILER = struct.Struct(">qQQQQI6s")
 ENTRY = re.compile(r"^[0-9a-f]{64}\.clip$")
 TEMPORARY = re.compile(r"^\.[0-9a-f]{64}\.[0-9a-f]+\.tmp$")
 

@@ -254,18 +254,20 @@ class Timings(_message.Message):
     def __init__(self, queue_s: _Optional[float] = ..., encode_s: _Optional[float] = ..., denoise_s: _Optional[float] = ..., decode_s: _Optional[float] = ..., first_chunk_s: _Optional[float] = ..., total_s: _Optional[float] = ...) -> None: ...
 
 class Completed(_message.Message):
-    __slots__ = ("seed", "num_frames", "num_samples", "cache_hit", "timings")
+    __slots__ = ("seed", "num_frames", "num_samples", "cache_hit", "timings", "audio_padded_samples")
     SEED_FIELD_NUMBER: _ClassVar[int]
     NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
     NUM_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_PADDED_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     seed: int
     num_frames: int
     num_samples: int
     cache_hit: bool
     timings: Timings
-    def __init__(self, seed: _Optional[int] = ..., num_frames: _Optional[int] = ..., num_samples: _Optional[int] = ..., cache_hit: _Optional[bool] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    audio_padded_samples: int
+    def __init__(self, seed: _Optional[int] = ..., num_frames: _Optional[int] = ..., num_samples: _Optional[int] = ..., cache_hit: _Optional[bool] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., audio_padded_samples: _Optional[int] = ...) -> None: ...
 
 class CancelRequest(_message.Message):
     __slots__ = ("job_id",)
