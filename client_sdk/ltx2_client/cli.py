@@ -158,9 +158,11 @@ def _print_info(info: Info, *, as_json: bool) -> int:
         ("audio", f"{info.native_sample_rate} Hz native"),
         (
             "limits",
-            f"{lim.min_size}..{lim.max_width}x{lim.max_height} px, up to {lim.max_frames} frames, "
-            f"{lim.max_steps} steps, {lim.min_frame_rate:g}-{lim.max_frame_rate:g} fps, "
-            f"guidance <= {lim.max_guidance_scale:g}, prompt <= {lim.max_prompt_chars} chars",
+            f"{lim.min_size}..{lim.max_width}x{lim.max_height} px (multiples of {lim.size_multiple}), "
+            f"{lim.min_frames}..{lim.max_frames} frames ({lim.frames_multiple}k+1), "
+            f"{lim.min_steps}..{lim.max_steps} steps, {lim.min_frame_rate:g}-{lim.max_frame_rate:g} fps, "
+            f"at most {lim.max_video_tokens} video tokens, guidance {lim.min_guidance_scale:g}-"
+            f"{lim.max_guidance_scale:g}, prompt <= {lim.max_prompt_chars} chars (`ltx2 info --json`: every limit)",
         ),
         (
             "defaults",
