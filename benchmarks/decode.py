@@ -165,7 +165,10 @@ def memory_rows(kind: str, width: int, height: int) -> list[list[object]]:
     for mode, frames, chunk in cases:
         probe = [sys.executable, "-m", "benchmarks.decode", "--memory-probe", kind, mode, str(frames), str(chunk)]
         probe += ["--tiny-size" if kind == "tiny" else "--full-size", f"{width}x{height}"]
-        out = subprocess.run(probe, capture_output=True, text=True, check=True, cwd=HERE.parent)
+        # A fixed mmap threshold: glibc otherwise raises it as tensors are freed and serves later
+        # ones from a heap it never shrinks, so RSS would count freed memory of earlier pushes.
+        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+        out = subprocess.run(probe, capture_output=True, text=True, check=True, cwd=HERE.parent, env=env)
         results[(mode, frames, chunk)] = json.loads(out.stdout.strip().splitlines()[-1])["peak_growth_mib"]
     whole = results[("whole", 257, 0)]
     rows = []

@@ -103,7 +103,7 @@ class VideoDecoder:
         self._stream: StreamingVideoDecode | None = None
         if self.mode.kind == STREAMING:
             temb = vae_temb(decoder, latents.shape[0], latents.device, decoder.dtype)
-            self._stream = StreamingVideoDecode(decoder, temb)
+            self._stream = StreamingVideoDecode(decoder, temb, push_latents=self._push_latents)
 
     @property
     def latent_frames_decoded(self) -> int:
@@ -133,9 +133,11 @@ class VideoDecoder:
 
     def _decode_more(self) -> None:
         total = self._latents.shape[2]
-        if self._next_latent >= total:
+        if self._stream is not None and self._next_latent >= total and not self._stream.done:
+            decoded = self._stream.drain()
+        elif self._next_latent >= total:
             raise RuntimeError("the decoder returned fewer frames than the clip has")
-        if self._stream is None:
+        elif self._stream is None:
             decoded = decode_whole(self._decoder, self._latents)
             self._next_latent = total
         else:

@@ -87,11 +87,12 @@ class StreamingVideoDecode:
     """One clip's streaming decode. `push(latents, final=...)` returns the frames it completes.
 
     `latents` are the denormalized latents [B, C, n, h, w] that come next in time; the last push
-    must say `final=True` (it flushes the frames held back for their right-hand neighbours).
-    Returns the decoded frames [B, 3, m, H, W] in [-1, 1] (m may be 0 early on).
+    must say `final=True`. Then `drain()` returns the rest, in pieces of at most about
+    `push_latents` latent frames' worth, until `done`. Each returns decoded frames
+    [B, 3, m, H, W] in [-1, 1] (m may be 0 early on).
     """
 
-    def __init__(self, vae: Any, temb: torch.Tensor | None = None) -> None:
+    def __init__(self, vae: Any, temb: torch.Tensor | None = None, *, push_latents: int = 3) -> None:
         reason = unsupported_reason(vae)
         if reason is not None:
             raise ValueError(f"cannot stream this VAE: {reason}")
@@ -101,33 +102,41 @@ class StreamingVideoDecode:
         self._convs: dict[int, DelayedConv] = {}
         self._upsamplers: dict[int, StreamingUpsampler] = {}
         self._shortcuts: dict[int, DelayLine] = {}
-        self._done = False
+        self._pushed_last = False
         self.latent_frames_pushed = 0
-        self._build()
+        self._build(max(1, push_latents))
 
-    def _build(self) -> None:
-        decoder = self._vae.decoder
-        upsampler_convs = set()
-        for module in decoder.modules():
-            if type(module).__name__ == "LTX2VideoUpsampler3d":
-                self._upsamplers[id(module)] = StreamingUpsampler(module, self._push)
-                upsampler_convs.add(id(module.conv))
-        resnet_convs = set()
-        for module in decoder.modules():
-            if type(module).__name__ == "LTX2VideoResnetBlock3d":
+    def _build(self, push_latents: int) -> None:
+        # Registration order is the order of the decoder's forward (conv_in, mid block, each up
+        # block's conv_in, upsampler and resnets, conv_out): each layer reads the end of the clip
+        # from the nearest upsampler before it.
+        upstream: StreamingUpsampler | None = None
+        rate = 1  # frames per latent frame at the current layer
+        inside = set()
+        for module in self._vae.decoder.modules():
+            kind = type(module).__name__
+            if kind == "LTX2VideoUpsampler3d":
+                rate *= module.stride[0]
+                upstream = StreamingUpsampler(module, self._push, upstream, cap=rate * push_latents)
+                self._upsamplers[id(module)] = upstream
+                inside.add(id(module.conv))
+            elif kind == "LTX2VideoResnetBlock3d":
                 # The block's convs may emit nothing early on; its shortcut, which runs last, says so.
-                first = DelayedConv(module.conv1, self._push, raises=False)
-                second = DelayedConv(module.conv2, self._push, raises=False)
+                first = DelayedConv(module.conv1, self._push, upstream, raises=False)
+                second = DelayedConv(module.conv2, self._push, upstream, raises=False)
                 self._convs[id(module.conv1)] = first
                 self._convs[id(module.conv2)] = second
-                resnet_convs |= {id(module.conv1), id(module.conv2)}
+                inside |= {id(module.conv1), id(module.conv2)}
                 self._shortcuts[id(module)] = DelayLine(
-                    lambda a=first, b=second: a.delay + b.delay, self._push, module.conv_shortcut
+                    lambda a=first, b=second: a.delay + b.delay, self._push, upstream, module.conv_shortcut
                 )
-        for module in decoder.modules():
-            streamed_elsewhere = id(module) in upsampler_convs or id(module) in resnet_convs
-            if type(module).__name__ == "LTX2VideoCausalConv3d" and not streamed_elsewhere:
-                self._convs[id(module)] = DelayedConv(module, self._push)
+            elif kind == "LTX2VideoCausalConv3d" and id(module) not in inside:
+                self._convs[id(module)] = DelayedConv(module, self._push, upstream)
+
+    @property
+    def done(self) -> bool:
+        """The last latent frame is in and every frame has come out."""
+        return self._pushed_last and all(u.exhausted for u in self._upsamplers.values())
 
     @contextlib.contextmanager
     def _installed(self) -> Iterator[None]:
@@ -157,17 +166,27 @@ class StreamingVideoDecode:
                 else:
                     setattr(module, name, original)
 
-    @torch.no_grad()
     def push(self, latents: torch.Tensor, *, final: bool = False) -> torch.Tensor:
-        if self._done:
+        if self._pushed_last:
             raise RuntimeError("the clip's last latent frame was already pushed")
-        if latents.shape[2] == 0 and not final:
+        if latents.shape[2] == 0:
             raise ValueError("push at least one latent frame")
-        vae = self._vae
         self._push.final = final
-        self._done = final
+        self._pushed_last = final
         self.latent_frames_pushed += latents.shape[2]
+        return self._run(latents)
+
+    def drain(self) -> torch.Tensor:
+        """The next piece of the frames still queued after the last push."""
+        if not self._pushed_last or self.done:
+            raise RuntimeError("drain only after the last push, while frames remain")
+        return self._run(self._latents_template)
+
+    @torch.no_grad()
+    def _run(self, latents: torch.Tensor) -> torch.Tensor:
+        vae = self._vae
         z = latents.to(vae.dtype)
+        self._latents_template = z[:, :, :0]
         with _lock_for(vae.decoder), self._installed():
             try:
                 # Through `vae.decode`, so offload hooks place the weights as for a whole decode.

@@ -34,14 +34,19 @@ def latents(vae: AutoencoderKLLTX2Video, frames: int, size: int = 2, seed: int =
 
 
 def streamed(vae: AutoencoderKLLTX2Video, z: torch.Tensor, sizes: list[int]) -> tuple[torch.Tensor, list[int]]:
-    """Push `z` in pieces of the given sizes (the last repeats); returns the output and frames per push."""
-    stream = StreamingVideoDecode(vae)
+    """Push `z` in pieces of the given sizes (the last repeats), then drain; returns the output and
+    the frames of each call."""
+    stream = StreamingVideoDecode(vae, push_latents=sizes[-1])
     outs, start, i = [], 0, 0
     while start < z.shape[2]:
         end = min(z.shape[2], start + sizes[min(i, len(sizes) - 1)])
         outs.append(stream.push(z[:, :, start:end], final=end == z.shape[2]))
         start, i = end, i + 1
+    while not stream.done:
+        outs.append(stream.drain())
     assert stream.latent_frames_pushed == z.shape[2]  # every latent frame went through once
+    # No call releases more than about a push's worth of frames, the end of the clip included.
+    assert max(o.shape[2] for o in outs) <= 8 * sizes[-1] + 16
     return torch.cat(outs, dim=2), [o.shape[2] for o in outs]
 
 
@@ -85,8 +90,8 @@ def test_the_first_and_last_frames_get_the_edge_padding_of_a_whole_decode():
     z = latents(vae, 20, seed=5)
     got, counts = streamed(vae, z, [2])
     ref = whole(vae, z)
-    # The decoder runs behind its input: nothing comes out of the first pushes, the last flushes.
-    assert counts[0] == 0 and counts[-1] > 16
+    # The decoder runs behind its input: nothing comes out of the first pushes, drains finish it.
+    assert counts[0] == 0 and len(counts) > 10
     assert float((got[:, :, :8] - ref[:, :, :8]).abs().max()) <= F64
     assert float((got[:, :, -8:] - ref[:, :, -8:]).abs().max()) <= F64
     # A decode of the last frames alone (other padding) differs: the edges are the real test.
@@ -99,7 +104,10 @@ def test_a_timestep_conditioned_decoder_streams_exactly():
     z = latents(vae, 12, seed=2)
     temb = torch.full((1,), 0.05, dtype=torch.float64)
     stream = StreamingVideoDecode(vae, temb)
-    got = torch.cat([stream.push(z[:, :, :5]), stream.push(z[:, :, 5:9]), stream.push(z[:, :, 9:], final=True)], 2)
+    outs = [stream.push(z[:, :, :5]), stream.push(z[:, :, 5:9]), stream.push(z[:, :, 9:], final=True)]
+    while not stream.done:
+        outs.append(stream.drain())
+    got = torch.cat(outs, 2)
     with torch.no_grad():
         ref = vae.decode(z, temb, return_dict=False)[0]
     assert float((got - ref).abs().max()) <= F64
@@ -116,6 +124,8 @@ def test_the_decoder_is_left_as_it_was_between_and_after_pushes():
     assert not any("forward" in m.__dict__ for m in vae.modules())
     assert float((whole(vae, z) - whole(tiny_vae(), z)).abs().max()) == 0.0  # a whole decode meanwhile is plain
     stream.push(z[:, :, 3:], final=True)
+    while not stream.done:
+        stream.drain()
     after = [r.__dict__.get("conv_shortcut", "module") for r in vae.decoder.modules() if hasattr(r, "norm3")]
     assert after == shortcut_attrs
     with pytest.raises(RuntimeError, match="already pushed"):
@@ -131,6 +141,11 @@ def test_two_clips_decoded_in_turns_keep_their_state_apart():
         final = start + 2 == 10
         outs_a.append(first.push(a[:, :, start : start + 2], final=final))
         outs_b.append(second.push(b[:, :, start : start + 2], final=final))
+    while not (first.done and second.done):
+        if not first.done:
+            outs_a.append(first.drain())
+        if not second.done:
+            outs_b.append(second.drain())
     assert float((torch.cat(outs_a, 2) - whole(vae, a)).abs().max()) <= F64
     assert float((torch.cat(outs_b, 2) - whole(vae, b)).abs().max()) <= F64
 
@@ -147,8 +162,9 @@ def test_the_full_size_ltx2_decoder_streams_exactly():
     ref = whole(vae, z)
     got, counts = streamed(vae, z, [3])
     assert got.shape == ref.shape == (1, 3, 201, 64, 64)
-    # Its delay is about 22 latent frames: the first frames come out of the eighth push.
-    assert counts[:7] == [0] * 7 and sum(counts) == 201
+    # Its delay is about 22 latent frames: the first frames come out of the eighth push, and the
+    # last 170 or so are drained after the last push in pieces of a push's worth.
+    assert counts[:7] == [0] * 7 and sum(counts) == 201 and len(counts) > 12
     assert float((got - ref).abs().max()) <= 1e-5
 
 
