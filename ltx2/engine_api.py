@@ -5,6 +5,7 @@ The daemon's scheduler only ever talks to an `Engine`; tests can hand it a fake 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -15,8 +16,20 @@ from .params import GenerationParams, Limits
 
 
 @dataclass(frozen=True)
+class AdapterInfo:
+    """A LoRA adapter loaded at start: its name, file, file fingerprint and the modules it adapts."""
+
+    name: str
+    path: str
+    fingerprint: str
+    # Strength used when a request names the adapter without one.
+    default_strength: float = 1.0
+    components: tuple[str, ...] = ("transformer",)
+
+
+@dataclass(frozen=True)
 class ModelInfo:
-    """What an engine has loaded."""
+    """What an engine has loaded (the load report)."""
 
     model_id: str
     model_path: str
@@ -28,6 +41,25 @@ class ModelInfo:
     parameter_counts: dict[str, int] = field(default_factory=dict)
     memory_bytes: int = 0
     load_s: float = 0.0
+    # Read from the checkpoint's configs (ltx2.versions), never from its folder name.
+    version: str = ""
+    text_encoder: str = ""
+    distilled: bool = False
+    default_preset: str = "dev"
+    features: tuple[str, ...] = ()
+    adapters: tuple[AdapterInfo, ...] = ()
+
+    def adapter(self, name: str) -> AdapterInfo | None:
+        return next((a for a in self.adapters if a.name == name), None)
+
+    def job_fingerprint(self, params: GenerationParams) -> str:
+        """The model fingerprint combined with the file fingerprint of every adapter `params` uses, for
+        cache keys (the adapter names and strengths are in `params.output_key()`)."""
+        found = [(lora.name, self.adapter(lora.name)) for lora in params.loras]
+        used = [f"{name}={adapter.fingerprint}" for name, adapter in found if adapter is not None]
+        if not used:
+            return self.fingerprint
+        return hashlib.sha256("\0".join([self.fingerprint, *used]).encode()).hexdigest()[:16]
 
 
 @runtime_checkable

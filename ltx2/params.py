@@ -1,4 +1,9 @@
-"""Generation parameters and their validation: the one place where limits live."""
+"""Generation parameters and their validation: the one place where limits live.
+
+Sampling fields a preset governs (`PRESET_FIELDS`: steps and the guidance knobs) may be left None:
+`resolve_preset` fills them from the request's preset, or the checkpoint's default preset (`dev`, or
+`distilled` for a distilled checkpoint), and fields set explicitly win over the preset.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,23 @@ from dataclasses import dataclass, field, fields, replace
 from enum import IntEnum
 
 from .errors import InvalidParams
+from .versions import PRESETS, Preset
 
 TEMPORAL_COMPRESSION = 8
 SPATIAL_MULTIPLE = 32
+MAX_LORA_STRENGTH = 2.0
+MAX_LORAS = 8
+# Fields a preset fills when a request leaves them None.
+PRESET_FIELDS = (
+    "steps",
+    "video_guidance_scale",
+    "audio_guidance_scale",
+    "stg_scale",
+    "audio_stg_scale",
+    "modality_scale",
+    "audio_modality_scale",
+    "guidance_rescale",
+)
 
 
 class SampleFormat(IntEnum):
@@ -55,6 +74,14 @@ def frames_for_duration(duration_s: float, frame_rate: float) -> int:
 
 
 @dataclass(frozen=True)
+class LoraWeight:
+    """One adapter a request uses: the name it was loaded under, and its strength (0 to 2)."""
+
+    name: str
+    strength: float = 1.0
+
+
+@dataclass(frozen=True)
 class GenerationParams:
     """Everything that defines one clip and how it is streamed.
 
@@ -68,14 +95,22 @@ class GenerationParams:
     height: int = 512
     num_frames: int = 121
     frame_rate: float = 24.0
-    steps: int = 30
+    # None (here and in every PRESET_FIELDS field): from the preset; see `resolve_preset`.
+    steps: int | None = None
     seed: int | None = None
-    video_guidance_scale: float = 3.0
-    audio_guidance_scale: float = 7.0
-    # LTX-2's recommended multi-guidance (diffusers' defaults): 4 transformer passes per step.
-    stg_scale: float = 1.0
-    modality_scale: float = 3.0
-    guidance_rescale: float = 0.7
+    video_guidance_scale: float | None = None
+    audio_guidance_scale: float | None = None
+    # Spatio-temporal guidance (0 disables it) and modality-isolation guidance (1 disables it), per stream.
+    stg_scale: float | None = None
+    audio_stg_scale: float | None = None
+    modality_scale: float | None = None
+    audio_modality_scale: float | None = None
+    guidance_rescale: float | None = None
+    # "" (the checkpoint's default), "dev" (the version's recommended steps and guidance) or "distilled"
+    # (8 fixed sigmas, all guidance neutral: one transformer pass a step).
+    preset: str = ""
+    # Adapters loaded at start, switched per job.
+    loras: tuple[LoraWeight, ...] = ()
     chunk_frames: int = 24
     # Delivery: 0 keeps the model's native rate.
     audio_sample_rate: int = 0
@@ -112,8 +147,32 @@ class GenerationParams:
             if f.name in skip:
                 continue
             value = getattr(self, f.name)
-            out[f.name] = int(value) if isinstance(value, SampleFormat) else value
+            if isinstance(value, SampleFormat):
+                value = int(value)
+            elif f.name == "loras":
+                value = [[lora.name, lora.strength] for lora in value]
+            out[f.name] = value
         return out
+
+    @property
+    def resolved(self) -> bool:
+        """True when every preset-governed field has a value."""
+        return all(getattr(self, name) is not None for name in PRESET_FIELDS)
+
+
+def resolve_preset(params: GenerationParams, preset: Preset) -> GenerationParams:
+    """`params` with every PRESET_FIELDS field left None taken from `preset`, and `preset` named.
+
+    Raises InvalidParams when an explicit `steps` contradicts a preset with fixed sigmas.
+    """
+    if preset.sigmas is not None and params.steps is not None and params.steps != len(preset.sigmas):
+        raise InvalidParams(
+            "steps",
+            params.steps,
+            f"must be {len(preset.sigmas)} (or unset) with preset={preset.name!r}: its sigma schedule is fixed",
+        )
+    filled = {name: value for name, value in preset.knobs().items() if getattr(params, name) is None}
+    return replace(params, preset=preset.name, **filled)
 
 
 def _finite(name: str, value: float) -> None:
@@ -163,7 +222,8 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
     _finite("frame_rate", p.frame_rate)
     _in_range("frame_rate", p.frame_rate, limits.min_frame_rate, limits.max_frame_rate)
     # One step makes the flow-matching schedule's terminal stretch divide by zero (NaN output).
-    _in_range("steps", _integer("steps", p.steps), 2, limits.max_steps)
+    if p.steps is not None:
+        _in_range("steps", _integer("steps", p.steps), 2, limits.max_steps)
     if p.video_tokens > limits.max_video_tokens:
         raise InvalidParams(
             "num_frames",
@@ -173,14 +233,22 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
         )
     if p.seed is not None:
         _in_range("seed", _integer("seed", p.seed), 0, 2**63 - 1)
-    for name in ("video_guidance_scale", "audio_guidance_scale", "modality_scale"):
+    for name, low, high in (
+        ("video_guidance_scale", 1.0, limits.max_guidance_scale),
+        ("audio_guidance_scale", 1.0, limits.max_guidance_scale),
+        ("modality_scale", 1.0, limits.max_guidance_scale),
+        ("audio_modality_scale", 1.0, limits.max_guidance_scale),
+        ("stg_scale", 0.0, limits.max_guidance_scale),
+        ("audio_stg_scale", 0.0, limits.max_guidance_scale),
+        ("guidance_rescale", 0.0, 1.0),
+    ):
         value = getattr(p, name)
-        _finite(name, value)
-        _in_range(name, value, 1.0, limits.max_guidance_scale)
-    _finite("stg_scale", p.stg_scale)
-    _in_range("stg_scale", p.stg_scale, 0.0, limits.max_guidance_scale)
-    _finite("guidance_rescale", p.guidance_rescale)
-    _in_range("guidance_rescale", p.guidance_rescale, 0.0, 1.0)
+        if value is not None:
+            _finite(name, value)
+            _in_range(name, value, low, high)
+    if p.preset not in ("", *PRESETS):
+        raise InvalidParams("preset", p.preset, f"must be one of {', '.join(PRESETS)} (or empty: the checkpoint's)")
+    check_loras(p.loras)
     chunk = _integer("chunk_frames", p.chunk_frames)
     if chunk < TEMPORAL_COMPRESSION or chunk % TEMPORAL_COMPRESSION:
         raise InvalidParams("chunk_frames", chunk, "must be a positive multiple of 8")
@@ -201,3 +269,20 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
             f"<{len(p.tags)} tags, {tag_chars} characters>",
             f"must be at most {limits.max_tag_chars} characters",
         )
+
+
+def check_loras(loras: object) -> None:
+    """Each adapter named once, with a strength between 0 and MAX_LORA_STRENGTH."""
+    if not isinstance(loras, tuple | list) or not all(isinstance(lora, LoraWeight) for lora in loras):
+        raise InvalidParams("loras", loras, "must be a list of {name, strength}")
+    if len(loras) > MAX_LORAS:
+        raise InvalidParams("loras", f"<{len(loras)} adapters>", f"must be at most {MAX_LORAS}")
+    seen: set[str] = set()
+    for i, lora in enumerate(loras):
+        if not isinstance(lora.name, str) or not lora.name:
+            raise InvalidParams(f"loras[{i}].name", lora.name, "must be a non-empty string")
+        if lora.name in seen:
+            raise InvalidParams(f"loras[{i}].name", lora.name, "must not be listed twice")
+        seen.add(lora.name)
+        _finite(f"loras[{i}].strength", lora.strength)
+        _in_range(f"loras[{i}].strength", lora.strength, 0.0, MAX_LORA_STRENGTH)
