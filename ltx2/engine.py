@@ -14,6 +14,7 @@ import secrets
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,13 @@ class Ltx2Engine:
         params.validate(self.limits)
         lora.check_request(self.info().adapters, params.loras)
         resolved = self._with_preset(params)
+        if any(w.strength is None for w in resolved.loras):
+            adapters = {a.name: a for a in self.info().adapters}
+            loras = tuple(
+                LoraWeight(w.name, adapters[w.name].default_strength) if w.strength is None else w
+                for w in resolved.loras
+            )
+            resolved = replace(resolved, loras=loras)
         resolved.validate(self.limits)
         return resolved
 
@@ -317,7 +325,7 @@ class Ltx2Engine:
             s = self._pipe.vae_spatial_compression_ratio
             latent_shape = (params.latent_frames, params.height // s, params.width // s)
         adapters = self.info().adapters
-        loras = tuple(LoraWeight(w.name, w.strength) for w in params.loras)
+        loras = params.loras
         self._passes.start()
         video_latents, audio_latents = denoise(
             self._pipe,

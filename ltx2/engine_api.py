@@ -53,10 +53,11 @@ class ModelInfo:
         return next((a for a in self.adapters if a.name == name), None)
 
     def job_fingerprint(self, params: GenerationParams) -> str:
-        """The model fingerprint combined with the file fingerprint of every adapter `params` uses, for
-        cache keys (the adapter names and strengths are in `params.output_key()`)."""
+        """The model fingerprint combined with the file fingerprint (and loaded strength, which an unset
+        request strength means) of every adapter `params` uses, for cache keys; the adapter names and the
+        requested strengths are in `params.output_key()`."""
         found = [(lora.name, self.adapter(lora.name)) for lora in params.loras]
-        used = [f"{name}={adapter.fingerprint}" for name, adapter in found if adapter is not None]
+        used = [f"{n}={a.fingerprint}@{a.default_strength!r}" for n, a in found if a is not None]
         if not used:
             return self.fingerprint
         return hashlib.sha256("\0".join([self.fingerprint, *used]).encode()).hexdigest()[:16]

@@ -75,10 +75,11 @@ def frames_for_duration(duration_s: float, frame_rate: float) -> int:
 
 @dataclass(frozen=True)
 class LoraWeight:
-    """One adapter a request uses: the name it was loaded under, and its strength (0 to 2)."""
+    """One adapter a request uses: the name it was loaded under, and its strength (0 to 2; None: the
+    strength it was loaded with, `NAME=PATH:STRENGTH`, else 1)."""
 
     name: str
-    strength: float = 1.0
+    strength: float | None = None
 
 
 @dataclass(frozen=True)
@@ -284,5 +285,6 @@ def check_loras(loras: object) -> None:
         if lora.name in seen:
             raise InvalidParams(f"loras[{i}].name", lora.name, "must not be listed twice")
         seen.add(lora.name)
-        _finite(f"loras[{i}].strength", lora.strength)
-        _in_range(f"loras[{i}].strength", lora.strength, 0.0, MAX_LORA_STRENGTH)
+        if lora.strength is not None:
+            _finite(f"loras[{i}].strength", lora.strength)
+            _in_range(f"loras[{i}].strength", lora.strength, 0.0, MAX_LORA_STRENGTH)

@@ -501,6 +501,45 @@ def build_tiny_checkpoint(out_dir: Path, *, seed: int = 0, version: str = DEFAUL
     return out_dir
 
 
+def lora_targets(version: str = DEFAULT_VERSION) -> list[str]:
+    """The attention projections a tiny LoRA adapts: every attention's q, k, v and output, and for 2.3+
+    also the gated-attention gate (`to_gate_logits`, which LTX-2.0 lacks)."""
+    return ["to_q", "to_k", "to_v", "to_out.0", *(["to_gate_logits"] if version != "2.0" else [])]
+
+
+def build_tiny_lora(out_file: Path, *, version: str = DEFAULT_VERSION, seed: int = 0, rank: int = 4) -> Path:
+    """Write a random-weight LoRA for the tiny `version` transformer with peft, in diffusers' format
+    (`transformer.<module>.lora_A/B.weight` in one safetensors file), and return its path.
+
+    peft initialises `lora_B` to zeros (a new adapter changes nothing); here both halves are random so
+    the adapter visibly changes the output. Written to a temporary name, then renamed.
+    """
+    import torch
+    from diffusers import LTX2Pipeline, LTX2VideoTransformer3DModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    out_file = Path(out_file).expanduser().absolute()
+    check_version(version)
+    _seeded(seed, 3)
+    transformer = LTX2VideoTransformer3DModel(**transformer_config(version))
+    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=lora_targets(version)))
+    generator = torch.Generator().manual_seed(seed * 1000 + 100)
+    with torch.no_grad():
+        for name, param in transformer.named_parameters():
+            if "lora_" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.5)
+    layers = get_peft_model_state_dict(transformer)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = out_file.with_name(f".{out_file.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        LTX2Pipeline.save_lora_weights(tmp_dir, transformer_lora_layers=layers, weight_name="lora.safetensors")
+        (tmp_dir / "lora.safetensors").replace(out_file)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return out_file
+
+
 def is_tiny_checkpoint(path: Path, version: str = DEFAULT_VERSION) -> bool:
     """Whether `path` holds a complete tiny checkpoint of `version` in the current format."""
     try:
@@ -557,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Build a tiny random-weight LTX-2 checkpoint (diffusers layout) offline, for tests "
         "and as the embedded default model. Same seed, same bytes.",
     )
-    parser.add_argument("out_dir", type=Path, help="folder to create (must not exist yet)")
+    parser.add_argument("out_dir", type=Path, help="folder to create (must not exist yet); with --lora, the file")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random weights (default: 0)")
     parser.add_argument(
         "--version",
@@ -565,7 +604,15 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_VERSION,
         help="which LTX-2 structure to build (default: 2.0, the embedded default model)",
     )
+    parser.add_argument(
+        "--lora",
+        action="store_true",
+        help="write a random LoRA for the tiny transformer of --version to OUT_DIR (a .safetensors file; needs peft)",
+    )
     args = parser.parse_args(argv)
+    if args.lora:
+        print(build_tiny_lora(args.out_dir, version=args.version, seed=args.seed))
+        return 0
     try:
         out = build_tiny_checkpoint(args.out_dir, seed=args.seed, version=args.version)
     except FileExistsError as exc:
