@@ -107,6 +107,13 @@ def _context(text: str) -> int | None:
     return _int(1, 32)(text)
 
 
+def _steps(text: str) -> int | None:
+    """Denoising steps: an integer, or `model` (also `none`, `auto`) for the preset's."""
+    if text.strip().lower() in ("model", "none", "auto"):
+        return None
+    return _int(1)(text)
+
+
 def _port_or_off(text: str) -> int | None:
     """A TCP port, 0 to pick a free one; negative or `off` disables."""
     if text.strip().lower() in ("off", "none", "disabled", ""):
@@ -370,9 +377,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "default_steps",
-        "Denoising steps used when a request leaves them unset.",
-        _int(1),
-        _DEFAULTS.steps,
+        "Denoising steps used when a request leaves them unset; unset or `model`: the preset's "
+        "(LTX-2.0 dev 40, LTX-2.3+ dev 30, distilled 8).",
+        _steps,
+        None,
         "N",
         group="defaults",
     ),
@@ -436,7 +444,7 @@ class DaemonConfig:
     default_height: int = _DEFAULTS.height
     default_num_frames: int = _DEFAULTS.num_frames
     default_frame_rate: float = _DEFAULTS.frame_rate
-    default_steps: int = _DEFAULTS.steps
+    default_steps: int | None = None
     default_chunk_frames: int = _DEFAULTS.chunk_frames
     log_level: str = "info"
     log_format: str = "text"
