@@ -143,11 +143,12 @@ class Ltx2dService:
         params = request.params
         return params if params.seed is not None else params.with_seed(secrets.randbits(63))
 
-    async def _fingerprint(self) -> str:
+    async def _fingerprint(self, params: ltx2.GenerationParams) -> str:
+        """The model's fingerprint, combined with those of the LoRA adapters `params` uses."""
         info = self.host.info()
         if info is None:  # never loaded: the fingerprint comes from the checkpoint
             info = await self.host.load()
-        return info.fingerprint
+        return info.job_fingerprint(params)
 
     async def _clip_format(self, params: ltx2.GenerationParams) -> ltx2.ClipFormat:
         self.host.acquire()  # no unload while the engine is asked
@@ -172,7 +173,7 @@ class Ltx2dService:
         fields = _log_fields(job_id, request)
         key: str | None = None
         if self.cache is not None and request.cache_policy is not CachePolicy.BYPASS:
-            key = cache_key(await self._fingerprint(), params)
+            key = cache_key(await self._fingerprint(params), params)
             if request.cache_policy is CachePolicy.USE:
                 clip = await asyncio.to_thread(self.cache.get, key)
                 if clip is not None:
@@ -364,8 +365,7 @@ class Ltx2dService:
                 raise _invalid(where, "seed", None, "must be set for prefetch (a random seed is never asked for again)")
             request = replace(request, priority=Priority.BATCH, cache_policy=CachePolicy.USE)
             prepared.append((request, self._prepare(request, where)))
-        fingerprint = await self._fingerprint()
-        keys = [cache_key(fingerprint, params) for _, params in prepared]
+        keys = [cache_key(await self._fingerprint(params), params) for _, params in prepared]
         todo = [i for i, key in enumerate(keys) if key not in self.cache]
         if len(todo) > self.scheduler.free_slots:
             raise ServiceError(

@@ -24,6 +24,7 @@ from google.protobuf.message import Message
 
 import ltx2
 from ltx2 import GenerationParams, InvalidParams, Limits, SampleFormat, frames_for_duration
+from ltx2.params import PRESET_FIELDS, LoraWeight
 from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
 
 from . import __version__
@@ -47,6 +48,8 @@ _OPTIONAL_PARAMS = (
     "stg_scale",
     "modality_scale",
     "guidance_rescale",
+    "audio_stg_scale",
+    "audio_modality_scale",
 )
 
 
@@ -105,6 +108,13 @@ def params_from_proto(msg: pb.GenerateRequest, defaults: GenerationParams, limit
     if sample_format != pb.SAMPLE_FORMAT_UNSPECIFIED:
         values["sample_format"] = SampleFormat(sample_format)
     values.update(audio_only=msg.audio_only, preview=msg.preview, tags=dict(msg.tags))
+    if msg.preset:
+        # The preset fills what the request left unset, not the daemon's defaults.
+        values = {**dict.fromkeys(PRESET_FIELDS), **values, "preset": msg.preset}
+    if msg.loras:
+        values["loras"] = tuple(
+            LoraWeight(w.name, _f32(w.strength) if w.HasField("strength") else None) for w in msg.loras
+        )
     duration = None
     if msg.HasField("duration_s"):
         duration = _f32(msg.duration_s)
@@ -179,6 +189,9 @@ def params_to_proto(params: GenerationParams) -> pb.GenerateRequest:
         if value is not None:
             setattr(msg, name, value)
     msg.sample_format = int(params.sample_format)
+    msg.preset = params.preset
+    for lora in params.loras:
+        msg.loras.add(name=lora.name, **({"strength": lora.strength} if lora.strength is not None else {}))
     msg.audio_only = params.audio_only
     msg.preview = params.preview
     msg.tags.update(params.tags)
@@ -292,6 +305,8 @@ def event_to_proto(job_id: str, event: JobEvent, delivery: Delivery) -> pb.Gener
                         decode_s=t.decode_s,
                         first_chunk_s=t.first_chunk_s,
                         total_s=t.total_s,
+                        transformer_passes_per_step=t.transformer_passes_per_step,
+                        denoise_s_per_pass=t.denoise_s_per_pass,
                     ),
                 ),
             )
@@ -343,6 +358,14 @@ def info_to_proto(info: ServiceInfo, defaults: GenerationParams) -> pb.Info:
         msg.parameter_counts.update(model.parameter_counts)
         msg.memory_bytes = model.memory_bytes
         msg.native_sample_rate = model.native_sample_rate
+        msg.native_channels = model.channels
+        msg.model_version = model.version
+        msg.text_encoder = model.text_encoder
+        msg.distilled = model.distilled
+        msg.default_preset = model.default_preset
+        msg.features.extend(model.features)
+        for a in model.adapters:
+            msg.adapters.add(name=a.name, path=a.path, fingerprint=a.fingerprint, default_strength=a.default_strength)
     return msg
 
 
