@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ltx2 import GenerationParams, InvalidParams, Limits
+from ltx2.lora import LoraSpec
 
 from . import __version__
 
@@ -114,6 +115,11 @@ def _steps(text: str) -> int | None:
     return _int(1)(text)
 
 
+def _loras(text: str) -> tuple[LoraSpec, ...]:
+    """LoRA adapters, `NAME=PATH[:STRENGTH]`, separated by `;` or new lines (one per --lora flag)."""
+    return tuple(LoraSpec.parse(item.strip()) for item in text.replace("\n", ";").split(";") if item.strip())
+
+
 def _port_or_off(text: str) -> int | None:
     """A TCP port, 0 to pick a free one; negative or `off` disables."""
     if text.strip().lower() in ("off", "none", "disabled", ""):
@@ -157,10 +163,12 @@ class Option:
     metavar: str | None = None
     flag_kind: str = "value"  # "value" or "bool" (--x / --no-x)
     group: str = "daemon"
+    repeatable: bool = False  # a flag given once per value (--lora A --lora B)
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        name = self.name.removesuffix("s") if self.repeatable else self.name
+        return "--" + name.replace("_", "-")
 
     @property
     def env(self) -> str:
@@ -227,6 +235,25 @@ OPTIONS: tuple[Option, ...] = (
         _context,
         None,
         "N",
+        group="model",
+    ),
+    Option(
+        "loras",
+        "LoRA adapter loaded at start, NAME=PATH[:STRENGTH] (strength 0-2, default 1); repeat the flag for "
+        "more (the variable separates them with ;). Requests choose adapters by name, per job.",
+        _loras,
+        (),
+        "NAME=PATH",
+        group="model",
+        repeatable=True,
+    ),
+    Option(
+        "distilled",
+        "Declare the weights distilled (its default preset becomes distilled: 8 steps, no guidance); unset: "
+        'the checkpoint\'s ltx2d.json "distilled", else dev. Structure cannot tell.',
+        _bool,
+        None,
+        flag_kind="bool",
         group="model",
     ),
     Option(
@@ -423,6 +450,8 @@ class DaemonConfig:
     vae_tiling: bool = False
     quantization: str = "none"
     decode_context: int | None = None
+    loras: tuple[LoraSpec, ...] = ()
+    distilled: bool | None = None
     preload: bool = False
     keep_alive: float = 0.0
     host: str = "127.0.0.1"
@@ -498,6 +527,8 @@ class DaemonConfig:
             if option.flag_kind == "bool" and isinstance(text, bool):
                 values[option.name] = text
                 continue
+            if isinstance(text, list):  # a repeatable flag (--lora)
+                text = "\n".join(text)
             try:
                 values[option.name] = option.parse(str(text))
             except ValueError as exc:
@@ -563,6 +594,10 @@ def build_parser() -> argparse.ArgumentParser:
                 action=argparse.BooleanOptionalAction,
                 default=None,
                 help=help_text,
+            )
+        elif option.repeatable:
+            group.add_argument(
+                option.flag, dest=option.name, action="append", default=None, metavar=option.metavar, help=help_text
             )
         else:
             group.add_argument(option.flag, dest=option.name, default=None, metavar=option.metavar, help=help_text)

@@ -63,6 +63,8 @@ def real_engine_factory(config: DaemonConfig) -> Callable[[], ltx2.Engine]:
             offload=config.offload,
             vae_tiling=config.vae_tiling,
             quantization=config.quantization,  # type: ignore[arg-type]  # checked by the config
+            loras=config.loras,
+            distilled=config.distilled,
         )
         return Ltx2Engine.load(
             config.model, options=options, limits=config.limits, decode_context=config.decode_context
