@@ -1,12 +1,13 @@
 """ltx2: a warm LTX-2 host on diffusers that streams synchronized video and audio chunks."""
 
 from .control import JobControl
-from .engine_api import Engine, ModelInfo
+from .engine_api import AdapterInfo, Engine, ModelInfo, job_fingerprint
 from .errors import Cancelled, CheckpointError, InvalidParams, Ltx2Error, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
 from .params import GenerationParams, Limits, SampleFormat, frames_for_duration, prepare_params
 
 __all__ = [
+    "AdapterInfo",
     "AudioChunk",
     "Cancelled",
     "CheckpointError",
@@ -27,5 +28,6 @@ __all__ = [
     "Timings",
     "VideoChunk",
     "frames_for_duration",
+    "job_fingerprint",
     "prepare_params",
 ]

@@ -1,9 +1,10 @@
 """Ltx2Engine: a warm LTX2Pipeline that turns GenerationParams into a stream of A/V chunks.
 
-One call of `generate` reads top to bottom: encode the prompt (cached), denoise with diffusers'
-pipeline loop (denoise.py), then per chunk vocode its audio span (audio.py) and push its latent
-frames through the video decoder, which carries its state from chunk to chunk (decode.py),
-sending for each chunk its audio span before its frames.
+One call of `generate` reads top to bottom: resolve the preset (the request's, or the checkpoint's
+default) into steps, schedule and guidance, encode the prompt (cached), switch to the job's LoRA
+adapters, denoise with diffusers' pipeline loop (denoise.py), then per chunk vocode its audio span
+(audio.py) and push its latent frames through the video decoder, which carries its state from
+chunk to chunk (decode.py), sending for each chunk its audio span before its frames.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import copy
 import logging
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift
 
+from . import lora
 from .audio import (
     AudioDecoder,
     VideoSpanAudio,
@@ -31,20 +34,17 @@ from .audio import (
 )
 from .control import JobControl
 from .decode import VideoDecoder, frame_spans
-from .denoise import DenoiseJob, denoise
+from .denoise import DenoiseJob, PassCounter, denoise
 from .engine_api import ModelInfo
 from .errors import InvalidParams, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
-from .params import TEMPORAL_COMPRESSION, GenerationParams
+from .params import TEMPORAL_COMPRESSION, GenerationParams, LoraWeight, resolve_preset
 from .prompt_cache import PromptCache, PromptEmbeddings
+from .versions import preset
 from .worker import Emit, Stream, stream
 
 log = logging.getLogger(__name__)
-
-# LTX-2 applies spatio-temporal guidance at transformer block 28 (of 48); smaller test models use
-# their last block.
-STG_BLOCK = 28
 
 
 class Ltx2Engine:
@@ -70,6 +70,13 @@ class Ltx2Engine:
         )
         self.prompt_cache = PromptCache(prompt_cache_size)
         self._samples_per_latent: tuple[int, int] | None = None
+        self.version = loaded.version
+        self._passes = PassCounter(self._pipe.transformer)
+        if not self.version.perturbed_attention:
+            log.info(
+                "this transformer has no perturbed-attention processor (LTX-2.0 in diffusers): spatio-temporal "
+                "guidance would change nothing, so its pass is skipped"
+            )
 
     @classmethod
     def load(
@@ -100,6 +107,7 @@ class Ltx2Engine:
         return self._loaded.info
 
     def close(self) -> None:
+        self._passes.close()
         self.prompt_cache.clear()
         self._pipe = None
         self._loaded.pipe = None
@@ -138,7 +146,30 @@ class Ltx2Engine:
         zeros = torch.zeros(1, vae.config.latent_channels, latent_frames, bins, device=self._loaded.device)
         return decode_audio(self._pipe, zeros)
 
+    def resolve(self, params: GenerationParams) -> GenerationParams:
+        """`params` with its preset applied (the request's, else the checkpoint's default) and each LoRA
+        named checked against the loaded adapters; InvalidParams naming the field otherwise.
+
+        The request's own rules were checked by the caller (`ltx2.prepare_params`); the preset's
+        values and the adapters' loaded strengths are checked where they are defined."""
+        lora.check_request(self.info().adapters, params.loras)
+        resolved = self._with_preset(params)
+        if any(w.strength is None for w in resolved.loras):
+            adapters = {a.name: a for a in self.info().adapters}
+            loras = tuple(
+                LoraWeight(w.name, adapters[w.name].default_strength) if w.strength is None else w
+                for w in resolved.loras
+            )
+            resolved = replace(resolved, loras=loras)
+        return resolved
+
+    def _with_preset(self, params: GenerationParams) -> GenerationParams:
+        if params.resolved and params.preset:
+            return params
+        return resolve_preset(params, preset(params.preset or self.version.default_preset, self.version.version))
+
     def clip_format(self, params: GenerationParams) -> ClipFormat:
+        params = self.resolve(params)
         info = self.info()
         rate = self._rate(params)
         return ClipFormat(
@@ -159,6 +190,7 @@ class Ltx2Engine:
     # -- stages ----------------------------------------------------------------------------------
 
     def _encode(self, params: GenerationParams) -> PromptEmbeddings:
+        # The pipeline's own rule (`do_classifier_free_guidance`): either stream's CFG above 1.
         guided = params.video_guidance_scale > 1.0 or params.audio_guidance_scale > 1.0
         key = (params.prompt, params.negative_prompt, guided, self.max_sequence_length)
         cached = self.prompt_cache.get(key)
@@ -179,8 +211,11 @@ class Ltx2Engine:
         """Refuse a request whose noise schedule would be non-finite (the output would be all NaN).
 
         `Limits.max_video_tokens` and the minimum of 2 steps cover LTX-2's own scheduler; this exact
-        check covers checkpoints whose scheduler config differs.
+        check covers checkpoints whose scheduler config differs. Fixed (distilled) sigmas are not shifted.
         """
+        params = self._with_preset(params)
+        if self._fixed_sigmas(params) is not None:
+            return
         scheduler = copy.deepcopy(self._pipe.scheduler)
         config = scheduler.config
         sigmas = np.linspace(1.0, 1 / params.steps, params.steps)
@@ -222,10 +257,23 @@ class Ltx2Engine:
             span = lambda first, end: wave[first:end]  # noqa: E731
         return VideoSpanAudio(span, model, fmt.num_samples, fmt.sample_rate, fmt.channels)
 
+    def _fixed_sigmas(self, params: GenerationParams) -> list[float] | None:
+        sigmas = preset(params.preset, self.version.version).sigmas if params.preset else None
+        return list(sigmas) if sigmas is not None else None
+
     def pipeline_kwargs(self, params: GenerationParams) -> dict[str, Any]:
         """Arguments of `LTX2Pipeline.__call__` that reproduce `params` (seed must be resolved)."""
+        params = self.resolve(params)
         layers = self._pipe.transformer.config.num_layers
-        return {
+        stg_block = preset("dev", self.version.version).stg_block
+        stg, audio_stg = params.stg_scale, params.audio_stg_scale
+        if not self.version.perturbed_attention:
+            # Without the perturbed-attention processor the STG pass predicts exactly what the conditional
+            # pass does, so its guidance term is zero: skip the pass, same output.
+            stg = audio_stg = 0.0
+        if stg and not audio_stg:
+            audio_stg = float(np.finfo(np.float32).tiny)
+        kwargs = {
             "height": params.height,
             "width": params.width,
             "num_frames": params.num_frames,
@@ -233,18 +281,23 @@ class Ltx2Engine:
             "num_inference_steps": params.steps,
             "guidance_scale": params.video_guidance_scale,
             "audio_guidance_scale": params.audio_guidance_scale,
-            # Passed for both streams explicitly: the pipeline replaces a falsy audio value (0.0)
-            # by the video one.
-            "stg_scale": params.stg_scale,
-            "audio_stg_scale": params.stg_scale,
+            # The pipeline replaces a falsy audio STG (0.0) by the video one (`audio_stg_scale or stg_scale`):
+            # an audio STG of 0 with video STG on goes in as the smallest normal float, whose guidance term
+            # vanishes below float32 resolution.
+            "stg_scale": stg,
+            "audio_stg_scale": audio_stg,
             "modality_scale": params.modality_scale,
-            "audio_modality_scale": params.modality_scale,
+            "audio_modality_scale": params.audio_modality_scale,
             "guidance_rescale": params.guidance_rescale,
             "audio_guidance_rescale": params.guidance_rescale,
-            "spatio_temporal_guidance_blocks": [min(STG_BLOCK, layers - 1)],
+            "spatio_temporal_guidance_blocks": [min(stg_block, layers - 1)],
             "generator": torch.Generator("cpu").manual_seed(params.seed),
             "max_sequence_length": self.max_sequence_length,
         }
+        sigmas = self._fixed_sigmas(params)
+        if sigmas is not None:
+            kwargs["sigmas"] = sigmas
+        return kwargs
 
     # -- the stream ------------------------------------------------------------------------------
 
@@ -265,6 +318,7 @@ class Ltx2Engine:
     def _produce(self, params: GenerationParams, control: JobControl, emit: Emit[Event]) -> None:
         if params.seed is None:
             raise InvalidParams("seed", None, "must be resolved before generate (ltx2.prepare_params does it)")
+        params = self.resolve(params)
         self.check_schedule(params)
         try:
             self._generate(params, control, emit)
@@ -287,14 +341,26 @@ class Ltx2Engine:
         if params.preview:
             s = self._pipe.vae_spatial_compression_ratio
             latent_shape = (params.latent_frames, params.height // s, params.width // s)
+        adapters = self.info().adapters
+        loras = params.loras
+        self._passes.start()
         video_latents, audio_latents = denoise(
             self._pipe,
             {**self.pipeline_kwargs(params), **embeddings.__dict__},
             control,
             emit,
-            DenoiseJob(total_steps=params.steps, total_frames=total, started=started, latent_shape=latent_shape),
+            DenoiseJob(
+                total_steps=params.steps,
+                total_frames=total,
+                started=started,
+                latent_shape=latent_shape,
+                fixed_sigmas=self._fixed_sigmas(params) is not None,
+                activate=lambda: lora.activate(self._pipe, adapters, loras),
+            ),
         )
         denoised = time.perf_counter()
+        calls, passes = self._passes.stop()
+        log.debug("denoise: %d transformer calls, %d passes for %d steps", calls, passes, params.steps)
 
         emit(Progress(Phase.DECODING, total_steps=params.steps, total_frames=total, elapsed_s=denoised - started))
         control.checkpoint()
@@ -357,6 +423,8 @@ class Ltx2Engine:
                     decode_s=finished - denoised,
                     first_chunk_s=first_chunk,
                     total_s=finished - started,
+                    transformer_passes_per_step=passes / params.steps,
+                    denoise_s_per_pass=(denoised - encoded) / passes if passes else 0.0,
                 ),
             )
         )

@@ -5,7 +5,8 @@ The daemon's scheduler only ever talks to an `Engine`; tests can hand it a fake 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -15,8 +16,20 @@ from .params import GenerationParams
 
 
 @dataclass(frozen=True)
+class AdapterInfo:
+    """A LoRA adapter loaded at start: its name, file, file fingerprint and the modules it adapts."""
+
+    name: str
+    path: str
+    fingerprint: str
+    # Strength used when a request names the adapter without one.
+    default_strength: float = 1.0
+    components: tuple[str, ...] = ("transformer",)
+
+
+@dataclass(frozen=True)
 class ModelInfo:
-    """What an engine has loaded."""
+    """What an engine has loaded (the load report)."""
 
     model_id: str
     model_path: str
@@ -30,6 +43,32 @@ class ModelInfo:
     load_s: float = 0.0
     # How the video is decoded (ltx2.decode.VideoDecodeMode): "streaming", or "whole: <why>".
     video_decode: str = "streaming"
+    # Read from the checkpoint's configs (ltx2.versions), never from its folder name.
+    version: str = ""
+    text_encoder: str = ""
+    distilled: bool = False
+    default_preset: str = "dev"
+    features: tuple[str, ...] = ()
+    adapters: tuple[AdapterInfo, ...] = ()
+
+    def adapter(self, name: str) -> AdapterInfo | None:
+        return next((a for a in self.adapters if a.name == name), None)
+
+    def job_fingerprint(self, params: GenerationParams) -> str:
+        """`job_fingerprint` of this model and its adapters."""
+        return job_fingerprint(self.fingerprint, self.adapters, params)
+
+
+def job_fingerprint(fingerprint: str, adapters: Sequence[AdapterInfo], params: GenerationParams) -> str:
+    """The model fingerprint combined with the file fingerprint (and loaded strength, which an unset
+    request strength means) of every adapter `params` uses, for cache keys; the adapter names and the
+    requested strengths are in `params.output_key()`."""
+    by_name = {a.name: a for a in adapters}
+    found = [(lora.name, by_name.get(lora.name)) for lora in params.loras]
+    used = [f"{n}={a.fingerprint}@{a.default_strength!r}" for n, a in found if a is not None]
+    if not used:
+        return fingerprint
+    return hashlib.sha256("\0".join([fingerprint, *used]).encode()).hexdigest()[:16]
 
 
 @runtime_checkable

@@ -94,6 +94,10 @@ class Timings:
     decode_s: float = 0.0
     first_chunk_s: float = 0.0
     total_s: float = 0.0
+    # What guidance cost: transformer forward passes per denoising step (batch rows counted, so CFG's
+    # batch of two is 2), and the denoising time divided by the passes run.
+    transformer_passes_per_step: float = 0.0
+    denoise_s_per_pass: float = 0.0
 
 
 @dataclass(frozen=True)

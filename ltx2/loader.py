@@ -1,4 +1,9 @@
-"""Load a diffusers-format LTX-2 checkpoint from a local folder, once, onto a device."""
+"""Load a diffusers-format LTX-2 checkpoint from a local folder, once, onto a device.
+
+The version (2.0, 2.3, 2.5) and what it supports are read from the checkpoint's configs
+(`ltx2.versions.detect_version`) before loading, and reported in `ModelInfo` with the native audio
+format, the text encoder, whether it is distilled, and the LoRA adapters loaded at start.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ import torch
 from .decode import STREAMING, video_decode_mode
 from .engine_api import ModelInfo
 from .errors import CheckpointError
+from .lora import LoraSpec, load_adapters
+from .versions import ModelVersion, detect_version
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +32,7 @@ SIDECAR = "ltx2d.json"
 
 Quantization = Literal["none", "int8", "nf4", "fp8"]
 # Which maintained library does each scheme, and the diffusers backend name for it.
+COMPONENT_NAMES = ("transformer", "vae", "audio_vae", "vocoder", "connectors", "text_encoder")
 _QUANT_BACKENDS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "int8": ("bitsandbytes", "bitsandbytes_8bit", {"load_in_8bit": True}),
     "nf4": ("bitsandbytes", "bitsandbytes_4bit", {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}),
@@ -43,6 +51,9 @@ class LoadOptions:
     vae_tiling: bool = False  # spatial VAE tiling for large frames on small GPUs
     quantization: Quantization = "none"
     max_sequence_length: int | None = None  # prompt tokens; None: the checkpoint's default or 1024
+    # Distilled weights have their dev sibling's structure: None takes ltx2d.json's "distilled" (else False).
+    distilled: bool | None = None
+    loras: tuple[LoraSpec, ...] = ()  # adapters loaded at start, switched per job
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def resolve_device(self) -> torch.device:
@@ -138,6 +149,7 @@ class LoadedPipeline:
     device: torch.device
     dtype: torch.dtype
     max_sequence_length: int
+    version: ModelVersion
 
 
 def load_pipeline(path: Path, options: LoadOptions = LoadOptions()) -> LoadedPipeline:
@@ -151,6 +163,7 @@ def load_pipeline(path: Path, options: LoadOptions = LoadOptions()) -> LoadedPip
     dtype = options.resolve_dtype(device)
     if options.offload and device.type != "cuda":
         raise CheckpointError(f"offload=True: model CPU offload needs a CUDA device, got {device}")
+    version = detect_version(path, distilled=options.distilled)
     started = time.perf_counter()
     try:
         pipe = LTX2Pipeline.from_pretrained(
@@ -170,14 +183,10 @@ def load_pipeline(path: Path, options: LoadOptions = LoadOptions()) -> LoadedPip
         pipe.vae.enable_tiling()
     pipe.set_progress_bar_config(disable=True)
     decode_mode = video_decode_mode(pipe.vae)
-    counts = {
-        name: sum(p.numel() for p in getattr(pipe, name).parameters())
-        for name in ("transformer", "vae", "audio_vae", "vocoder", "connectors", "text_encoder")
-    }
-    memory = sum(
-        _module_bytes(getattr(pipe, name))
-        for name in ("transformer", "vae", "audio_vae", "vocoder", "connectors", "text_encoder")
-    )
+    names = [*COMPONENT_NAMES, *(["duration_head"] if getattr(pipe, "duration_head", None) is not None else [])]
+    counts = {name: sum(p.numel() for p in getattr(pipe, name).parameters()) for name in names}
+    memory = sum(_module_bytes(getattr(pipe, name)) for name in names)
+    adapters = load_adapters(pipe, options.loras, version.version)
     info = ModelInfo(
         model_id=defaults.model_id,
         model_path=str(path),
@@ -190,15 +199,22 @@ def load_pipeline(path: Path, options: LoadOptions = LoadOptions()) -> LoadedPip
         memory_bytes=memory,
         load_s=time.perf_counter() - started,
         video_decode=decode_mode.kind if decode_mode.kind == STREAMING else f"{decode_mode.kind}: {decode_mode.reason}",
+        version=version.version,
+        text_encoder=version.text_encoder,
+        distilled=version.distilled,
+        default_preset=version.default_preset,
+        features=version.features,
+        adapters=adapters,
     )
     log.info(
-        "loaded %s from %s on %s (%s, %.1f M parameters) in %.2f s; video decode: %s",
+        "loaded %s from %s on %s (%s, %.1f M parameters) in %.2f s: %s; video decode: %s",
         info.model_id,
         path,
         info.device,
         info.dtype,
         sum(counts.values()) / 1e6,
         info.load_s,
+        version.summary(),
         decode_mode,
     )
     return LoadedPipeline(
@@ -207,4 +223,5 @@ def load_pipeline(path: Path, options: LoadOptions = LoadOptions()) -> LoadedPip
         device=device,
         dtype=dtype,
         max_sequence_length=options.max_sequence_length or defaults.max_sequence_length,
+        version=version,
     )

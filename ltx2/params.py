@@ -1,4 +1,9 @@
-"""Generation parameters and their validation: the one place where limits live."""
+"""Generation parameters and their validation: the one place where limits live.
+
+Sampling fields a preset governs (`PRESET_FIELDS`: steps and the guidance knobs) may be left None:
+`resolve_preset` fills them from the request's preset, or the checkpoint's default preset (`dev`, or
+`distilled` for a distilled checkpoint), and fields set explicitly win over the preset.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,21 @@ from dataclasses import dataclass, field, fields, replace
 from enum import IntEnum
 
 from .errors import InvalidParams
+from .versions import PRESETS, Preset
 
 TEMPORAL_COMPRESSION = 8
 SPATIAL_MULTIPLE = 32
+# Fields a preset fills when a request leaves them None.
+PRESET_FIELDS = (
+    "steps",
+    "video_guidance_scale",
+    "audio_guidance_scale",
+    "stg_scale",
+    "audio_stg_scale",
+    "modality_scale",
+    "audio_modality_scale",
+    "guidance_rescale",
+)
 
 
 class SampleFormat(IntEnum):
@@ -71,6 +88,9 @@ class Limits:
     max_audio_sample_rate: int = 192_000
     # Seeds are non-negative int64 (torch.Generator.manual_seed).
     max_seed: int = 2**63 - 1
+    # LoRA adapters one request may use, and the strength of each (0 gives the base model).
+    max_loras: int = 8
+    max_lora_strength: float = 2.0
 
 
 def frames_for_duration(duration_s: float, frame_rate: float) -> int:
@@ -81,6 +101,15 @@ def frames_for_duration(duration_s: float, frame_rate: float) -> int:
     _finite("frame_rate", frame_rate)
     k = max(0, round((duration_s * frame_rate - 1) / TEMPORAL_COMPRESSION))
     return TEMPORAL_COMPRESSION * k + 1
+
+
+@dataclass(frozen=True)
+class LoraWeight:
+    """One adapter a request uses: the name it was loaded under, and its strength (0 to 2; None: the
+    strength it was loaded with, `NAME=PATH:STRENGTH`, else 1)."""
+
+    name: str
+    strength: float | None = None
 
 
 @dataclass(frozen=True)
@@ -97,14 +126,22 @@ class GenerationParams:
     height: int = 512
     num_frames: int = 121
     frame_rate: float = 24.0
-    steps: int = 30
+    # None (here and in every PRESET_FIELDS field): from the preset; see `resolve_preset`.
+    steps: int | None = None
     seed: int | None = None
-    video_guidance_scale: float = 3.0
-    audio_guidance_scale: float = 7.0
-    # LTX-2's recommended multi-guidance (diffusers' defaults): 4 transformer passes per step.
-    stg_scale: float = 1.0
-    modality_scale: float = 3.0
-    guidance_rescale: float = 0.7
+    video_guidance_scale: float | None = None
+    audio_guidance_scale: float | None = None
+    # Spatio-temporal guidance (0 disables it) and modality-isolation guidance (1 disables it), per stream.
+    stg_scale: float | None = None
+    audio_stg_scale: float | None = None
+    modality_scale: float | None = None
+    audio_modality_scale: float | None = None
+    guidance_rescale: float | None = None
+    # "" (the checkpoint's default), "dev" (the version's recommended steps and guidance) or "distilled"
+    # (8 fixed sigmas, all guidance neutral: one transformer pass a step).
+    preset: str = ""
+    # Adapters loaded at start, switched per job.
+    loras: tuple[LoraWeight, ...] = ()
     chunk_frames: int = 24
     # Delivery: 0 keeps the model's native rate.
     audio_sample_rate: int = 0
@@ -141,8 +178,32 @@ class GenerationParams:
             if f.name in skip:
                 continue
             value = getattr(self, f.name)
-            out[f.name] = int(value) if isinstance(value, SampleFormat) else value
+            if isinstance(value, SampleFormat):
+                value = int(value)
+            elif f.name == "loras":
+                value = [[lora.name, lora.strength] for lora in value]
+            out[f.name] = value
         return out
+
+    @property
+    def resolved(self) -> bool:
+        """True when every preset-governed field has a value."""
+        return all(getattr(self, name) is not None for name in PRESET_FIELDS)
+
+
+def resolve_preset(params: GenerationParams, preset: Preset) -> GenerationParams:
+    """`params` with every PRESET_FIELDS field left None taken from `preset`, and `preset` named.
+
+    Raises InvalidParams when an explicit `steps` contradicts a preset with fixed sigmas.
+    """
+    if preset.sigmas is not None and params.steps is not None and params.steps != len(preset.sigmas):
+        raise InvalidParams(
+            "steps",
+            params.steps,
+            f"must be {len(preset.sigmas)} (or unset) with preset={preset.name!r}: its sigma schedule is fixed",
+        )
+    filled = {name: value for name, value in preset.knobs().items() if getattr(params, name) is None}
+    return replace(params, preset=preset.name, **filled)
 
 
 def _finite(name: str, value: float) -> None:
@@ -195,7 +256,8 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
     _in_range("num_frames", frames, limits.min_frames, limits.max_frames)
     _finite("frame_rate", p.frame_rate)
     _in_range("frame_rate", p.frame_rate, limits.min_frame_rate, limits.max_frame_rate)
-    _in_range("steps", _integer("steps", p.steps), limits.min_steps, limits.max_steps)
+    if p.steps is not None:  # None: the preset's
+        _in_range("steps", _integer("steps", p.steps), limits.min_steps, limits.max_steps)
     if p.video_tokens > limits.max_video_tokens:
         raise InvalidParams(
             "num_frames",
@@ -205,14 +267,23 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
         )
     if p.seed is not None:
         _in_range("seed", _integer("seed", p.seed), 0, limits.max_seed)
-    for name in ("video_guidance_scale", "audio_guidance_scale", "modality_scale"):
+    # None: the preset's value.
+    for name, low, high in (
+        ("video_guidance_scale", limits.min_guidance_scale, limits.max_guidance_scale),
+        ("audio_guidance_scale", limits.min_guidance_scale, limits.max_guidance_scale),
+        ("modality_scale", limits.min_guidance_scale, limits.max_guidance_scale),
+        ("audio_modality_scale", limits.min_guidance_scale, limits.max_guidance_scale),
+        ("stg_scale", limits.min_stg_scale, limits.max_stg_scale),
+        ("audio_stg_scale", limits.min_stg_scale, limits.max_stg_scale),
+        ("guidance_rescale", limits.min_guidance_rescale, limits.max_guidance_rescale),
+    ):
         value = getattr(p, name)
-        _finite(name, value)
-        _in_range(name, value, limits.min_guidance_scale, limits.max_guidance_scale)
-    _finite("stg_scale", p.stg_scale)
-    _in_range("stg_scale", p.stg_scale, limits.min_stg_scale, limits.max_stg_scale)
-    _finite("guidance_rescale", p.guidance_rescale)
-    _in_range("guidance_rescale", p.guidance_rescale, limits.min_guidance_rescale, limits.max_guidance_rescale)
+        if value is not None:
+            _finite(name, value)
+            _in_range(name, value, low, high)
+    if p.preset not in ("", *PRESETS):
+        raise InvalidParams("preset", p.preset, f"must be one of {', '.join(PRESETS)} (or empty: the checkpoint's)")
+    check_loras(p.loras, limits)
     chunk = _integer("chunk_frames", p.chunk_frames)
     if chunk < 1 or chunk % limits.frames_multiple:
         raise InvalidParams("chunk_frames", chunk, f"must be a positive multiple of {limits.frames_multiple}")
@@ -254,6 +325,9 @@ def prepare_params(
         if name not in known:
             raise InvalidParams(name, value, "is not a generation parameter")
     updates = dict(values)
+    if updates.get("preset"):
+        # A preset fills what the request left unset, not the deployment's defaults.
+        updates = {**dict.fromkeys(PRESET_FIELDS), **updates}
     if duration_s is not None:
         if "num_frames" in updates:
             raise InvalidParams("duration_s", duration_s, "must not be set together with num_frames")
@@ -269,3 +343,21 @@ def prepare_params(
             ) from None
         raise
     return params if params.seed is not None else params.with_seed(secrets.randbits(63))
+
+
+def check_loras(loras: object, limits: Limits) -> None:
+    """Each adapter named once, with a strength between 0 and `limits.max_lora_strength`."""
+    if not isinstance(loras, tuple | list) or not all(isinstance(lora, LoraWeight) for lora in loras):
+        raise InvalidParams("loras", loras, "must be a list of {name, strength}")
+    if len(loras) > limits.max_loras:
+        raise InvalidParams("loras", f"<{len(loras)} adapters>", f"must be at most {limits.max_loras}")
+    seen: set[str] = set()
+    for i, lora in enumerate(loras):
+        if not isinstance(lora.name, str) or not lora.name:
+            raise InvalidParams(f"loras[{i}].name", lora.name, "must be a non-empty string")
+        if lora.name in seen:
+            raise InvalidParams(f"loras[{i}].name", lora.name, "must not be listed twice")
+        seen.add(lora.name)
+        if lora.strength is not None:
+            _finite(f"loras[{i}].strength", lora.strength)
+            _in_range(f"loras[{i}].strength", lora.strength, 0.0, limits.max_lora_strength)

@@ -12,4 +12,5 @@ python -m pip install -q --upgrade pip >/dev/null
 # torch first and pinned: on a CPU-only machine this takes the CPU wheel; on a CUDA machine
 # PyPI's default build brings CUDA. Skip when a torch is already installed (keep the user's build).
 python -c "import torch" 2>/dev/null || python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e "./client_sdk[media]" -e ".[dev]"
+# The lora extra (peft) too: the LoRA tests need it.
+python -m pip install -q -e "./client_sdk[media]" -e ".[dev,lora]"

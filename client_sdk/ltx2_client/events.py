@@ -165,10 +165,22 @@ class Timings:
     decode_s: float = 0.0
     first_chunk_s: float = 0.0
     total_s: float = 0.0
+    # What guidance cost: transformer passes per denoising step, and denoising seconds per pass.
+    transformer_passes_per_step: float = 0.0
+    denoise_s_per_pass: float = 0.0
 
     @classmethod
     def from_pb(cls, m: pb.Timings) -> Timings:
-        return cls(m.queue_s, m.encode_s, m.denoise_s, m.decode_s, m.first_chunk_s, m.total_s)
+        return cls(
+            m.queue_s,
+            m.encode_s,
+            m.denoise_s,
+            m.decode_s,
+            m.first_chunk_s,
+            m.total_s,
+            m.transformer_passes_per_step,
+            m.denoise_s_per_pass,
+        )
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,15 @@ class Info:
     running_job_id: str
     keep_alive_s: float
     protocol_version: int
+    # Read by the daemon from the checkpoint's configs.
+    model_version: str = ""
+    text_encoder: str = ""
+    distilled: bool = False
+    default_preset: str = ""
+    features: list[str] = field(default_factory=list)
+    # {"name", "path", "fingerprint", "default_strength"} per LoRA adapter loaded at start.
+    adapters: list[dict[str, Any]] = field(default_factory=list)
+    native_channels: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (used by `ltx2 info --json`)."""
@@ -94,6 +103,16 @@ class Info:
             running_job_id=m.running_job_id,
             keep_alive_s=m.keep_alive_s,
             protocol_version=m.protocol_version,
+            model_version=m.model_version,
+            text_encoder=m.text_encoder,
+            distilled=m.distilled,
+            default_preset=m.default_preset,
+            features=list(m.features),
+            adapters=[
+                {"name": a.name, "path": a.path, "fingerprint": a.fingerprint, "default_strength": a.default_strength}
+                for a in m.adapters
+            ],
+            native_channels=m.native_channels,
         )
 
 

@@ -27,6 +27,10 @@ class GenerateOptions(TypedDict, total=False):
     stg_scale: float
     modality_scale: float
     guidance_rescale: float
+    audio_stg_scale: float  # with it set, stg_scale is the video stream's only
+    audio_modality_scale: float
+    preset: str  # "dev", "distilled"; unset: the model's default (Info.default_preset)
+    loras: list[str | tuple[str, float] | dict[str, object]]  # adapters by name, strength 0-2
     chunk_frames: int
     priority: Priority | str  # "realtime", "interactive", "batch"
     audio_sample_rate: int

@@ -40,6 +40,8 @@ def build_request(prompt: str, **options: Any) -> pb.GenerateRequest:
             setattr(request, name, int(_ENUMS[name].parse(value, name)))
         elif name == "tags":
             request.tags.update({str(k): str(v) for k, v in dict(value).items()})
+        elif name == "loras":
+            _add_loras(request, value)
         else:
             try:
                 setattr(request, name, value)
@@ -47,6 +49,22 @@ def build_request(prompt: str, **options: Any) -> pb.GenerateRequest:
                 # The proto's own type check ("int expected", out of uint32 range, ...).
                 raise InvalidArgument(f"{name}={value!r}: {exc}", field=name, code="") from None
     return request
+
+
+def _add_loras(request: pb.GenerateRequest, loras: Any) -> None:
+    """`loras`: names, (name, strength) pairs or {"name", "strength"} maps; strength unset = as loaded."""
+    for i, item in enumerate(loras):
+        if isinstance(item, str):
+            name, strength = item, None
+        elif isinstance(item, Mapping):
+            name, strength = item.get("name"), item.get("strength")
+        elif isinstance(item, tuple | list) and len(item) == 2:
+            name, strength = item
+        else:
+            raise InvalidArgument(f"loras[{i}]={item!r}: must be a name, (name, strength) or a map", "loras", "")
+        weight = request.loras.add(name=str(name))
+        if strength is not None:
+            weight.strength = float(strength)
 
 
 def request_from_mapping(mapping: Mapping[str, Any]) -> pb.GenerateRequest:

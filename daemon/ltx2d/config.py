@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ltx2 import GenerationParams, InvalidParams, Limits
+from ltx2.lora import LoraSpec
 
 from . import __version__
 
@@ -100,6 +101,18 @@ def _dtype(text: str) -> str:
     return _choice("auto", "bf16", "fp16", "fp32")(_DTYPE_ALIASES.get(value, value))
 
 
+def _steps(text: str) -> int | None:
+    """Denoising steps: an integer, or `model` (also `none`, `auto`) for the preset's."""
+    if text.strip().lower() in ("model", "none", "auto"):
+        return None
+    return _int(1)(text)
+
+
+def _loras(text: str) -> tuple[LoraSpec, ...]:
+    """LoRA adapters, `NAME=PATH[:STRENGTH]`, separated by `;` or new lines (one per --lora flag)."""
+    return tuple(LoraSpec.parse(item.strip()) for item in text.replace("\n", ";").split(";") if item.strip())
+
+
 def _port_or_off(text: str) -> int | None:
     """A TCP port, 0 to pick a free one; negative or `off` disables."""
     if text.strip().lower() in ("off", "none", "disabled", ""):
@@ -143,10 +156,12 @@ class Option:
     metavar: str | None = None
     flag_kind: str = "value"  # "value" or "bool" (--x / --no-x)
     group: str = "daemon"
+    repeatable: bool = False  # a flag given once per value (--lora A --lora B)
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        name = self.name.removesuffix("s") if self.repeatable else self.name
+        return "--" + name.replace("_", "-")
 
     @property
     def env(self) -> str:
@@ -204,6 +219,25 @@ OPTIONS: tuple[Option, ...] = (
         _choice("none", "int8", "nf4", "fp8"),
         "none",
         "KIND",
+        group="model",
+    ),
+    Option(
+        "loras",
+        "LoRA adapter loaded at start, NAME=PATH[:STRENGTH] (strength 0-2, default 1); repeat the flag for "
+        "more (the variable separates them with ;). Requests choose adapters by name, per job.",
+        _loras,
+        (),
+        "NAME=PATH",
+        group="model",
+        repeatable=True,
+    ),
+    Option(
+        "distilled",
+        "Declare the weights distilled (its default preset becomes distilled: 8 steps, no guidance); unset: "
+        'the checkpoint\'s ltx2d.json "distilled", else dev. Structure cannot tell.',
+        _bool,
+        None,
+        flag_kind="bool",
         group="model",
     ),
     Option(
@@ -363,9 +397,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "default_steps",
-        "Denoising steps used when a request leaves them unset.",
-        _int(1),
-        _DEFAULTS.steps,
+        "Denoising steps used when a request leaves them unset; unset or `model`: the preset's "
+        "(LTX-2.0 dev 40, LTX-2.3+ dev 30, distilled 8).",
+        _steps,
+        None,
         "N",
         group="defaults",
     ),
@@ -407,6 +442,8 @@ class DaemonConfig:
     offload: bool = False
     vae_tiling: bool = False
     quantization: str = "none"
+    loras: tuple[LoraSpec, ...] = ()
+    distilled: bool | None = None
     preload: bool = False
     keep_alive: float = 0.0
     host: str = "127.0.0.1"
@@ -429,7 +466,7 @@ class DaemonConfig:
     default_height: int = _DEFAULTS.height
     default_num_frames: int = _DEFAULTS.num_frames
     default_frame_rate: float = _DEFAULTS.frame_rate
-    default_steps: int = _DEFAULTS.steps
+    default_steps: int | None = None
     default_chunk_frames: int = _DEFAULTS.chunk_frames
     log_level: str = "info"
     log_format: str = "text"
@@ -483,6 +520,8 @@ class DaemonConfig:
             if option.flag_kind == "bool" and isinstance(text, bool):
                 values[option.name] = text
                 continue
+            if isinstance(text, list):  # a repeatable flag (--lora)
+                text = "\n".join(text)
             try:
                 values[option.name] = option.parse(str(text))
             except ValueError as exc:
@@ -548,6 +587,10 @@ def build_parser() -> argparse.ArgumentParser:
                 action=argparse.BooleanOptionalAction,
                 default=None,
                 help=help_text,
+            )
+        elif option.repeatable:
+            group.add_argument(
+                option.flag, dest=option.name, action="append", default=None, metavar=option.metavar, help=help_text
             )
         else:
             group.add_argument(option.flag, dest=option.name, default=None, metavar=option.metavar, help=help_text)

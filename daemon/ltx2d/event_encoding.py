@@ -132,6 +132,8 @@ def encode_event(event: StreamEvent, delivery: Delivery) -> EncodedEvent:
                         "decode_s": f32(t.decode_s),
                         "first_chunk_s": f32(t.first_chunk_s),
                         "total_s": f32(t.total_s),
+                        "transformer_passes_per_step": f32(t.transformer_passes_per_step),
+                        "denoise_s_per_pass": f32(t.denoise_s_per_pass),
                     },
                 },
             )

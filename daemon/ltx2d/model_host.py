@@ -48,6 +48,7 @@ class ModelHost:
         keep_alive_s: float = 0.0,
         *,
         fingerprint_source: Callable[[], str] | None = None,
+        adapters_source: Callable[[], tuple[ltx2.AdapterInfo, ...]] | None = None,
         warm_up_params: ltx2.GenerationParams | None = None,
     ) -> None:
         if not isinstance(keep_alive_s, (int, float)) or not math.isfinite(keep_alive_s) or keep_alive_s < 0:
@@ -55,6 +56,8 @@ class ModelHost:
         self._factory = engine_factory
         self._fingerprint_source = fingerprint_source
         self._fingerprint: str | None = None
+        self._adapters_source = adapters_source
+        self._adapters: tuple[ltx2.AdapterInfo, ...] | None = None
         self._warm_up_params = warm_up_params
         self._keep_alive_s = float(keep_alive_s)
         self._engine: ltx2.Engine | None = None
@@ -96,6 +99,23 @@ class ModelHost:
                     raise _load_error(exc) from exc
             return self._fingerprint
         return (await self.load()).fingerprint
+
+    async def job_fingerprint(self, params: ltx2.GenerationParams) -> str:
+        """The fingerprint of a cache key: the model's, combined with that of each LoRA adapter
+        `params` uses (hashed from the adapter files when the model is not loaded)."""
+        if self._info is not None:
+            return self._info.job_fingerprint(params)
+        base = await self.fingerprint()
+        if not params.loras:
+            return base
+        if self._adapters is None:
+            if self._adapters_source is None:
+                return (await self.load()).job_fingerprint(params)
+            try:
+                self._adapters = await asyncio.to_thread(self._adapters_source)
+            except Exception as exc:
+                raise _load_error(exc) from exc
+        return ltx2.job_fingerprint(base, self._adapters, params)
 
     def _get_lock(self) -> asyncio.Lock:
         if self._lock is None:

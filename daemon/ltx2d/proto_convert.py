@@ -13,6 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 from ltx2 import GenerationParams, Limits
+from ltx2.params import LoraWeight
 from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 
 from . import __version__
@@ -33,6 +34,8 @@ def _value(msg: pb.GenerateRequest, name: str) -> Any:
     value = getattr(msg, name)
     if isinstance(value, float):
         return f32(value)
+    if name == "loras":  # unset strength: the one the adapter was loaded with
+        return tuple(LoraWeight(w.name, f32(w.strength) if w.HasField("strength") else None) for w in value)
     if _REQUEST.fields_by_name[name].message_type is not None:  # the tags map
         return dict(value)
     return value
@@ -80,6 +83,9 @@ def params_to_proto(params: GenerationParams) -> pb.GenerateRequest:
             continue
         if name == "tags":
             msg.tags.update(value)
+        elif name == "loras":
+            for lora in value:
+                msg.loras.add(name=lora.name, **({"strength": lora.strength} if lora.strength is not None else {}))
         else:
             setattr(msg, name, int(value) if name in _ENUM_FIELDS else value)
     return msg
@@ -119,4 +125,12 @@ def info_to_proto(info: ServiceInfo) -> pb.Info:
         msg.dtype = model.dtype
         msg.parameter_counts.update(model.parameter_counts)
         msg.native_sample_rate = model.native_sample_rate
+        msg.native_channels = model.channels
+        msg.model_version = model.version
+        msg.text_encoder = model.text_encoder
+        msg.distilled = model.distilled
+        msg.default_preset = model.default_preset
+        msg.features.extend(model.features)
+        for a in model.adapters:
+            msg.adapters.add(name=a.name, path=a.path, fingerprint=a.fingerprint, default_strength=a.default_strength)
     return msg

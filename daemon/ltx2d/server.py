@@ -64,6 +64,8 @@ def real_engine_factory(config: DaemonConfig) -> Callable[[], ltx2.Engine]:
             offload=config.offload,
             vae_tiling=config.vae_tiling,
             quantization=config.quantization,  # type: ignore[arg-type]  # checked by the config
+            loras=config.loras,
+            distilled=config.distilled,
         )
         return Ltx2Engine.load(config.model, options=options)
 
@@ -110,6 +112,15 @@ def checkpoint_fingerprint(config: DaemonConfig) -> Callable[[], str]:
         return fingerprint(path)
 
     return compute
+
+
+def configured_adapters(config: DaemonConfig) -> tuple[ltx2.AdapterInfo, ...]:
+    """The LoRA adapters the daemon loads at start, fingerprinted from their files (no model loaded)."""
+    from ltx2.lora import file_fingerprint
+
+    return tuple(
+        ltx2.AdapterInfo(spec.name, str(spec.path), file_fingerprint(spec.path), spec.strength) for spec in config.loras
+    )
 
 
 def _grpc_address(host: str, port: int) -> str:
@@ -160,6 +171,7 @@ class Daemon:
             self._engine_factory,
             keep_alive_s=config.keep_alive,
             fingerprint_source=self._fingerprint_source,
+            adapters_source=(lambda: configured_adapters(config)) if self._fingerprint_source else None,
             warm_up_params=config.defaults.with_seed(0),
         )
         cache = ResultCache(config.cache_dir, config.cache_max_bytes) if config.cache_max_bytes > 0 else None

@@ -140,8 +140,9 @@ class Ltx2dService:
         """The request validated, with its seed resolved; ServiceError INVALID_ARGUMENT otherwise."""
         return validation.prepare(request, self.defaults, self.limits, where)
 
-    async def _fingerprint(self) -> str:
-        return await self.host.fingerprint()  # from the checkpoint's files: a hit loads no model
+    async def _fingerprint(self, params: ltx2.GenerationParams) -> str:
+        # From the checkpoint's and the adapters' files: a hit loads no model.
+        return await self.host.job_fingerprint(params)
 
     async def _clip_format(self, params: ltx2.GenerationParams) -> ltx2.ClipFormat:
         self.host.acquire()  # no unload while the engine is asked
@@ -167,7 +168,7 @@ class Ltx2dService:
         fields = _log_fields(job_id, request)
         key: str | None = None
         if self.cache is not None and request.cache_policy is not CachePolicy.BYPASS:
-            key = cache_key(await self._fingerprint(), params)
+            key = cache_key(await self._fingerprint(params), params)
             if request.cache_policy is CachePolicy.USE:
                 reader = await asyncio.to_thread(self.cache.open, key)
                 if reader is not None:
@@ -419,8 +420,7 @@ class Ltx2dService:
                     f"requests[{i}].seed=None: must be set for prefetch (a random seed is never asked for again)",
                     f"requests[{i}].seed",
                 )
-        fingerprint = await self._fingerprint()
-        keys = [cache_key(fingerprint, params) for _, params in prepared]
+        keys = [cache_key(await self._fingerprint(params), params) for _, params in prepared]
         todo = [i for i, key in enumerate(keys) if key not in self.cache]
         self.scheduler.check_room(len(todo))  # refuse early, before asking the engine anything
         formats = {i: await self._clip_format(prepared[i][1]) for i in todo}

@@ -63,3 +63,21 @@ def small(**overrides: object) -> GenerationParams:
     }
     base.update(overrides)
     return GenerationParams(**base)
+
+
+@pytest.fixture(scope="session")
+def version_checkpoints() -> dict[str, Path]:
+    """One tiny checkpoint per LTX-2 version (2.0 is the embedded default), built once per machine."""
+    from ltx2.tiny import VERSIONS, ensure_tiny_checkpoint
+
+    return {version: ensure_tiny_checkpoint(version=version) for version in VERSIONS}
+
+
+@pytest.fixture(scope="session")
+def version_engines(version_checkpoints: dict[str, Path], engine: Ltx2Engine) -> dict[str, Ltx2Engine]:
+    """A warm engine per version (2.0 reuses the session's engine); decode context fixed to keep it fast."""
+    out = {"2.0": engine}
+    for version, path in version_checkpoints.items():
+        if version != "2.0":
+            out[version] = Ltx2Engine.load(path)
+    return out

@@ -194,9 +194,9 @@ def test_ensure_builds_once_then_reuses(monkeypatch: pytest.MonkeyPatch, tmp_pat
     builds: list[Path] = []
     real_build = tiny.build_tiny_checkpoint
 
-    def counting_build(out_dir: Path, *, seed: int = 0) -> Path:
+    def counting_build(out_dir: Path, *, seed: int = 0, version: str = "2.0") -> Path:
         builds.append(out_dir)
-        return real_build(out_dir, seed=seed)
+        return real_build(out_dir, seed=seed, version=version)
 
     monkeypatch.setattr(tiny, "build_tiny_checkpoint", counting_build)
     first = tiny.ensure_tiny_checkpoint()
@@ -214,7 +214,7 @@ def test_losing_a_build_race_uses_the_winners_folder(
 ) -> None:
     target = tmp_path / "shared" / "tiny-v1"
 
-    def winner_finishes_first(*, seed: int = 0) -> LTX2Pipeline:
+    def winner_finishes_first(*, seed: int = 0, version: str = "2.0") -> LTX2Pipeline:
         # Another process completes its rename while this one is still building.
         shutil.copytree(checkpoint, target)
         (target / "winner").write_text("1")
@@ -227,7 +227,7 @@ def test_losing_a_build_race_uses_the_winners_folder(
 
 
 def test_a_failed_build_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    def crash(*, seed: int = 0) -> LTX2Pipeline:
+    def crash(*, seed: int = 0, version: str = "2.0") -> LTX2Pipeline:
         raise RuntimeError("simulated crash while building")
 
     monkeypatch.setattr(tiny, "build_pipeline", crash)

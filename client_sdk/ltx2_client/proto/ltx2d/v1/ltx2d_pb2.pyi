@@ -61,7 +61,7 @@ PHASE_DECODING: Phase
 PHASE_PAUSED: Phase
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_frames", "duration_s", "frame_rate", "steps", "seed", "video_guidance_scale", "audio_guidance_scale", "chunk_frames", "priority", "audio_sample_rate", "sample_format", "frame_format", "jpeg_quality", "cache_policy", "tags", "audio_only", "stg_scale", "modality_scale", "guidance_rescale", "preview")
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_frames", "duration_s", "frame_rate", "steps", "seed", "video_guidance_scale", "audio_guidance_scale", "chunk_frames", "priority", "audio_sample_rate", "sample_format", "frame_format", "jpeg_quality", "cache_policy", "tags", "audio_only", "stg_scale", "modality_scale", "guidance_rescale", "preview", "audio_stg_scale", "audio_modality_scale", "preset", "loras")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,10 @@ class GenerateRequest(_message.Message):
     MODALITY_SCALE_FIELD_NUMBER: _ClassVar[int]
     GUIDANCE_RESCALE_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_STG_SCALE_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_MODALITY_SCALE_FIELD_NUMBER: _ClassVar[int]
+    PRESET_FIELD_NUMBER: _ClassVar[int]
+    LORAS_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
     width: int
@@ -117,7 +121,19 @@ class GenerateRequest(_message.Message):
     modality_scale: float
     guidance_rescale: float
     preview: bool
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., duration_s: _Optional[float] = ..., frame_rate: _Optional[float] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., video_guidance_scale: _Optional[float] = ..., audio_guidance_scale: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., priority: _Optional[_Union[Priority, str]] = ..., audio_sample_rate: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., jpeg_quality: _Optional[int] = ..., cache_policy: _Optional[_Union[CachePolicy, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., audio_only: _Optional[bool] = ..., stg_scale: _Optional[float] = ..., modality_scale: _Optional[float] = ..., guidance_rescale: _Optional[float] = ..., preview: _Optional[bool] = ...) -> None: ...
+    audio_stg_scale: float
+    audio_modality_scale: float
+    preset: str
+    loras: _containers.RepeatedCompositeFieldContainer[LoraWeight]
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., duration_s: _Optional[float] = ..., frame_rate: _Optional[float] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., video_guidance_scale: _Optional[float] = ..., audio_guidance_scale: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., priority: _Optional[_Union[Priority, str]] = ..., audio_sample_rate: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., jpeg_quality: _Optional[int] = ..., cache_policy: _Optional[_Union[CachePolicy, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., audio_only: _Optional[bool] = ..., stg_scale: _Optional[float] = ..., modality_scale: _Optional[float] = ..., guidance_rescale: _Optional[float] = ..., preview: _Optional[bool] = ..., audio_stg_scale: _Optional[float] = ..., audio_modality_scale: _Optional[float] = ..., preset: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ...) -> None: ...
+
+class LoraWeight(_message.Message):
+    __slots__ = ("name", "strength")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    strength: float
+    def __init__(self, name: _Optional[str] = ..., strength: _Optional[float] = ...) -> None: ...
 
 class ClipFormat(_message.Message):
     __slots__ = ("width", "height", "num_frames", "frame_rate", "sample_rate", "channels", "num_samples", "sample_format", "frame_format", "seed", "steps", "audio_only")
@@ -238,20 +254,24 @@ class VideoChunk(_message.Message):
     def __init__(self, first_frame: _Optional[int] = ..., num_frames: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., pts_s: _Optional[float] = ..., data: _Optional[bytes] = ..., jpeg_frames: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Timings(_message.Message):
-    __slots__ = ("queue_s", "encode_s", "denoise_s", "decode_s", "first_chunk_s", "total_s")
+    __slots__ = ("queue_s", "encode_s", "denoise_s", "decode_s", "first_chunk_s", "total_s", "transformer_passes_per_step", "denoise_s_per_pass")
     QUEUE_S_FIELD_NUMBER: _ClassVar[int]
     ENCODE_S_FIELD_NUMBER: _ClassVar[int]
     DENOISE_S_FIELD_NUMBER: _ClassVar[int]
     DECODE_S_FIELD_NUMBER: _ClassVar[int]
     FIRST_CHUNK_S_FIELD_NUMBER: _ClassVar[int]
     TOTAL_S_FIELD_NUMBER: _ClassVar[int]
+    TRANSFORMER_PASSES_PER_STEP_FIELD_NUMBER: _ClassVar[int]
+    DENOISE_S_PER_PASS_FIELD_NUMBER: _ClassVar[int]
     queue_s: float
     encode_s: float
     denoise_s: float
     decode_s: float
     first_chunk_s: float
     total_s: float
-    def __init__(self, queue_s: _Optional[float] = ..., encode_s: _Optional[float] = ..., denoise_s: _Optional[float] = ..., decode_s: _Optional[float] = ..., first_chunk_s: _Optional[float] = ..., total_s: _Optional[float] = ...) -> None: ...
+    transformer_passes_per_step: float
+    denoise_s_per_pass: float
+    def __init__(self, queue_s: _Optional[float] = ..., encode_s: _Optional[float] = ..., denoise_s: _Optional[float] = ..., decode_s: _Optional[float] = ..., first_chunk_s: _Optional[float] = ..., total_s: _Optional[float] = ..., transformer_passes_per_step: _Optional[float] = ..., denoise_s_per_pass: _Optional[float] = ...) -> None: ...
 
 class Completed(_message.Message):
     __slots__ = ("seed", "num_frames", "num_samples", "cache_hit", "timings", "audio_padded_samples")
@@ -294,7 +314,7 @@ class UnloadRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_width", "max_height", "max_frames", "max_steps", "max_prompt_chars", "min_size", "min_frame_rate", "max_frame_rate", "max_guidance_scale", "size_multiple", "frames_multiple", "min_frames", "min_steps", "max_video_tokens", "max_negative_prompt_chars", "max_tag_chars", "min_guidance_scale", "min_stg_scale", "max_stg_scale", "min_guidance_rescale", "max_guidance_rescale", "min_chunk_frames", "max_chunk_frames", "min_audio_sample_rate", "max_audio_sample_rate", "max_seed")
+    __slots__ = ("max_width", "max_height", "max_frames", "max_steps", "max_prompt_chars", "min_size", "min_frame_rate", "max_frame_rate", "max_guidance_scale", "size_multiple", "frames_multiple", "min_frames", "min_steps", "max_video_tokens", "max_negative_prompt_chars", "max_tag_chars", "min_guidance_scale", "min_stg_scale", "max_stg_scale", "min_guidance_rescale", "max_guidance_rescale", "min_chunk_frames", "max_chunk_frames", "min_audio_sample_rate", "max_audio_sample_rate", "max_seed", "max_loras", "max_lora_strength")
     MAX_WIDTH_FIELD_NUMBER: _ClassVar[int]
     MAX_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     MAX_FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -321,6 +341,8 @@ class Limits(_message.Message):
     MIN_AUDIO_SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     MAX_AUDIO_SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     MAX_SEED_FIELD_NUMBER: _ClassVar[int]
+    MAX_LORAS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LORA_STRENGTH_FIELD_NUMBER: _ClassVar[int]
     max_width: int
     max_height: int
     max_frames: int
@@ -347,10 +369,12 @@ class Limits(_message.Message):
     min_audio_sample_rate: int
     max_audio_sample_rate: int
     max_seed: int
-    def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_frames: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_prompt_chars: _Optional[int] = ..., min_size: _Optional[int] = ..., min_frame_rate: _Optional[float] = ..., max_frame_rate: _Optional[float] = ..., max_guidance_scale: _Optional[float] = ..., size_multiple: _Optional[int] = ..., frames_multiple: _Optional[int] = ..., min_frames: _Optional[int] = ..., min_steps: _Optional[int] = ..., max_video_tokens: _Optional[int] = ..., max_negative_prompt_chars: _Optional[int] = ..., max_tag_chars: _Optional[int] = ..., min_guidance_scale: _Optional[float] = ..., min_stg_scale: _Optional[float] = ..., max_stg_scale: _Optional[float] = ..., min_guidance_rescale: _Optional[float] = ..., max_guidance_rescale: _Optional[float] = ..., min_chunk_frames: _Optional[int] = ..., max_chunk_frames: _Optional[int] = ..., min_audio_sample_rate: _Optional[int] = ..., max_audio_sample_rate: _Optional[int] = ..., max_seed: _Optional[int] = ...) -> None: ...
+    max_loras: int
+    max_lora_strength: float
+    def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_frames: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_prompt_chars: _Optional[int] = ..., min_size: _Optional[int] = ..., min_frame_rate: _Optional[float] = ..., max_frame_rate: _Optional[float] = ..., max_guidance_scale: _Optional[float] = ..., size_multiple: _Optional[int] = ..., frames_multiple: _Optional[int] = ..., min_frames: _Optional[int] = ..., min_steps: _Optional[int] = ..., max_video_tokens: _Optional[int] = ..., max_negative_prompt_chars: _Optional[int] = ..., max_tag_chars: _Optional[int] = ..., min_guidance_scale: _Optional[float] = ..., min_stg_scale: _Optional[float] = ..., max_stg_scale: _Optional[float] = ..., min_guidance_rescale: _Optional[float] = ..., max_guidance_rescale: _Optional[float] = ..., min_chunk_frames: _Optional[int] = ..., max_chunk_frames: _Optional[int] = ..., min_audio_sample_rate: _Optional[int] = ..., max_audio_sample_rate: _Optional[int] = ..., max_seed: _Optional[int] = ..., max_loras: _Optional[int] = ..., max_lora_strength: _Optional[float] = ...) -> None: ...
 
 class Info(_message.Message):
-    __slots__ = ("version", "model_id", "model_path", "model_fingerprint", "loaded", "device", "dtype", "parameter_counts", "memory_bytes", "native_sample_rate", "limits", "defaults", "queue_depth", "queue_capacity", "running_job_id", "keep_alive_s", "protocol_version")
+    __slots__ = ("version", "model_id", "model_path", "model_fingerprint", "loaded", "device", "dtype", "parameter_counts", "memory_bytes", "native_sample_rate", "limits", "defaults", "queue_depth", "queue_capacity", "running_job_id", "keep_alive_s", "protocol_version", "model_version", "text_encoder", "distilled", "default_preset", "features", "adapters", "native_channels")
     class ParameterCountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -375,6 +399,13 @@ class Info(_message.Message):
     RUNNING_JOB_ID_FIELD_NUMBER: _ClassVar[int]
     KEEP_ALIVE_S_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_ENCODER_FIELD_NUMBER: _ClassVar[int]
+    DISTILLED_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_PRESET_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    ADAPTERS_FIELD_NUMBER: _ClassVar[int]
+    NATIVE_CHANNELS_FIELD_NUMBER: _ClassVar[int]
     version: str
     model_id: str
     model_path: str
@@ -392,7 +423,26 @@ class Info(_message.Message):
     running_job_id: str
     keep_alive_s: float
     protocol_version: int
-    def __init__(self, version: _Optional[str] = ..., model_id: _Optional[str] = ..., model_path: _Optional[str] = ..., model_fingerprint: _Optional[str] = ..., loaded: _Optional[bool] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., parameter_counts: _Optional[_Mapping[str, int]] = ..., memory_bytes: _Optional[int] = ..., native_sample_rate: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., defaults: _Optional[_Union[GenerateRequest, _Mapping]] = ..., queue_depth: _Optional[int] = ..., queue_capacity: _Optional[int] = ..., running_job_id: _Optional[str] = ..., keep_alive_s: _Optional[float] = ..., protocol_version: _Optional[int] = ...) -> None: ...
+    model_version: str
+    text_encoder: str
+    distilled: bool
+    default_preset: str
+    features: _containers.RepeatedScalarFieldContainer[str]
+    adapters: _containers.RepeatedCompositeFieldContainer[Adapter]
+    native_channels: int
+    def __init__(self, version: _Optional[str] = ..., model_id: _Optional[str] = ..., model_path: _Optional[str] = ..., model_fingerprint: _Optional[str] = ..., loaded: _Optional[bool] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., parameter_counts: _Optional[_Mapping[str, int]] = ..., memory_bytes: _Optional[int] = ..., native_sample_rate: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., defaults: _Optional[_Union[GenerateRequest, _Mapping]] = ..., queue_depth: _Optional[int] = ..., queue_capacity: _Optional[int] = ..., running_job_id: _Optional[str] = ..., keep_alive_s: _Optional[float] = ..., protocol_version: _Optional[int] = ..., model_version: _Optional[str] = ..., text_encoder: _Optional[str] = ..., distilled: _Optional[bool] = ..., default_preset: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., adapters: _Optional[_Iterable[_Union[Adapter, _Mapping]]] = ..., native_channels: _Optional[int] = ...) -> None: ...
+
+class Adapter(_message.Message):
+    __slots__ = ("name", "path", "fingerprint", "default_strength")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    path: str
+    fingerprint: str
+    default_strength: float
+    def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., fingerprint: _Optional[str] = ..., default_strength: _Optional[float] = ...) -> None: ...
 
 class PrefetchRequest(_message.Message):
     __slots__ = ("requests",)
