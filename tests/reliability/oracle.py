@@ -22,8 +22,12 @@ import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 
 from ltx2 import GenerationParams, InvalidParams, Limits, SampleFormat, frames_for_duration
+from ltx2.params import PRESET_FIELDS, LoraWeight, resolve_preset
+from ltx2.versions import PRESETS, preset
 from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 
+# The reliability daemon runs the tiny LTX-2.0 checkpoint (default preset dev).
+MODEL_VERSION = "2.0"
 DESCRIPTOR = pb.GenerateRequest.DESCRIPTOR
 ENUMS = {f.name: f.enum_type for f in DESCRIPTOR.fields if f.type == FieldDescriptor.TYPE_ENUM}
 # The optional generation parameters of a request: the proto fields with presence that are also
@@ -71,6 +75,11 @@ def grpc_problems(
         audio_only=fields.get("audio_only", False),
         preview=fields.get("preview", False),
         tags=dict(fields.get("tags", {})),
+        preset=fields.get("preset", ""),
+        loras=tuple(
+            LoraWeight(w["name"], as_sent(w["strength"]) if w.get("strength") is not None else None)
+            for w in fields.get("loras", ())
+        ),
     )
     from_duration = "duration_s" in fields
     if from_duration:
@@ -91,11 +100,24 @@ def grpc_problems(
         alone = {name: value} if name == "prompt" else {"prompt": "ok", name: value}
         if (field := _fails(replace(defaults, **alone), limits)) is not None:
             bad.add(named(field))
+    # A preset fills the sampling fields the request left unset (not the daemon's defaults); the
+    # fixed-sigma preset takes only its own step count.
+    if values["preset"]:
+        values = {**dict.fromkeys(PRESET_FIELDS), **values}
+        if values["preset"] == "distilled" and values["steps"] not in (None, 8):
+            bad.add("steps")
+    # The test daemon loads no adapter: a request naming one is refused (after the rules above).
+    if values["loras"]:
+        bad.add("loras[0].name")
     # ... and all together (the token budget: width x height x frames).
     params = replace(defaults, **values)
     if (field := _fails(params, limits)) is not None:
         bad.add(named(field))
-    return bad, (None if bad else params)
+    if bad:
+        return bad, None
+    if params.preset in PRESETS:  # what the engine runs: the preset's values where the request left none
+        params = resolve_preset(params, preset(params.preset, MODEL_VERSION))
+    return bad, params
 
 
 def _bridge_value_problem(field: FieldDescriptor, value: Any) -> bool:
@@ -119,6 +141,31 @@ def _bridge_value_problem(field: FieldDescriptor, value: Any) -> bool:
     raise AssertionError(f"no bridge rule for {field.name}")
 
 
+def _bridge_loras(value: Any) -> tuple[str | None, list[dict[str, Any]]]:
+    """The first part of a bridge `loras` value refused on typing grounds, and the weights."""
+    if not isinstance(value, list | tuple):
+        return "loras", []
+    weights = []
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            return f"loras[{i}]", []
+        weight: dict[str, Any] = {}
+        for k, v in item.items():
+            if k not in ("name", "strength"):
+                return f"loras[{i}].{k}", []
+            if v is None:
+                continue
+            if k == "name" and not isinstance(v, str):
+                return f"loras[{i}].name", []
+            if k == "strength":
+                if not isinstance(v, int | float) or isinstance(v, bool):
+                    return f"loras[{i}].strength", []
+                v = float(v)
+            weight[k] = v
+        weights.append(weight)
+    return None, weights
+
+
 def bridge_first_problem(message: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """The first key (in map order) the bridge refuses on typing grounds, and the proto fields."""
     fields: dict[str, Any] = {}
@@ -128,6 +175,12 @@ def bridge_first_problem(message: Mapping[str, Any]) -> tuple[str | None, dict[s
             return key, fields
         if value is None:
             continue  # nil is an unset field
+        if key == "loras":
+            problem, weights = _bridge_loras(value)
+            if problem is not None:
+                return problem, fields
+            fields[key] = weights
+            continue
         if key == "tags":
             if not isinstance(value, Mapping):
                 return key, fields

@@ -65,6 +65,15 @@ float_values = st.one_of(st.sampled_from(BOUNDARY_FLOATS), st.floats(width=32))
 enum_values = st.one_of(st.sampled_from([0, 1, 2, 3, 4, -1, 42, 2**31 - 1, -(2**31)]), st.integers(-(2**31), 2**31 - 1))
 prompts = st.one_of(st.sampled_from(SPECIAL_PROMPTS), text)
 tags = st.dictionaries(text, text, max_size=3)
+presets = st.one_of(st.sampled_from(["", "dev", "distilled", "Dev", "turbo"]), text)
+# The test daemon loads no adapter, so every named one is refused; the names probe the rules first.
+loras = st.lists(
+    st.fixed_dictionaries(
+        {"name": st.one_of(st.sampled_from(["", "style", "style", "a" * 65]), text)},
+        optional={"strength": float_values},
+    ),
+    max_size=3,
+)
 
 
 def grpc_values(name: str) -> st.SearchStrategy[Any]:
@@ -81,12 +90,27 @@ def grpc_values(name: str) -> st.SearchStrategy[Any]:
         return tags
     if name in ("audio_only", "preview"):
         return st.booleans()
+    if name == "preset":
+        return presets
+    if name == "loras":
+        return loras
     raise AssertionError(f"no strategy for {name}")
 
 
 GRPC_FIELDS = [f.name for f in DESCRIPTOR.fields]
 assert sorted(GRPC_FIELDS) == sorted(
-    [*BOUNDARY_INTS, *FLOAT_FIELDS, *ENUMS, "prompt", "negative_prompt", "tags", "audio_only", "preview"]
+    [
+        *BOUNDARY_INTS,
+        *FLOAT_FIELDS,
+        *ENUMS,
+        "prompt",
+        "negative_prompt",
+        "tags",
+        "audio_only",
+        "preview",
+        "preset",
+        "loras",
+    ]
 ), "a GenerateRequest field has no strategy"
 
 # Values of the wrong type for some field or other, as msgpack can carry them.
@@ -110,6 +134,9 @@ def bridge_values(name: str) -> st.SearchStrategy[Any]:
         options.append(st.sampled_from([*names, names[0].lower(), "PRIORITY_NOW", ""]))
     if name == "tags":
         options.append(st.dictionaries(text, st.one_of(st.integers(), st.none(), text), max_size=2))
+    if name == "loras":
+        keys = st.sampled_from(["name", "strength", "x"])
+        options.append(st.lists(st.one_of(text, st.dictionaries(keys, wrong_types)), max_size=2))
     return st.one_of(options)
 
 
