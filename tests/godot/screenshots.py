@@ -6,7 +6,9 @@ Starts Xvfb and a daemon on the tiny model, and runs `res://test/screenshots/sho
 copy of the project: `level.png` is the example level once its cutscene (streamed from the
 daemon when the ball reaches the gate) has played a second; `dock.png` is the LTX-2 dock's
 controls in a panel of their own, after the dock read the daemon's limits (the same controls the
-editor shows in its dock; the headless editor test checks that the plugin loads there). Prints
+editor shows in its dock; the headless editor test checks that the plugin loads there: the
+rendered editor, tried with the dock probe saving its window, had not come up after 400 s on
+llvmpipe on 2026-12-02). Prints
 what each shot saw; look at the PNGs (an image viewer) for layout, clipped controls, a missing
 picture.
 """
