@@ -87,7 +87,7 @@ def test_a_stalled_grpc_client_costs_a_few_chunks_and_is_cancelled_at_the_stall_
                 most = await watch
                 # The client reads again: what was in flight, then the stall's status.
                 with pytest.raises(grpc.aio.AioRpcError) as info:
-                    async for _ in call:
+                    while await call.read() is not grpc.aio.EOF:
                         pass
                 await channel.close()
                 assert info.value.code() == grpc.StatusCode.CANCELLED
