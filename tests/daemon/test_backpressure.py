@@ -9,7 +9,6 @@ chunk's bytes: the engine's output, protobuf inputs, msgpack frames and asyncio'
 from __future__ import annotations
 
 import asyncio
-import socket
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -111,11 +110,7 @@ def test_a_stalled_bridge_job_costs_a_few_chunks_and_is_cancelled_at_the_stall_l
             async with in_process_daemon(config(tmp_path)) as daemon:
                 tracemalloc.start()  # after the model loaded: only what the stall costs is traced
                 baseline = tracemalloc.get_traced_memory()[0]
-                sock = socket.create_connection(("127.0.0.1", daemon.bridge_port))
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                sock.setblocking(False)
-                reader, writer = await asyncio.open_connection(sock=sock)
-                stalled_bridge = BridgeClient(reader, writer)
+                stalled_bridge = await BridgeClient.connect(f"127.0.0.1:{daemon.bridge_port}")
                 accepted = await stalled_bridge.request({"type": "generate", "id": 7, **BIG}, timeout=60)
                 assert accepted["type"] == "accepted"  # then the client reads nothing
                 watch = asyncio.ensure_future(heap_while(accepted, daemon, baseline))
