@@ -104,17 +104,20 @@ class BridgeSettings:
     frame_timeout_s: float | None = 30.0
 
 
+Frame = tuple[bytes, bytes]  # header, body
+
+
 class _Lanes:
     """The frames waiting for a connection's writer: replies, and one bounded lane per job."""
 
     def __init__(self) -> None:
-        self.replies: asyncio.Queue[bytes] = asyncio.Queue(REPLY_FRAMES)
-        self.jobs: dict[object, asyncio.Queue[bytes]] = {}
+        self.replies: asyncio.Queue[Frame] = asyncio.Queue(REPLY_FRAMES)
+        self.jobs: dict[object, asyncio.Queue[Frame]] = {}
         self.turns: collections.deque[object] = collections.deque()  # jobs with frames, in turn
         self.pending = asyncio.Event()
         self.broken: BaseException | None = None
 
-    def next_frame(self) -> bytes | None:
+    def next_frame(self) -> Frame | None:
         if not self.replies.empty():
             return self.replies.get_nowait()
         while self.turns:
@@ -182,7 +185,9 @@ class BridgeConnection:
                     if (frame := lanes.next_frame()) is None:
                         await lanes.pending.wait()
                         continue
-                self._writer.write(frame)
+                header, body = frame
+                self._writer.write(header)  # two writes: writelines joins (copies) them on 3.11
+                self._writer.write(body)
                 await self._writer.drain()
         except (ConnectionError, OSError) as exc:
             lanes.broken = exc
@@ -225,7 +230,9 @@ class BridgeConnection:
         lanes = self._lanes
         if lanes.broken is not None:
             raise ConnectionResetError(f"the connection is closed: {lanes.broken}")
-        frame = encode_frame(message)
+        # Header and body are written one after the other: no copy of a large chunk to join them.
+        body = msgpack.packb(message, use_bin_type=True)
+        frame = (len(body).to_bytes(HEADER_BYTES, "big"), body)
         if lane is None:
             queue = lanes.replies
         elif (queue := lanes.jobs.get(lane)) is None:
