@@ -114,6 +114,7 @@ class _Lanes:
         self.replies: asyncio.Queue[Frame] = asyncio.Queue(REPLY_FRAMES)
         self.jobs: dict[object, asyncio.Queue[Frame]] = {}
         self.turns: collections.deque[object] = collections.deque()  # jobs with frames, in turn
+        self.ended: set[object] = set()  # jobs done sending: their lane goes once it is empty
         self.pending = asyncio.Event()
         self.broken: BaseException | None = None
 
@@ -128,6 +129,9 @@ class _Lanes:
             frame = queue.get_nowait()
             if not queue.empty():
                 self.turns.append(lane)  # next turn after the other jobs
+            elif lane in self.ended:
+                self.ended.discard(lane)
+                del self.jobs[lane]
             return frame
         return None
 
@@ -249,6 +253,8 @@ class BridgeConnection:
         queue = self._lanes.jobs.get(lane)
         if queue is not None and queue.empty():
             del self._lanes.jobs[lane]
+        elif queue is not None:
+            self._lanes.ended.add(lane)  # the writer drops it after its last frame
 
     async def _dispatch(self, message: dict[str, Any]) -> bool:
         """Start handling one request; False when the connection must close."""
