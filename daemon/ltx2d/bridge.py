@@ -35,7 +35,7 @@ from .auth import TokenAuth
 from .domain import Accepted, ClipRequest, Delivery
 from .errors import ServiceError, StatusCode, invalid, service_error
 from .event_encoding import EncodedEvent, encode_event, is_slow_to_encode
-from .msgpack_codec import MalformedFrame, encode_frame, map_to_message, message_to_map, read_frame
+from .msgpack_codec import MalformedFrame, encode_frame_parts, map_to_message, message_to_map, read_frame
 
 if TYPE_CHECKING:
     from .service import Ltx2dService
@@ -87,17 +87,21 @@ class BridgeSettings:
     frame_timeout_s: float | None = 30.0
 
 
+Frame = tuple[bytes, bytes]  # header, body
+
+
 class _Lanes:
     """The frames waiting for a connection's writer: replies, and one bounded lane per job."""
 
     def __init__(self) -> None:
-        self.replies: asyncio.Queue[bytes] = asyncio.Queue(REPLY_FRAMES)
-        self.jobs: dict[object, asyncio.Queue[bytes]] = {}
+        self.replies: asyncio.Queue[Frame] = asyncio.Queue(REPLY_FRAMES)
+        self.jobs: dict[object, asyncio.Queue[Frame]] = {}
         self.turns: collections.deque[object] = collections.deque()  # jobs with frames, in turn
+        self.ended: set[object] = set()  # jobs done sending: their lane goes once it is empty
         self.pending = asyncio.Event()
         self.broken: BaseException | None = None
 
-    def next_frame(self) -> bytes | None:
+    def next_frame(self) -> Frame | None:
         if not self.replies.empty():
             return self.replies.get_nowait()
         while self.turns:
@@ -108,6 +112,9 @@ class _Lanes:
             frame = queue.get_nowait()
             if not queue.empty():
                 self.turns.append(lane)  # next turn after the other jobs
+            elif lane in self.ended:
+                self.ended.discard(lane)
+                del self.jobs[lane]
             return frame
         return None
 
@@ -165,7 +172,9 @@ class BridgeConnection:
                     if (frame := lanes.next_frame()) is None:
                         await lanes.pending.wait()
                         continue
-                self._writer.write(frame)
+                header, body = frame
+                self._writer.write(header)  # two writes: writelines joins (copies) them on 3.11
+                self._writer.write(body)
                 await self._writer.drain()
         except (ConnectionError, OSError) as exc:
             lanes.broken = exc
@@ -186,7 +195,7 @@ class BridgeConnection:
         lanes = self._lanes
         if lanes.broken is not None:
             raise ConnectionResetError(f"the connection is closed: {lanes.broken}")
-        frame = encode_frame(message)
+        frame = encode_frame_parts(message)
         if lane is None:
             queue = lanes.replies
         elif (queue := lanes.jobs.get(lane)) is None:
@@ -203,6 +212,8 @@ class BridgeConnection:
         queue = self._lanes.jobs.get(lane)
         if queue is not None and queue.empty():
             del self._lanes.jobs[lane]
+        elif queue is not None:
+            self._lanes.ended.add(lane)  # the writer drops it after its last frame
 
     async def _dispatch(self, message: dict[str, Any]) -> bool:
         """Start handling one request; False when the connection must close."""

@@ -37,8 +37,15 @@ class MalformedFrame(Exception):
 
 def encode_frame(message: Mapping[str, Any]) -> bytes:
     """One frame: 4-byte big-endian length, then the msgpack map."""
+    header, body = encode_frame_parts(message)
+    return header + body
+
+
+def encode_frame_parts(message: Mapping[str, Any]) -> tuple[bytes, bytes]:
+    """One frame as its header and body, to be written one after the other (no copy of a large
+    chunk to join them)."""
     body = msgpack.packb(message, use_bin_type=True)
-    return len(body).to_bytes(HEADER_BYTES, "big") + body
+    return len(body).to_bytes(HEADER_BYTES, "big"), body
 
 
 def decode_map(body: bytes) -> dict[str, Any]:

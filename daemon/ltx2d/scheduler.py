@@ -548,9 +548,13 @@ class Scheduler:
         if not job._reading:
             job._watch.left()
 
+        def handed() -> None:  # on the loop: the consumer can take it; the worker looks for a stall
+            job._ready()
+            self._kick.set()
+
         def ready() -> None:
             with contextlib.suppress(RuntimeError):  # RuntimeError: the loop is gone (process exit)
-                loop.call_soon_threadsafe(job._ready)
+                loop.call_soon_threadsafe(handed)
 
         def ended(error: BaseException | None) -> None:
             with contextlib.suppress(RuntimeError):

@@ -487,3 +487,42 @@ def test_ping_without_id_is_answered_with_id_nil(tmp_path: Path) -> None:
             return await client.recv()
 
     assert arun(body()) == {"type": "pong", "id": None}
+
+
+def test_a_frame_that_begins_and_never_finishes_times_out(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with serving(tmp_path, None, "--stall-limit", "0.5") as (daemon, client):
+            await client.send_raw(b"\x00\x00")  # half a header, then nothing
+            error = await client.recv(timeout=5)
+            assert error is not None and error["type"] == "error" and error["id"] is None
+            assert "did not arrive whole within 0.5 s" in error["message"]
+            assert await client.recv(timeout=5) is None  # closed
+            fresh = await BridgeClient.connect(f"127.0.0.1:{daemon.bridge_port}")
+            await asyncio.sleep(1.0)  # an idle connection is not timed out
+            assert (await fresh.request({"type": "ping", "id": 1}))["type"] == "pong"
+            await fresh.close()
+
+    arun(body())
+
+
+def test_requests_in_progress_per_connection_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ltx2d import bridge
+
+    monkeypatch.setattr(bridge, "MAX_REQUESTS", 2)
+    gate = Gate({"held": 1})
+
+    async def body() -> None:
+        async with serving(tmp_path, FakeEngineFactory(on_step=gate)) as (_, client):
+            await client.send(generate(1, "held"))
+            await client.send(generate(2, "second"))
+            refused = await client.request(generate(3, "third"))
+            assert refused["type"] == "error" and refused["code"] == "RESOURCE_EXHAUSTED"
+            assert "2 requests in progress" in refused["message"]
+            assert (await client.request({"type": "ping", "id": 4}))["type"] == "pong"  # always answered
+            gate.open_all()
+            assert (await client.stream(1))[-1]["type"] == "completed"
+
+    try:
+        arun(body())
+    finally:
+        gate.open_all()

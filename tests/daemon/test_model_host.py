@@ -177,3 +177,48 @@ def test_load_errors_become_service_errors_and_a_retry_can_succeed(exc: Exceptio
         assert host.loaded
 
     arun(body())
+
+
+def test_a_load_is_done_only_after_the_warm_up_ran() -> None:
+    """The real engine measures its vocoder on its first clip_format (4 s on the tiny model): the
+    host does it while loading, so the first request after ready does not wait for it."""
+    warmed: list[ltx2.GenerationParams] = []
+
+    class LazyEngine(FakeEngine):
+        def clip_format(self, params: ltx2.GenerationParams) -> ltx2.ClipFormat:
+            warmed.append(params)
+            return super().clip_format(params)
+
+    async def body() -> None:
+        params = ltx2.GenerationParams(prompt="", seed=0)
+        host = ModelHost(LazyEngine, warm_up_params=params)
+        await host.load()
+        assert warmed == [params]
+
+    arun(body())
+
+
+def test_the_fingerprint_comes_from_the_checkpoint_without_loading() -> None:
+    async def body() -> None:
+        calls: list[int] = []
+        factory = FakeEngineFactory()
+        host = ModelHost(factory, fingerprint_source=lambda: calls.append(1) or "from-files")
+        assert await host.fingerprint() == "from-files" and await host.fingerprint() == "from-files"
+        assert calls == [1] and factory.built == [] and not host.loaded
+        await host.load()  # once loaded, the model's own fingerprint is the one used
+        assert await host.fingerprint() == "fake-model-1"
+        bare = ModelHost(FakeEngineFactory())  # no source: learning it means loading
+        assert await bare.fingerprint() == "fake-model-1" and bare.loaded
+
+    arun(body())
+
+
+def test_the_daemons_checkpoint_fingerprint_is_the_loaded_models(tiny_checkpoint: object) -> None:
+    from pathlib import Path
+
+    from ltx2.loader import load_pipeline
+    from ltx2d.config import DaemonConfig
+    from ltx2d.server import checkpoint_fingerprint
+
+    path = Path(str(tiny_checkpoint))
+    assert checkpoint_fingerprint(DaemonConfig(model=path))() == load_pipeline(path).info.fingerprint

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,16 @@ from tests.fake_engine import Consumer, FakeEngine, FakeEngineFactory, Gate, aru
 
 
 def make(
-    tmp_path: Path | None = None, capacity: int = 8, keep_alive_s: float = 0.0, **engine_kwargs: object
+    tmp_path: Path | None = None,
+    capacity: int = 8,
+    keep_alive_s: float = 0.0,
+    fingerprint_source: Callable[[], str] | None = None,
+    **engine_kwargs: object,
 ) -> tuple[Ltx2dService, FakeEngineFactory]:
     factory = FakeEngineFactory(**engine_kwargs)
     cache = ResultCache(tmp_path / "cache", 1 << 30) if tmp_path is not None else None
-    service = Ltx2dService(ModelHost(factory, keep_alive_s), capacity, cache, ltx2.Limits())
+    host = ModelHost(factory, keep_alive_s, fingerprint_source=fingerprint_source)
+    service = Ltx2dService(host, capacity, cache, ltx2.Limits())
     return service, factory
 
 
@@ -230,12 +236,15 @@ def test_cache_hit_after_restart_and_unload_does_not_load_the_model(tmp_path: Pa
         hit = await collect(service, request(seed=12))
         assert hit[0].cache_hit and not service.host.loaded and service.host.loads == 1
         await service.shutdown(1.0)
-        # A new daemon over the same folder: the model loads once for its fingerprint, no generate.
-        service2, factory2 = make(tmp_path)
+        # A new daemon over the same folder: the fingerprint comes from the checkpoint's files
+        # (the fake's is "fake-model-1"), so the hit loads nothing at all.
+        hashed: list[int] = []
+        service2, factory2 = make(tmp_path, fingerprint_source=lambda: hashed.append(1) or "fake-model-1")
         await service2.start()
         again = await collect(service2, request(seed=12))
         assert again[0].cache_hit and chunks(again) == chunks(miss)
-        assert factory2.generate_calls == 0
+        assert factory2.built == [] and not service2.host.loaded and service2.host.loads == 0
+        assert (await collect(service2, request(seed=12)))[0].cache_hit and hashed == [1]  # hashed once
         await service2.shutdown(1.0)
 
     arun(body())
@@ -449,6 +458,61 @@ def test_job_listener_gets_one_record_per_stream(tmp_path: Path) -> None:
         first = records[0]
         assert first.priority is Priority.BATCH and first.tags == {"scene": "intro"}
         assert first.first_chunk_s is not None and 0 <= first.queue_s <= first.first_chunk_s <= first.total_s
+        await service.shutdown(1.0)
+
+    arun(body())
+
+
+def test_replays_count_against_the_capacity_and_can_be_cancelled_by_id(tmp_path: Path) -> None:
+    async def body() -> None:
+        service, _ = make(tmp_path, capacity=2)
+        await service.start()
+        await collect(service, request(seed=20, num_frames=33))
+        replays = [service.generate(request(seed=20, num_frames=33)) for _ in range(2)]
+        firsts = [await anext(r) for r in replays]  # two replays streaming, each holding a slot
+        assert all(isinstance(a, Accepted) and a.cache_hit for a in firsts)
+        assert service.scheduler.free_slots == 0
+        with pytest.raises(ServiceError) as info:
+            await collect(service, request(seed=20, num_frames=33))
+        assert info.value.code is StatusCode.RESOURCE_EXHAUSTED
+        assert await service.cancel(firsts[0].job_id) is True
+        with pytest.raises(ServiceError) as cancelled:
+            async for _ in replays[0]:
+                pass
+        assert cancelled.value.code is StatusCode.CANCELLED
+        rest = [e async for e in replays[1]]
+        assert isinstance(rest[-1], ltx2.Completed) and service.scheduler.free_slots == 2
+        await service.shutdown(1.0)
+
+    arun(body())
+
+
+def test_a_generate_between_prefetch_checks_and_queueing_leaves_no_orphan_job(tmp_path: Path) -> None:
+    gate = Gate({"blocker": 0})
+
+    async def body() -> None:
+        service, _ = make(tmp_path, capacity=2, on_step=gate)
+        await service.start()
+        blocker = Consumer(service.generate(request("blocker", cache_policy=CachePolicy.BYPASS)))
+        await wait_until(gate.reached["blocker"].is_set)
+        original = service._clip_format
+        intruders: list[Consumer] = []
+
+        async def clip_format_with_an_intruder(params: ltx2.GenerationParams) -> ltx2.ClipFormat:
+            if not intruders:  # a generate arrives while prefetch awaits the engine
+                intruders.append(Consumer(service.generate(request("intruder", cache_policy=CachePolicy.BYPASS))))
+                await intruders[0].accepted()
+            return await original(params)
+
+        service._clip_format = clip_format_with_an_intruder  # type: ignore[method-assign]
+        with pytest.raises(ServiceError) as info:
+            await service.prefetch([request(f"p{i}", seed=30 + i) for i in range(2)])
+        assert info.value.code is StatusCode.RESOURCE_EXHAUSTED
+        assert service.queue_depth == 1  # the intruder only: nothing of the prefetch was queued
+        gate.open_all()
+        await blocker.done()
+        await intruders[0].done()
+        assert isinstance(intruders[0].events[-1], ltx2.Completed)
         await service.shutdown(1.0)
 
     arun(body())
