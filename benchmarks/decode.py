@@ -178,18 +178,22 @@ def memory_rows(kind: str, width: int, height: int) -> list[list[object]]:
     return rows
 
 
-def gpu_check(report: Report, sizes: list[tuple[int, int]], frames: int) -> None:
-    """Full-size VAE in bf16 on the GPU: whole vs streamed seconds, peak memory, max difference."""
-    vae = build_vae("full", "cuda", torch.bfloat16)
+def gpu_check(report: Report, sizes: list[tuple[int, int]], frames: int, device: str = "cuda") -> None:
+    """Full-size VAE in bf16 on the GPU: whole vs streamed seconds, peak memory, max difference.
+
+    `device="cpu"` runs the same code as a dry run (peak memory then reads 0)."""
+    cuda = device.startswith("cuda")
+    vae = build_vae("full", device, torch.bfloat16)
     rows = []
     for width, height in sizes:
-        z = latents_for(vae, frames, width, height, "cuda")
+        z = latents_for(vae, frames, width, height, device)
         whole_s(vae, z[:, :, :3])  # warm-up: kernels, allocator
         figures: dict[str, Any] = {}
         for mode in ("whole", "streamed"):
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
+            if cuda:
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated() if cuda else 0
             sync()
             started = time.perf_counter()
             if mode == "whole":
@@ -206,7 +210,7 @@ def gpu_check(report: Report, sizes: list[tuple[int, int]], frames: int) -> None
             figures[mode] = {
                 "s": time.perf_counter() - started,
                 "first_chunk_s": first,
-                "peak_gib": (torch.cuda.max_memory_allocated() - base) / 2**30,
+                "peak_gib": (torch.cuda.max_memory_allocated() - base) / 2**30 if cuda else 0.0,
                 "out": out.float().cpu(),
             }
             del out
@@ -219,7 +223,8 @@ def gpu_check(report: Report, sizes: list[tuple[int, int]], frames: int) -> None
             k: {x: y for x, y in v.items() if x != "out"} for k, v in figures.items()
         }
     report.table(
-        f"full-size LTX-2.0 VAE, random weights, bf16, on {torch.cuda.get_device_name()}; 24-frame chunks",
+        f"full-size LTX-2.0 VAE, random weights, bf16, on {torch.cuda.get_device_name() if cuda else device}; "
+        "24-frame chunks",
         ["clip", "whole s", "streamed s", "streamed first chunk s", "whole peak GiB", "streamed peak GiB", "max diff"],
         rows,
     )
@@ -241,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu", action="store_true", help="the GPU check only (needs CUDA)")
     parser.add_argument("--gpu-sizes", default="768x512,1280x704", help="GPU check: frame sizes")
     parser.add_argument("--gpu-frames", type=int, default=121, help="GPU check: frames")
+    parser.add_argument("--gpu-device", default="cuda", help="GPU check: device (cpu: a dry run of the code)")
     parser.add_argument("--memory-probe", nargs=4, metavar=("KIND", "MODE", "FRAMES", "CHUNK"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON results")
     parser.add_argument("--no-record", action="store_true", help="print only")
@@ -254,10 +260,10 @@ def main(argv: list[str] | None = None) -> int:
 
     report = Report("decode", sys.argv[1:] if argv is None else argv)
     if args.gpu:
-        if not torch.cuda.is_available():
+        if args.gpu_device.startswith("cuda") and not torch.cuda.is_available():
             print("--gpu: no CUDA device on this machine", file=sys.stderr)
             return 2
-        gpu_check(report, [parse_size(s) for s in args.gpu_sizes.split(",")], args.gpu_frames)
+        gpu_check(report, [parse_size(s) for s in args.gpu_sizes.split(",")], args.gpu_frames, args.gpu_device)
         report.finish(args.out, record=not args.no_record)
         return 0
 

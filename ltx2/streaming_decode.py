@@ -7,8 +7,9 @@ and memory follows the push, not the clip.
 
 The decoder is non-causal, so output runs behind input: the first frames come out only once
 enough latent frames are in to fill every layer's delay (about 22 latent frames for the full-size
-LTX-2 decoder: 11 at latent rate, then fewer at each upsampled rate). Later pushes of `n` latent
-frames give `8n` frames each.
+LTX-2 decoder: 12 at latent rate, then fewer at each upsampled rate; 8 for the tiny one). Later
+pushes of `n` latent frames give `8n` frames each, and after the last push `drain` gives the
+frames still held in the layers, a push's worth at a time.
 
 `unsupported_reason` says when a VAE cannot be streamed this way (another decoder class, such as
 LTX-2.5's diffusion decoder; noise injection; tiling; layers not local in time); decode.py then
