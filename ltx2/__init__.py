@@ -4,7 +4,7 @@ from .control import JobControl
 from .engine_api import Engine, ModelInfo
 from .errors import Cancelled, CheckpointError, InvalidParams, Ltx2Error, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
-from .params import GenerationParams, Limits, SampleFormat, frames_for_duration
+from .params import GenerationParams, Limits, LoraWeight, SampleFormat, frames_for_duration
 
 __all__ = [
     "AudioChunk",
@@ -18,6 +18,7 @@ __all__ = [
     "InvalidParams",
     "JobControl",
     "Limits",
+    "LoraWeight",
     "Ltx2Error",
     "ModelInfo",
     "OutOfMemory",

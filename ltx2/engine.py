@@ -14,7 +14,6 @@ import secrets
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from .engine_api import ModelInfo
 from .errors import InvalidParams, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
-from .params import GenerationParams, Limits, LoraWeight, resolve_preset
+from .params import GenerationParams, Limits, resolve_preset
 from .prompt_cache import PromptCache, PromptEmbeddings
 from .versions import preset
 from .worker import Emit, stream
@@ -136,20 +135,8 @@ class Ltx2Engine:
         return decode_audio(self._pipe, zeros)
 
     def resolve(self, params: GenerationParams) -> GenerationParams:
-        """`params` with its preset applied (the request's, else the checkpoint's default) and each LoRA
-        named checked against the loaded adapters; InvalidParams naming the field otherwise."""
-        params.validate(self.limits)
-        lora.check_request(self.info().adapters, params.loras)
-        resolved = self._with_preset(params)
-        if any(w.strength is None for w in resolved.loras):
-            adapters = {a.name: a for a in self.info().adapters}
-            loras = tuple(
-                LoraWeight(w.name, adapters[w.name].default_strength) if w.strength is None else w
-                for w in resolved.loras
-            )
-            resolved = replace(resolved, loras=loras)
-        resolved.validate(self.limits)
-        return resolved
+        """`params` as this model runs them (`ModelInfo.resolve`: LoRAs checked, preset applied)."""
+        return self.info().resolve(params, self.limits)
 
     def _with_preset(self, params: GenerationParams) -> GenerationParams:
         if params.resolved and params.preset:

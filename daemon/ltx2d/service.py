@@ -136,11 +136,13 @@ class Ltx2dService:
             raise _invalid(
                 where, "cache_policy", request.cache_policy, "must be USE (0), BYPASS (1) or REFRESH (2)"
             ) from None
+        info = self.host.info()
         try:
             request.params.validate(self.limits)
+            # With the model known: its preset applied and LoRA names checked (ltx2's one rule).
+            params = info.resolve(request.params, self.limits) if info is not None else request.params
         except ltx2.InvalidParams as exc:
             raise _invalid(where, exc.field, exc.value, exc.rule) from None
-        params = request.params
         return params if params.seed is not None else params.with_seed(secrets.randbits(63))
 
     async def _fingerprint(self, params: ltx2.GenerationParams) -> str:
@@ -358,13 +360,16 @@ class Ltx2dService:
                 StatusCode.FAILED_PRECONDITION,
                 "the result cache is disabled, so prefetched clips cannot be kept",
             )
+        if self.host.info() is None:  # the model's presets and adapters decide what is valid
+            await self.host.load()
         prepared: list[tuple[JobRequest, ltx2.GenerationParams]] = []
         for i, request in enumerate(requests):
-            where = f"requests[{i}]."
-            if request.params.seed is None:
-                raise _invalid(where, "seed", None, "must be set for prefetch (a random seed is never asked for again)")
             request = replace(request, priority=Priority.BATCH, cache_policy=CachePolicy.USE)
-            prepared.append((request, self._prepare(request, where)))
+            prepared.append((request, self._prepare(request, f"requests[{i}].")))
+        for i, request in enumerate(requests):  # seeds last: every other rule of every request first
+            if request.params.seed is None:
+                rule = "must be set for prefetch (a random seed is never asked for again)"
+                raise _invalid(f"requests[{i}].", "seed", None, rule)
         keys = [cache_key(await self._fingerprint(params), params) for _, params in prepared]
         todo = [i for i, key in enumerate(keys) if key not in self.cache]
         if len(todo) > self.scheduler.free_slots:

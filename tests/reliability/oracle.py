@@ -21,6 +21,8 @@ import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 
 from ltx2 import GenerationParams, InvalidParams, Limits, SampleFormat, frames_for_duration
+from ltx2.params import PRESET_FIELDS, resolve_preset
+from ltx2.versions import PRESETS, preset
 from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
 
 DESCRIPTOR = pb.GenerateRequest.DESCRIPTOR
@@ -39,7 +41,11 @@ PARAM_FIELDS = (
     "stg_scale",
     "modality_scale",
     "guidance_rescale",
+    "audio_stg_scale",
+    "audio_modality_scale",
 )
+# The tiny model under test: LTX-2.0, not distilled, so an empty preset means dev.
+MODEL_VERSION = "2.0"
 UINT_RANGES = {FieldDescriptor.TYPE_UINT32: 2**32 - 1, FieldDescriptor.TYPE_UINT64: 2**64 - 1}
 
 
@@ -82,6 +88,15 @@ def grpc_problems(
         preview=fields.get("preview", False),
         tags=dict(fields.get("tags", {})),
     )
+    chosen = fields.get("preset", "")
+    if chosen and chosen not in PRESETS:
+        bad.add("preset")
+    elif chosen:
+        # A preset fills what the request left unset, not the daemon's defaults.
+        values = {**dict.fromkeys(n for n in PRESET_FIELDS if n not in fields), **values, "preset": chosen}
+    for i, _ in enumerate(fields.get("loras", [])):
+        # No adapter is loaded: each entry is refused for its name, or first for its strength.
+        bad |= {f"loras[{i}].name", f"loras[{i}].strength"}
     from_duration = "duration_s" in fields
     if from_duration:
         duration = as_sent(fields["duration_s"])
@@ -105,6 +120,14 @@ def grpc_problems(
     params = replace(defaults, **values)
     if (field := _fails(params, limits)) is not None:
         bad.add(named(field))
+    if not bad:  # what the engine runs: the preset applied (it may refuse steps), validated again
+        try:
+            params = resolve_preset(params, preset(params.preset or "dev", MODEL_VERSION))
+        except InvalidParams as exc:
+            bad.add(exc.field)
+        if (field := _fails(params, limits)) is not None:
+            filled = field in PRESET_FIELDS and field not in fields  # the preset chose it: named as preset
+            bad.add("preset" if filled else named(field))
     return bad, (None if bad else params)
 
 
@@ -135,6 +158,18 @@ def bridge_first_problem(message: Mapping[str, Any]) -> tuple[str | None, dict[s
             return key, fields
         if value is None:
             continue  # nil is an unset field
+        if key == "loras":
+            if not isinstance(value, list | tuple):
+                return key, fields
+            for i, item in enumerate(value):
+                if not isinstance(item, Mapping):
+                    return f"loras[{i}]", fields
+                for k, v in item.items():
+                    sub = pb.LoraWeight.DESCRIPTOR.fields_by_name.get(k) if isinstance(k, str) else None
+                    if sub is None or (v is not None and _bridge_value_problem(sub, v)):
+                        return f"loras[{i}].{k}", fields
+            fields[key] = [{k: v for k, v in item.items() if v is not None} for item in value]
+            continue
         if key == "tags":
             if not isinstance(value, Mapping):
                 return key, fields

@@ -81,12 +81,31 @@ def grpc_values(name: str) -> st.SearchStrategy[Any]:
         return tags
     if name in ("audio_only", "preview"):
         return st.booleans()
+    if name == "preset":
+        return st.one_of(st.sampled_from(["", "dev", "distilled", "fast", "Dev"]), text)
+    if name == "loras":
+        # The daemon under test loads no adapter, so every named one is refused.
+        item = st.fixed_dictionaries(
+            {"name": st.sampled_from(["style", "", "a b"])}, optional={"strength": float_values}
+        )
+        return st.lists(item, max_size=2)
     raise AssertionError(f"no strategy for {name}")
 
 
 GRPC_FIELDS = [f.name for f in DESCRIPTOR.fields]
 assert sorted(GRPC_FIELDS) == sorted(
-    [*BOUNDARY_INTS, *FLOAT_FIELDS, *ENUMS, "prompt", "negative_prompt", "tags", "audio_only", "preview"]
+    [
+        *BOUNDARY_INTS,
+        *FLOAT_FIELDS,
+        *ENUMS,
+        "prompt",
+        "negative_prompt",
+        "tags",
+        "audio_only",
+        "preview",
+        "preset",
+        "loras",
+    ]
 ), "a GenerateRequest field has no strategy"
 
 # Values of the wrong type for some field or other, as msgpack can carry them.
