@@ -64,6 +64,7 @@ class FakeEngine:
         )
 
     def clip_format(self, params: ltx2.GenerationParams) -> ltx2.ClipFormat:
+        params = self.info().resolve(params, self.limits)  # as a real engine: the preset applied
         rate = params.audio_sample_rate or SAMPLE_RATE
         return ltx2.ClipFormat(
             width=params.width,
@@ -84,7 +85,7 @@ class FakeEngine:
 
     def generate(self, params: ltx2.GenerationParams, control: ltx2.JobControl | None = None) -> Iterator[ltx2.Event]:
         assert not self.closed, "generate() on a closed engine"
-        params.validate(self.limits)
+        params = self.info().resolve(params, self.limits)
         self.generate_calls += 1
         return self._run(params, control or ltx2.JobControl())
 

@@ -171,6 +171,11 @@ class Ltx2dService:
         accepted_at = time.monotonic()
         self._check_open()
         params = self._prepare(request)
+        if self.host.info() is None:
+            # The model decides the preset's values and which adapters exist; resolving before any cache
+            # key is made keeps one key per clip whether or not the model was loaded yet.
+            await self.host.load()
+            params = self._prepare(replace(request, params=replace(request.params, seed=params.seed)))
         job_id = new_job_id()
         fields = _log_fields(job_id, request)
         key: str | None = None
