@@ -4,7 +4,7 @@ from .control import JobControl
 from .engine_api import AdapterInfo, Engine, ModelInfo, job_fingerprint
 from .errors import Cancelled, CheckpointError, InvalidParams, Ltx2Error, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
-from .params import GenerationParams, Limits, SampleFormat, frames_for_duration, prepare_params
+from .params import GenerationParams, Limits, LoraWeight, SampleFormat, frames_for_duration, prepare_params
 
 __all__ = [
     "AdapterInfo",
@@ -19,6 +19,7 @@ __all__ = [
     "InvalidParams",
     "JobControl",
     "Limits",
+    "LoraWeight",
     "Ltx2Error",
     "ModelInfo",
     "OutOfMemory",

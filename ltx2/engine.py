@@ -13,7 +13,6 @@ import copy
 import logging
 import time
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from .engine_api import ModelInfo
 from .errors import InvalidParams, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
-from .params import TEMPORAL_COMPRESSION, GenerationParams, LoraWeight, resolve_preset
+from .params import TEMPORAL_COMPRESSION, GenerationParams, resolve_preset
 from .prompt_cache import PromptCache, PromptEmbeddings
 from .versions import preset
 from .worker import Emit, Stream, stream
@@ -147,21 +146,9 @@ class Ltx2Engine:
         return decode_audio(self._pipe, zeros)
 
     def resolve(self, params: GenerationParams) -> GenerationParams:
-        """`params` with its preset applied (the request's, else the checkpoint's default) and each LoRA
-        named checked against the loaded adapters; InvalidParams naming the field otherwise.
-
-        The request's own rules were checked by the caller (`ltx2.prepare_params`); the preset's
-        values and the adapters' loaded strengths are checked where they are defined."""
-        lora.check_request(self.info().adapters, params.loras)
-        resolved = self._with_preset(params)
-        if any(w.strength is None for w in resolved.loras):
-            adapters = {a.name: a for a in self.info().adapters}
-            loras = tuple(
-                LoraWeight(w.name, adapters[w.name].default_strength) if w.strength is None else w
-                for w in resolved.loras
-            )
-            resolved = replace(resolved, loras=loras)
-        return resolved
+        """`params` as this model runs them (`ModelInfo.resolve`: LoRAs checked, preset applied)
+        under LTX-2's own limits; a daemon resolves under its deployment's limits before queueing."""
+        return self.info().resolve(params)
 
     def _with_preset(self, params: GenerationParams) -> GenerationParams:
         if params.resolved and params.preset:

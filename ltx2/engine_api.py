@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 from .control import JobControl
+from .errors import InvalidParams
 from .events import ClipFormat, Event
-from .params import GenerationParams
+from .params import PRESET_FIELDS, GenerationParams, Limits, LoraWeight, resolve_preset
+from .versions import preset
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,36 @@ class ModelInfo:
     default_preset: str = "dev"
     features: tuple[str, ...] = ()
     adapters: tuple[AdapterInfo, ...] = ()
+
+    def resolve(self, params: GenerationParams, limits: Limits = Limits()) -> GenerationParams:
+        """`params` as this model runs them: validated, each LoRA named checked against the loaded
+        adapters (its unset strength taken from the adapter), the preset applied (the request's, else
+        `default_preset`) to every sampling field left None, and validated again; InvalidParams naming
+        the field, or `preset` when the preset chose the value that broke a rule."""
+        params.validate(limits)
+        loaded = {a.name: a for a in self.adapters}
+        loras = []
+        for i, lora in enumerate(params.loras):
+            adapter = loaded.get(lora.name)
+            if adapter is None:
+                have = ", ".join(sorted(loaded)) or "none"
+                raise InvalidParams(
+                    f"loras[{i}].name", lora.name, f"no adapter of that name is loaded (loaded: {have})"
+                )
+            loras.append(lora if lora.strength is not None else LoraWeight(lora.name, adapter.default_strength))
+        resolved = params
+        if not (params.resolved and params.preset):
+            resolved = resolve_preset(params, preset(params.preset or self.default_preset, self.version or "2.0"))
+        resolved = replace(resolved, loras=tuple(loras))
+        try:
+            resolved.validate(limits)
+        except InvalidParams as exc:
+            if exc.field in PRESET_FIELDS and getattr(params, exc.field) is None:
+                # The request did not set that field: the preset did; say so.
+                rule = f"gives {exc.field}={exc.value!r}, which {exc.rule}"
+                raise InvalidParams("preset", resolved.preset, rule) from None
+            raise
+        return resolved
 
     def adapter(self, name: str) -> AdapterInfo | None:
         return next((a for a in self.adapters if a.name == name), None)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine_api import AdapterInfo
-from .errors import CheckpointError, InvalidParams
+from .errors import CheckpointError
 from .params import Limits, LoraWeight
 
 log = logging.getLogger(__name__)
@@ -144,15 +144,6 @@ def load_adapters(pipe: Any, specs: Sequence[LoraSpec], version: str) -> tuple[A
         log.info("loaded LoRA %s from %s (%s)", spec.name, spec.path, ", ".join(components))
     activate(pipe, adapters, ())
     return tuple(adapters)
-
-
-def check_request(adapters: Sequence[AdapterInfo], loras: Sequence[LoraWeight]) -> None:
-    """Refuse a request naming an adapter that is not loaded (the field and the loaded names)."""
-    loaded = {a.name for a in adapters}
-    for i, lora in enumerate(loras):
-        if lora.name not in loaded:
-            have = ", ".join(sorted(loaded)) or "none"
-            raise InvalidParams(f"loras[{i}].name", lora.name, f"no adapter of that name is loaded (loaded: {have})")
 
 
 def activate(pipe: Any, adapters: Sequence[AdapterInfo], loras: Sequence[LoraWeight]) -> None:

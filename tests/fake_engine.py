@@ -62,6 +62,7 @@ class FakeEngine:
         )
 
     def clip_format(self, params: ltx2.GenerationParams) -> ltx2.ClipFormat:
+        params = self.info().resolve(params)  # as a real engine: the preset applied
         rate = params.audio_sample_rate or SAMPLE_RATE
         return ltx2.ClipFormat(
             width=params.width,
@@ -82,6 +83,7 @@ class FakeEngine:
 
     def generate(self, params: ltx2.GenerationParams, control: ltx2.JobControl | None = None) -> Iterator[ltx2.Event]:
         assert not self.closed, "generate() on a closed engine"
+        params = self.info().resolve(params)
         self.generate_calls += 1
         return self._run(params, control or ltx2.JobControl())
 

@@ -31,7 +31,7 @@ from .domain import (
     StreamEvent,
     StreamRecord,
 )
-from .errors import ServiceError, StatusCode, service_error
+from .errors import ServiceError, StatusCode, invalid, service_error
 from .model_host import ModelHost
 from .result_cache import CacheReader, CacheWriter, DamagedEntry, ResultCache, cache_key
 from .scheduler import DEFAULT_STALL_LIMIT_S, Job, Replay, Scheduler, kv
@@ -144,12 +144,21 @@ class Ltx2dService:
         # From the checkpoint's and the adapters' files: a hit loads no model.
         return await self.host.job_fingerprint(params)
 
-    async def _clip_format(self, params: ltx2.GenerationParams) -> ltx2.ClipFormat:
+    async def _resolve(
+        self, params: ltx2.GenerationParams, where: str = ""
+    ) -> tuple[ltx2.GenerationParams, ltx2.ClipFormat]:
+        """`params` as the loaded model runs them under this deployment's limits (its preset
+        applied, LoRA names checked: `ModelInfo.resolve`), and the clip's format. Only a miss comes
+        here: cache keys are made from the request as checked, so a hit never loads the model."""
         self.host.acquire()  # no unload while the engine is asked
         try:
             engine = await self.host.engine()
+            try:
+                resolved = engine.info().resolve(params, self.limits)
+            except ltx2.InvalidParams as exc:
+                raise invalid(f"{where}{exc.field}", exc.value, exc.rule) from None
             # In a thread: a real engine may touch the device the first time.
-            return await asyncio.to_thread(engine.clip_format, params)
+            return resolved, await asyncio.to_thread(engine.clip_format, resolved)
         except ServiceError:
             raise
         except Exception as exc:
@@ -181,7 +190,7 @@ class Ltx2dService:
                         async for event in events:
                             yield event
                     return
-        fmt = await self._clip_format(params)
+        params, fmt = await self._resolve(params)
         self._check_open()
         job = self.scheduler.submit(job_id, params, request.priority, request.deadline, fields)
         log.info(
@@ -423,12 +432,13 @@ class Ltx2dService:
         keys = [cache_key(await self._fingerprint(params), params) for _, params in prepared]
         todo = [i for i, key in enumerate(keys) if key not in self.cache]
         self.scheduler.check_room(len(todo))  # refuse early, before asking the engine anything
-        formats = {i: await self._clip_format(prepared[i][1]) for i in todo}
+        resolved = {i: await self._resolve(prepared[i][1], f"requests[{i}].") for i in todo}
         self._check_open()
         job_ids = [""] * len(prepared)
         specs = []
         for i in todo:
-            request, params = prepared[i]
+            request = prepared[i][0]
+            params = resolved[i][0]
             job_ids[i] = new_job_id()
             fields = {**_log_fields(job_ids[i], request), "prefetch": True}
             specs.append((job_ids[i], params, Priority.BATCH, request.deadline, fields))
@@ -442,7 +452,7 @@ class Ltx2dService:
                 job.queue_position,
                 extra={"event": "job_accepted", **job.log_fields},
             )
-            self._spawn(self._drain(self._follow(job, request, formats[i], keys[i], job.log_fields, received_at)))
+            self._spawn(self._drain(self._follow(job, request, resolved[i][1], keys[i], job.log_fields, received_at)))
         return job_ids, len(prepared) - len(todo)
 
     @staticmethod

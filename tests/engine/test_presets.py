@@ -127,3 +127,14 @@ def test_audio_stg_of_zero_is_honoured_with_video_stg_on(version_engines):
     b = collect(engine.generate(small(stg_scale=1.0, audio_stg_scale=1.0)), small())
     assert not np.array_equal(a.audio, b.audio)
     assert engine.pipeline_kwargs(small(stg_scale=1.0, audio_stg_scale=0.0))["audio_stg_scale"] < 1e-30
+
+
+def test_a_value_the_preset_chose_that_breaks_a_limit_names_the_preset(engine):
+    from ltx2 import Limits
+
+    with pytest.raises(InvalidParams) as caught:
+        engine.info().resolve(GenerationParams(prompt="x", preset="dev"), Limits(max_steps=20))
+    assert caught.value.field == "preset"
+    assert str(caught.value) == "preset='dev': gives steps=40, which must be between 2 and 20"
+    with pytest.raises(InvalidParams, match=r"^steps=25: must be between 2 and 20"):
+        engine.info().resolve(GenerationParams(prompt="x", preset="dev", steps=25), Limits(max_steps=20))

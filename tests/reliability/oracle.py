@@ -22,7 +22,7 @@ import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 
 from ltx2 import GenerationParams, InvalidParams, Limits, SampleFormat, frames_for_duration
-from ltx2.params import PRESET_FIELDS, LoraWeight, resolve_preset
+from ltx2.params import PRESET_FIELDS, resolve_preset
 from ltx2.versions import PRESETS, preset
 from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 
@@ -75,12 +75,16 @@ def grpc_problems(
         audio_only=fields.get("audio_only", False),
         preview=fields.get("preview", False),
         tags=dict(fields.get("tags", {})),
-        preset=fields.get("preset", ""),
-        loras=tuple(
-            LoraWeight(w["name"], as_sent(w["strength"]) if w.get("strength") is not None else None)
-            for w in fields.get("loras", ())
-        ),
     )
+    chosen = fields.get("preset", "")
+    if chosen and chosen not in PRESETS:
+        bad.add("preset")
+    elif chosen:
+        # A preset fills what the request left unset, not the daemon's defaults.
+        values = {**dict.fromkeys(n for n in PRESET_FIELDS if n not in fields), **values, "preset": chosen}
+    for i, _ in enumerate(fields.get("loras", [])):
+        # No adapter is loaded: each entry is refused for its name, or first for its strength.
+        bad |= {f"loras[{i}].name", f"loras[{i}].strength"}
     from_duration = "duration_s" in fields
     if from_duration:
         duration = as_sent(fields["duration_s"])
@@ -100,24 +104,19 @@ def grpc_problems(
         alone = {name: value} if name == "prompt" else {"prompt": "ok", name: value}
         if (field := _fails(replace(defaults, **alone), limits)) is not None:
             bad.add(named(field))
-    # A preset fills the sampling fields the request left unset (not the daemon's defaults); the
-    # fixed-sigma preset takes only its own step count.
-    if values["preset"]:
-        values = {**dict.fromkeys(PRESET_FIELDS), **values}
-        if values["preset"] == "distilled" and values["steps"] not in (None, 8):
-            bad.add("steps")
-    # The test daemon loads no adapter: a request naming one is refused (after the rules above).
-    if values["loras"]:
-        bad.add("loras[0].name")
     # ... and all together (the token budget: width x height x frames).
     params = replace(defaults, **values)
     if (field := _fails(params, limits)) is not None:
         bad.add(named(field))
-    if bad:
-        return bad, None
-    if params.preset in PRESETS:  # what the engine runs: the preset's values where the request left none
-        params = resolve_preset(params, preset(params.preset, MODEL_VERSION))
-    return bad, params
+    if not bad:  # what the engine runs: the preset applied (it may refuse steps), validated again
+        try:
+            params = resolve_preset(params, preset(params.preset or "dev", MODEL_VERSION))
+        except InvalidParams as exc:
+            bad.add(exc.field)
+        if (field := _fails(params, limits)) is not None:
+            filled = field in PRESET_FIELDS and field not in fields  # the preset chose it: named as preset
+            bad.add("preset" if filled else named(field))
+    return bad, (None if bad else params)
 
 
 def _bridge_value_problem(field: FieldDescriptor, value: Any) -> bool:
