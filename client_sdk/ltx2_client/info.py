@@ -41,6 +41,8 @@ class Limits:
     min_audio_sample_rate: int = 0
     max_audio_sample_rate: int = 0
     max_seed: int = 2**63 - 1
+    max_loras: int = 0
+    max_lora_strength: float = 0.0
 
     @classmethod
     def from_pb(cls, m: pb.Limits) -> Limits:

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -172,7 +173,8 @@ class Daemon:
             keep_alive_s=config.keep_alive,
             fingerprint_source=self._fingerprint_source,
             adapters_source=(lambda: configured_adapters(config)) if self._fingerprint_source else None,
-            warm_up_params=config.defaults.with_seed(0),
+            # A valid request (the engine resolves it as it would any): the defaults, a prompt, a seed.
+            warm_up_params=replace(config.defaults, prompt="warm-up", seed=0),
         )
         cache = ResultCache(config.cache_dir, config.cache_max_bytes) if config.cache_max_bytes > 0 else None
         self.service = Ltx2dService(

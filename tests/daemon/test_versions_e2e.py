@@ -25,7 +25,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     model = ensure_tiny_checkpoint(version="2.3")
     lora = build_tiny_lora(tmp_path_factory.mktemp("lora") / "style.safetensors", version="2.3", seed=4)
     args = ["--model", str(model), "--lora", f"style={lora}:0.7", "--default-steps", "model", "--no-bridge"]
-    with testing.DaemonProcess([*args, "--preload", "--decode-context", "6"], bridge=False) as process:
+    with testing.DaemonProcess([*args, "--preload"], bridge=False) as process:
         yield process
 
 

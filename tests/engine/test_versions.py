@@ -107,8 +107,10 @@ def test_load_generate_stream_per_version(version, version_engines):
     assert all(c.sample_rate == rate for c in chunks if isinstance(c, AudioChunk))
     assert got.frames.shape == (25, 64, 64, 3) and got.frames.std() > 1.0
     latent = round(25 / 24.0 * 25)
-    # (4L-3) mel frames of hop 160 at 16 kHz, delivered at the vocoder's rate.
-    assert len(got.audio) == (4 * latent - 3) * 160 * rate // 16000 == got.completed.num_samples
+    # The model's (4L-3) mel frames of hop 160 at 16 kHz, at the vocoder's rate, padded to the video's span.
+    model = (4 * latent - 3) * 160 * rate // 16000
+    assert len(got.audio) == 25 * rate // 24 == got.completed.num_samples
+    assert got.completed.num_samples - got.completed.audio_padded_samples == model
     assert np.isfinite(got.audio).all() and np.abs(got.audio).max() <= 1.0
     again = collect(engine.generate(params), params)
     assert np.array_equal(got.frames, again.frames) and np.array_equal(got.audio, again.audio)
@@ -125,8 +127,9 @@ def test_newer_versions_match_a_plain_pipeline_call(version, version_engines):
     out = engine.pipeline(prompt=params.prompt, negative_prompt="", output_type="np", **engine.pipeline_kwargs(params))
     assert np.abs(got.frames / 255.0 - out.frames[0]).max() <= 1 / 255
     ref_audio = out.audio[0].float().numpy().T
-    assert got.audio.shape == ref_audio.shape
-    assert np.abs(got.audio - ref_audio).max() <= 1e-4
+    # The stream's audio is the model's, then the padding to the video's span.
+    assert len(got.audio) - got.completed.audio_padded_samples == len(ref_audio)
+    assert np.abs(got.audio[: len(ref_audio)] - ref_audio).max() <= 1e-4
 
 
 def test_cli_builds_each_version(tmp_path):
