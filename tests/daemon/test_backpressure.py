@@ -16,8 +16,8 @@ from typing import Any
 import grpc
 import pytest
 
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2 as pb
-from ltx2_client._proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
+from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from ltx2d.config import DaemonConfig
 from ltx2d.testing import BridgeClient, in_process_daemon
 
