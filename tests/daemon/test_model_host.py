@@ -190,7 +190,7 @@ def test_a_load_is_done_only_after_the_warm_up_ran() -> None:
             return super().clip_format(params)
 
     async def body() -> None:
-        params = ltx2.GenerationParams(prompt="", seed=0)
+        params = ltx2.GenerationParams(prompt="warm-up", seed=0)
         host = ModelHost(LazyEngine, warm_up_params=params)
         await host.load()
         assert warmed == [params]

@@ -495,16 +495,18 @@ def test_a_generate_between_prefetch_checks_and_queueing_leaves_no_orphan_job(tm
         await service.start()
         blocker = Consumer(service.generate(request("blocker", cache_policy=CachePolicy.BYPASS)))
         await wait_until(gate.reached["blocker"].is_set)
-        original = service._clip_format
+        original = service._resolve
         intruders: list[Consumer] = []
 
-        async def clip_format_with_an_intruder(params: ltx2.GenerationParams) -> ltx2.ClipFormat:
+        async def resolve_with_an_intruder(
+            params: ltx2.GenerationParams, where: str = ""
+        ) -> tuple[ltx2.GenerationParams, ltx2.ClipFormat]:
             if not intruders:  # a generate arrives while prefetch awaits the engine
                 intruders.append(Consumer(service.generate(request("intruder", cache_policy=CachePolicy.BYPASS))))
                 await intruders[0].accepted()
-            return await original(params)
+            return await original(params, where)
 
-        service._clip_format = clip_format_with_an_intruder  # type: ignore[method-assign]
+        service._resolve = resolve_with_an_intruder  # type: ignore[method-assign]
         with pytest.raises(ServiceError) as info:
             await service.prefetch([request(f"p{i}", seed=30 + i) for i in range(2)])
         assert info.value.code is StatusCode.RESOURCE_EXHAUSTED
