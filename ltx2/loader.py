@@ -100,13 +100,17 @@ def read_defaults(path: Path) -> CheckpointDefaults:
     )
 
 
-def fingerprint(path: Path) -> str:
+def fingerprint(path: Path, distilled: bool | None = None) -> str:
     """A stable hash of a checkpoint: every config in full, and each weight file's name, size and ends.
 
     Hashing whole multi-GB weight files at every start would cost minutes; configs plus sizes and the
-    first and last MiB of every weight file change whenever the weights are replaced.
+    first and last MiB of every weight file change whenever the weights are replaced. `distilled`,
+    when declared outside the folder (`LoadOptions.distilled`, `ltx2d --distilled`), is hashed too:
+    it changes the default preset, so the same request makes another clip.
     """
     digest = hashlib.sha256()
+    if distilled is not None:
+        digest.update(f"distilled={distilled}\0".encode())
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         rel = file.relative_to(path).as_posix()
         digest.update(rel.encode() + b"\0")
@@ -190,7 +194,7 @@ def load_pipeline(path: Path, options: LoadOptions = LoadOptions()) -> LoadedPip
     info = ModelInfo(
         model_id=defaults.model_id,
         model_path=str(path),
-        fingerprint=fingerprint(path),
+        fingerprint=fingerprint(path, options.distilled),
         device=str(device) if device.type != "cuda" else f"cuda:{device.index or 0}",
         dtype=str(dtype).removeprefix("torch."),
         native_sample_rate=int(pipe.vocoder.config.output_sampling_rate),

@@ -110,7 +110,7 @@ def checkpoint_fingerprint(config: DaemonConfig) -> Callable[[], str]:
         from ltx2.tiny import ensure_tiny_checkpoint
 
         path = config.model.expanduser().resolve() if config.model is not None else ensure_tiny_checkpoint()
-        return fingerprint(path)
+        return fingerprint(path, config.distilled)
 
     return compute
 

@@ -93,3 +93,14 @@ def test_the_load_report_says_how_the_video_is_decoded(tiny_checkpoint, engine, 
     assert a.frames.shape == b.frames.shape == (25, 64, 64, 3)
     assert abs(a.frames.astype(int) - b.frames.astype(int)).max() <= 1  # 64 px: below the tile size
     assert (a.audio == b.audio).all()
+
+
+def test_a_declared_distilled_changes_the_fingerprint_the_same_way_loaded_or_not(tiny_checkpoint):
+    """`--distilled` changes the default preset without touching the files: cache keys must differ,
+    and the daemon's fingerprint from the files must equal the loaded model's."""
+    plain = fingerprint(tiny_checkpoint)
+    declared = fingerprint(tiny_checkpoint, distilled=True)
+    assert len({plain, declared, fingerprint(tiny_checkpoint, distilled=False)}) == 3
+    assert fingerprint(tiny_checkpoint, None) == plain
+    loaded = load_pipeline(tiny_checkpoint, LoadOptions(distilled=True))
+    assert loaded.info.fingerprint == declared and loaded.info.distilled
