@@ -32,23 +32,11 @@ import torch
 
 from ltx2 import tiny
 
+from . import full_size
 from .report import Report, median
 
 # LTX-2.0's transformer (diffusers' conversion script); 2.3 adds the flags below.
-FULL_2_0 = {
-    "in_channels": 128,
-    "out_channels": 128,
-    "num_attention_heads": 32,
-    "attention_head_dim": 128,
-    "cross_attention_dim": 4096,
-    "audio_in_channels": 128,
-    "audio_out_channels": 128,
-    "audio_num_attention_heads": 32,
-    "audio_attention_head_dim": 64,
-    "audio_cross_attention_dim": 2048,
-    "num_layers": 48,
-    "caption_channels": 3840,
-}
+FULL_2_0 = full_size.TRANSFORMER
 FULL_2_3 = {
     **FULL_2_0,
     "gated_attn": True,

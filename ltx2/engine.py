@@ -38,7 +38,7 @@ from .engine_api import ModelInfo
 from .errors import InvalidParams, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
-from .params import TEMPORAL_COMPRESSION, GenerationParams, resolve_preset
+from .params import TEMPORAL_COMPRESSION, GenerationParams
 from .prompt_cache import PromptCache, PromptEmbeddings
 from .versions import preset
 from .worker import Emit, Stream, stream
@@ -150,11 +150,6 @@ class Ltx2Engine:
         under LTX-2's own limits; a daemon resolves under its deployment's limits before queueing."""
         return self.info().resolve(params)
 
-    def _with_preset(self, params: GenerationParams) -> GenerationParams:
-        if params.resolved and params.preset:
-            return params
-        return resolve_preset(params, preset(params.preset or self.version.default_preset, self.version.version))
-
     def clip_format(self, params: GenerationParams) -> ClipFormat:
         params = self.resolve(params)
         info = self.info()
@@ -200,7 +195,7 @@ class Ltx2Engine:
         `Limits.max_video_tokens` and the minimum of 2 steps cover LTX-2's own scheduler; this exact
         check covers checkpoints whose scheduler config differs. Fixed (distilled) sigmas are not shifted.
         """
-        params = self._with_preset(params)
+        params = self.info().with_preset(params)
         if self._fixed_sigmas(params) is not None:
             return
         scheduler = copy.deepcopy(self._pipe.scheduler)

@@ -69,10 +69,7 @@ class ModelInfo:
                     f"loras[{i}].name", lora.name, f"no adapter of that name is loaded (loaded: {have})"
                 )
             loras.append(lora if lora.strength is not None else LoraWeight(lora.name, adapter.default_strength))
-        resolved = params
-        if not (params.resolved and params.preset):
-            resolved = resolve_preset(params, preset(params.preset or self.default_preset, self.version or "2.0"))
-        resolved = replace(resolved, loras=tuple(loras))
+        resolved = replace(self.with_preset(params), loras=tuple(loras))
         try:
             resolved.validate(limits)
         except InvalidParams as exc:
@@ -82,6 +79,13 @@ class ModelInfo:
                 raise InvalidParams("preset", resolved.preset, rule) from None
             raise
         return resolved
+
+    def with_preset(self, params: GenerationParams) -> GenerationParams:
+        """`params` with its preset (the request's, else `default_preset`) filling every sampling
+        field left None; params already resolved come back as they are. No other check."""
+        if params.resolved and params.preset:
+            return params
+        return resolve_preset(params, preset(params.preset or self.default_preset, self.version or "2.0"))
 
     def adapter(self, name: str) -> AdapterInfo | None:
         return next((a for a in self.adapters if a.name == name), None)
