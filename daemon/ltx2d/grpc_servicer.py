@@ -28,10 +28,14 @@ if TYPE_CHECKING:
 
 def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
     """The call's deadline as a `time.monotonic()` instant, or None without one."""
+    # The clock is read before grpc's remaining time, never after: a thread switch between the two
+    # would otherwise put our deadline after grpc's own, and a call grpc cancelled at its deadline
+    # would be recorded as CANCELLED (seen under load in CI).
+    now = time.monotonic()
     remaining = context.time_remaining()
     if remaining is None:
         return None
-    return time.monotonic() + max(0.0, remaining)
+    return now + max(0.0, remaining)
 
 
 class Ltx2dServicer(pb_grpc.Ltx2dServicer):

@@ -251,7 +251,11 @@ class Scheduler:
 
     @property
     def running_job_id(self) -> str:
-        return self._running.id if self._running is not None else ""
+        """The job on the model, "" if none. A job whose consumer has taken its `Completed` is
+        no longer reported, although its thread may still be unwinding: a client that has seen
+        the end and then asks GetInfo must not be told the job still runs."""
+        job = self._running
+        return job.id if job is not None and not job._completed else ""
 
     @property
     def free_slots(self) -> int:

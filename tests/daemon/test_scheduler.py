@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -412,6 +413,41 @@ def test_submit_all_queues_every_job_or_none() -> None:
         gate.open_all()
         await blocker
         await asyncio.gather(*readers)
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_a_job_whose_completed_was_read_is_no_longer_reported_running() -> None:
+    """A client that has seen Completed and then asks GetInfo must not see its job running,
+    even while the job's thread is still unwinding (it used to, for a moment: CI caught it)."""
+    unwinding = threading.Event()
+    release = threading.Event()
+
+    async def body() -> None:
+        factory, _, scheduler = make()
+        await scheduler._host.engine()
+        engine = factory.engine
+        plain = engine.generate
+
+        def slow_to_end(params: ltx2.GenerationParams, control: ltx2.JobControl | None = None):  # type: ignore[no-untyped-def]
+            def run():  # type: ignore[no-untyped-def]
+                yield from plain(params, control)
+                unwinding.set()
+                release.wait(10)
+
+            return run()
+
+        engine.generate = slow_to_end  # type: ignore[method-assign]
+        job = scheduler.submit("j", small_params("j"))
+        while not isinstance(await job.next_event(), ltx2.Completed):
+            assert scheduler.running_job_id in ("j", "")
+        assert scheduler.running_job_id == "" and not job.done  # its thread waits to be let on
+        end = asyncio.ensure_future(job.next_event())
+        await wait_until(unwinding.is_set)
+        assert scheduler.running_job_id == "" and not job.done  # the thread has not ended yet
+        release.set()
+        assert await end is None
         await scheduler.shutdown(1.0)
 
     arun(body())
