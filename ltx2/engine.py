@@ -58,7 +58,7 @@ class Ltx2Engine:
         self._loaded = loaded
         self._pipe = loaded.pipe
         started = time.perf_counter()
-        # Mel frames of context on each side of a vocoded chunk: the vocoder's measured reach.
+        # Mel frames of context on each side of a vocoded chunk: the vocoder's receptive field.
         self.vocoder_context = vocoder_reach(self._pipe, loaded.device)
         log.info(
             "vocoder: %s (measured in %.2f s)",

@@ -12,6 +12,7 @@ from ltx2.audio import (
     AudioDecoder,
     VideoSpanAudio,
     decode_audio,
+    decode_mel,
     fade_tail,
     resample,
     sample_at,
@@ -27,11 +28,26 @@ def audio_latents(pipe, frames: int, seed: int = 3) -> torch.Tensor:
     return torch.randn(1, pipe.audio_vae.config.latent_channels, frames, bins, generator=gen)
 
 
-def test_the_vocoder_reach_is_measured(engine):
-    # The LTX-2.0 vocoder's receptive field: conv_in (3 mel frames), then resblocks of kernel up
-    # to 11 and dilations 1, 3, 5 at every upsampled rate: about 12 mel frames on each side.
-    reach = vocoder_reach(engine.pipeline, torch.device("cpu"))
-    assert reach == engine.vocoder_context == 12
+def test_the_vocoder_reach_is_its_receptive_field(engine):
+    # The LTX-2.0 vocoder's receptive field: conv_in (kernel 7), then resblocks of kernel up to 11
+    # and dilations 1, 3, 5 at every upsampled rate: 18 mel frames on each side. A mel frame just
+    # outside it cannot change the samples of the centre frame (bit for bit: a whole run of the
+    # same shape computes them from the same inputs). Inside, a near frame changes them; the
+    # influence of the frames near the edge is below float32 resolution (why a probe of the
+    # output measured 12), so only the gradient sees it.
+    pipe = engine.pipeline
+    reach = vocoder_reach(pipe, torch.device("cpu"))
+    assert reach == engine.vocoder_context == 18
+    mel = decode_mel(pipe, audio_latents(pipe, 41))[:, :, :160]
+    centre = 80
+    plain = pipe.vocoder(mel)
+    hop = plain.shape[-1] // mel.shape[2]
+    span = slice(centre * hop, (centre + 1) * hop)
+    for offset, moves in ((reach + 1, False), (-(reach + 1), False), (1, True), (-1, True)):
+        bumped = mel.clone()
+        bumped[:, :, centre + offset] += 100.0
+        changed = not torch.equal(pipe.vocoder(bumped)[..., span], plain[..., span])
+        assert changed is moves, (offset, moves)
 
 
 @pytest.mark.parametrize("frames", [9, 60, 126])
