@@ -124,6 +124,10 @@ class ServiceInfo:
     keep_alive_s: float
     # What unset request fields become.
     defaults: ltx2.GenerationParams = field(default_factory=lambda: ltx2.GenerationParams(prompt=""))
+    # Since start: jobs paused for another (a REALTIME job, or others while a consumer stalled),
+    # and jobs and replays cancelled because their consumer read nothing for the stall limit.
+    preemptions: int = 0
+    stalls: int = 0
 
     @property
     def device_memory_bytes(self) -> int:

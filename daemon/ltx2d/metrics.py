@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .domain import ServiceInfo, StreamRecord
@@ -38,7 +38,7 @@ class _ServiceCollector(Collector):
         self._info = info
         self._loop = loop
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         try:
             info = asyncio.run_coroutine_threadsafe(self._info(), self._loop).result(timeout=5)
         except Exception as exc:  # a scrape must never break the daemon
@@ -52,6 +52,10 @@ class _ServiceCollector(Collector):
         yield GaugeMetricFamily("ltx2d_model_loaded", "1 while the model is loaded.", value=1 if info.loaded else 0)
         yield GaugeMetricFamily(
             "ltx2d_model_memory_bytes", "Device memory held by the model's weights.", value=info.device_memory_bytes
+        )
+        yield CounterMetricFamily("ltx2d_preemptions", "Jobs paused so that another could run.", value=info.preemptions)
+        yield CounterMetricFamily(
+            "ltx2d_stalls", "Jobs and replays cancelled because their consumer stopped reading.", value=info.stalls
         )
         gpu = gpu_memory_bytes()
         if gpu is not None:

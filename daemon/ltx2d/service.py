@@ -116,6 +116,8 @@ class Ltx2dService:
             running_job_id=self.scheduler.running_job_id,
             keep_alive_s=self.host.keep_alive_s,
             defaults=self.defaults,
+            preemptions=self.scheduler.preemptions,
+            stalls=self.scheduler.stalls,
         )
 
     async def load(self) -> ServiceInfo:

@@ -15,10 +15,12 @@ from typing import Any
 
 import grpc
 import pytest
+from prometheus_client import generate_latest
 
 from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from ltx2d.config import DaemonConfig
+from ltx2d.metrics import Metrics
 from ltx2d.testing import BridgeClient, in_process_daemon
 
 WIDTH, HEIGHT, FRAMES, CHUNK = 768, 512, 121, 8
@@ -92,6 +94,10 @@ def test_a_stalled_grpc_client_costs_a_few_chunks_and_is_cancelled_at_the_stall_
                 assert info.value.code() == grpc.StatusCode.CANCELLED
                 assert "read nothing for 12 s" in (info.value.details() or "")
                 assert daemon.service.scheduler.stalls == 1
+                metrics = Metrics()  # the count reaches Prometheus (a scrape runs in a thread)
+                metrics.watch_service(daemon.service.info, asyncio.get_running_loop())
+                scraped = (await asyncio.to_thread(generate_latest, metrics.registry)).decode()
+                assert "ltx2d_stalls_total 1.0" in scraped and "ltx2d_preemptions_total" in scraped
                 print(
                     f"gRPC stalled client: heap grew by at most {most / 1e6:.1f} MB ({most / CHUNK_BYTES:.2f} chunks)"
                 )
