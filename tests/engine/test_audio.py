@@ -38,6 +38,7 @@ def test_the_vocoder_reach_is_its_receptive_field(engine):
     pipe = engine.pipeline
     reach = vocoder_reach(pipe, torch.device("cpu"))
     assert reach == engine.vocoder_context == 18
+    assert all(p.grad is None for p in pipe.vocoder.parameters())  # reading it leaves no weight gradients
     mel = decode_mel(pipe, audio_latents(pipe, 41))[:, :, :160]
     centre = 80
     plain = pipe.vocoder(mel)
