@@ -10,7 +10,7 @@ full path (denoise, decode, stream; its engine-side decode time is shown separat
 same request is replayed from the cache, alternately over gRPC (the SDK) and over the bridge (a
 minimal msgpack client): a cache hit streams stored frames without touching the engine, which is
 the real path of a cached cutscene and isolates transport cost (reading and checking each cached
-chunk included: an entry is read chunk by chunk, each against its own crc32, while the chunk
+chunk included: an entry is read chunk by chunk, each against its own checksum, while the chunk
 before it is sent). Throughput is video frames (and their bytes) over the time from the request to
 Completed; "x real time" is frames per second / 24.
 

@@ -83,6 +83,26 @@ class VideoChunk:
     def pts_s(self) -> float:
         return self.first_frame / self.frame_rate
 
+    def pieces(self, max_bytes: int) -> list[VideoChunk]:
+        """This chunk as consecutive runs of whole frames of at most `max_bytes` each (at least one
+        frame a run, whatever its size); the chunk itself when it fits."""
+        if len(self.data) <= max_bytes or self.num_frames <= 1:
+            return [self]
+        frame_bytes = len(self.data) // self.num_frames
+        per_piece = max(1, max_bytes // frame_bytes)
+        view = memoryview(self.data)
+        return [
+            VideoChunk(
+                self.first_frame + start,
+                min(per_piece, self.num_frames - start),
+                self.width,
+                self.height,
+                self.frame_rate,
+                bytes(view[start * frame_bytes : (start + per_piece) * frame_bytes]),
+            )
+            for start in range(0, self.num_frames, per_piece)
+        ]
+
 
 @dataclass(frozen=True)
 class Timings:

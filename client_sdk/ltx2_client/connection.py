@@ -8,7 +8,8 @@ DEFAULT_ADDRESS = "127.0.0.1:50151"
 ADDRESS_ENV = "LTX2D_ADDRESS"
 TOKEN_ENV = "LTX2D_TOKEN"
 
-# Video chunks are large (a 24-frame chunk at 768x512 RGB8 is 28 MB): lift gRPC's 4 MB limit.
+# The daemon keeps each video message under 4 MiB, but one frame of more than 1.37 Mpx (1920x1088
+# RGB8 is 6.3 MB) travels alone in a bigger message: lift gRPC's 4 MiB receive limit.
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", -1),
     ("grpc.max_send_message_length", -1),

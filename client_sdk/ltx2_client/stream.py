@@ -16,7 +16,7 @@ from .stream_core import StreamState
 
 
 class GenerationStream(StreamState):
-    """Events of one generation, in order: Accepted, Progress*, (AudioChunk, VideoChunk, Progress*)*, Completed.
+    """Events of one generation, in order: Accepted, Progress*, (AudioChunk, VideoChunk+, Progress*)*, Completed.
 
     Iterate it for the typed events, or use `frames()` / `audio()` for just the arrays, or
     `result()` for the whole Clip. The call starts on first use. `cancel()` stops the job (from

@@ -9,10 +9,10 @@ from .events import Accepted, AudioChunk, ClipFormat, Completed, Event, VideoChu
 class StreamChecker:
     """Raises ProtocolError when events come out of order or chunk indices are not contiguous.
 
-    The contract: Accepted, Progress*, (AudioChunk, VideoChunk, Progress*)*, Completed: a chunk's
-    video comes right after its audio (Progress only between whole chunks), first frame / first
-    sample continue exactly where the previous chunk of the same kind ended, and Completed's
-    totals match what was sent.
+    The contract: Accepted, Progress*, (AudioChunk, VideoChunk+, Progress*)*, Completed: a chunk's
+    video (one VideoChunk, or several of whole frames when it is big) comes right after its audio
+    (Progress only between whole chunks), first frame / first sample continue exactly where the
+    previous chunk of the same kind ended, and Completed's totals match what was sent.
     """
 
     def __init__(self) -> None:

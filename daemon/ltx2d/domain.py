@@ -32,6 +32,16 @@ class CachePolicy(IntEnum):
     REFRESH = 2  # always generate; overwrite the entry
 
 
+# The most frame bytes one video message carries: a decoded chunk bigger than this (a 24-frame
+# chunk of 1280x736 RGB8 is 68 MB) goes out as several VideoChunk messages of whole frames. Each
+# buffer of a 68 MB message is a fresh mmap on both sides, whose page faults cost more than the
+# copy itself (27 ms against 4 ms for one 68 MB copy on the CI machine); messages of a few MB
+# reuse the allocator's memory: a cache hit at 1280x736 replayed 3.5-4x faster
+# (benchmarks/RESULTS.md). The 64 KiB left under 4 MiB keep every message inside gRPC's default
+# receive limit for frames of up to 1.37 Mpx, so a client in any language streams 1280x736 as is.
+MAX_VIDEO_MESSAGE_BYTES = 4 * 1024 * 1024 - 64 * 1024
+
+
 class FrameFormat(IntEnum):
     """How video frames travel (numbers match the wire contract)."""
 

@@ -22,6 +22,7 @@ import ltx2
 
 from . import validation
 from .domain import (
+    MAX_VIDEO_MESSAGE_BYTES,
     Accepted,
     CachePolicy,
     ClipRequest,
@@ -236,12 +237,14 @@ class Ltx2dService:
             while (event := await job.next_event()) is not None:
                 if isinstance(event, (ltx2.AudioChunk, ltx2.VideoChunk)):
                     first_chunk_at = first_chunk_at or time.monotonic()
-                    if writer is not None and writer.open:
-                        write = asyncio.ensure_future(asyncio.to_thread(writer.add, event))
-                    yield event
-                    if write is not None:
-                        await write
-                        write = None
+                    # Stored as sent, so a hit replays the same messages.
+                    for message in _messages(event):
+                        if writer is not None and writer.open:
+                            write = asyncio.ensure_future(asyncio.to_thread(writer.add, message))
+                        yield message
+                        if write is not None:
+                            await write
+                            write = None
                     continue
                 if isinstance(event, ltx2.Completed):
                     completed = True
@@ -481,3 +484,11 @@ def _log_fields(job_id: str, request: PreparedRequest) -> dict[str, object]:
     if request.params.tags:
         fields["tags"] = dict(request.params.tags)
     return fields
+
+
+def _messages(chunk: ltx2.AudioChunk | ltx2.VideoChunk) -> list[ltx2.AudioChunk | ltx2.VideoChunk]:
+    """A decoded chunk as the stream sends it: video in runs of whole frames of at most
+    MAX_VIDEO_MESSAGE_BYTES."""
+    if isinstance(chunk, ltx2.VideoChunk):
+        return list(chunk.pieces(MAX_VIDEO_MESSAGE_BYTES))
+    return [chunk]

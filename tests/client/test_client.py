@@ -237,12 +237,25 @@ def test_generate_timeout_is_deadline_exceeded(address):
         assert client.generate("after the deadline", **SMALL).result().num_frames == 25
 
 
-def test_chunks_larger_than_grpcs_default_message_limit_arrive(address):
-    # 24 frames of 320x256 RGB8 are 5.9 MB, above gRPC's default 4 MB receive limit.
-    with Client(address) as client:
-        stream = client.generate("a wide shot", width=320, height=256, num_frames=25, steps=2, chunk_frames=24)
-        sizes = [len(e.data) for e in stream if isinstance(e, VideoChunk)]
-    assert max(sizes) > 4 * 2**20
+def test_a_chunk_above_grpcs_default_message_limit_reaches_a_client_that_kept_the_default(address):
+    # 24 frames of 320x256 RGB8 are 5.9 MB, above the 4 MiB a gRPC channel accepts by default: a
+    # client in another language, built from the proto with no options, must still get them all.
+    import grpc
+
+    from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
+    from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
+
+    request = pb.GenerateRequest(
+        prompt="a wide shot", width=320, height=256, num_frames=25, steps=2, chunk_frames=24, cache_policy=1
+    )
+    with grpc.insecure_channel(address) as channel:
+        events = list(pb_grpc.Ltx2dStub(channel).Generate(request, timeout=120))
+    video = [e.video_chunk for e in events if e.WhichOneof("event") == "video_chunk"]
+    frame_bytes = 320 * 256 * 3
+    # One chunk of 25 frames (6.1 MB), in runs of at most 16 frames (3.9 MB).
+    assert [(v.first_frame, v.num_frames) for v in video] == [(0, 16), (16, 9)]
+    assert all(len(v.data) == v.num_frames * frame_bytes <= 4 * 2**20 for v in video)
+    assert events[-1].completed.num_frames == 25
 
 
 def test_a_repeated_request_is_served_from_the_cache(address):

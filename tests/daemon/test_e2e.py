@@ -118,7 +118,7 @@ def test_both_transports_stream_exactly_the_engine_bytes(
 
     over_grpc = list(stub.Generate(grpc_request(), timeout=120))
     assert chunks_of_grpc(over_grpc) == expected
-    # The order the proto promises: Accepted, Progress*, (AudioChunk, VideoChunk, Progress*)*, Completed.
+    # The order the proto promises: Accepted, Progress*, (AudioChunk, VideoChunk+, Progress*)*, Completed.
     letters = {"accepted": "A", "progress": "P", "audio_chunk": "a", "video_chunk": "v", "completed": "C"}
     order = "".join(letters[e.WhichOneof("event")] for e in over_grpc)
     assert re.fullmatch(r"AP*(avP*)+C", order), order
@@ -160,6 +160,44 @@ def test_a_cache_hit_streams_the_same_bytes_as_the_miss(stub: pb_grpc.Ltx2dStub)
     # The tail padding is part of what the hit replays, as the miss reported it.
     padded = miss[-1].completed.audio_padded_samples
     assert padded > 0 and hit[-1].completed.audio_padded_samples == padded
+
+
+def test_a_big_chunk_goes_out_in_messages_of_whole_frames_and_a_hit_replays_them(
+    daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub, tiny_checkpoint: Any
+) -> None:
+    # 768x512x9 is one chunk of 9 frames, 10.6 MB: more than one message may carry.
+    from ltx2.engine import Ltx2Engine
+    from ltx2d.domain import MAX_VIDEO_MESSAGE_BYTES
+
+    params = ltx2.GenerationParams(
+        prompt="sparks fly from an anvil", width=768, height=512, num_frames=9, steps=2, seed=5, chunk_frames=8
+    )
+    engine = Ltx2Engine.load(tiny_checkpoint)
+    try:
+        decoded = chunks_of_engine(list(engine.generate(params)))
+    finally:
+        engine.close()
+    assert [c[0] for c in decoded] == ["audio", "video"] and len(decoded[1][3]) > MAX_VIDEO_MESSAGE_BYTES
+
+    fields = {"prompt": params.prompt, "seed": 5, "width": 768, "height": 512, "num_frames": 9, "chunk_frames": 8}
+    miss = list(stub.Generate(grpc_request(**fields, cache_policy=pb.CACHE_POLICY_REFRESH), timeout=120))
+    sent = chunks_of_grpc(miss)
+    frame_bytes = 768 * 512 * 3
+    assert sent[0] == decoded[0]  # the audio of the chunk, whole, before its frames
+    videos = sent[1:]
+    per_message = MAX_VIDEO_MESSAGE_BYTES // frame_bytes  # 3 frames of 1.2 MB under 4 MiB - 64 KiB
+    assert [v[0] for v in videos] == ["video"] * len(videos) and len(videos) == -(-9 // per_message) > 1
+    assert all(len(v[3]) == v[2] * frame_bytes and len(v[3]) <= MAX_VIDEO_MESSAGE_BYTES for v in videos)
+    runs = [(start, min(per_message, 9 - start)) for start in range(0, 9, per_message)]
+    assert [(v[1], v[2]) for v in videos] == runs  # contiguous runs of whole frames
+    assert b"".join(v[3] for v in videos) == decoded[1][3]
+    order = "".join(e.WhichOneof("event")[0] for e in miss)  # a(udio) v(ideo) p(rogress)
+    assert re.fullmatch(rf"ap*a{'v' * len(runs)}p*c", order), order
+
+    hit = list(stub.Generate(grpc_request(**fields, cache_policy=pb.CACHE_POLICY_UNSPECIFIED), timeout=120))
+    assert hit[0].accepted.cache_hit and chunks_of_grpc(hit) == sent
+    maps = bridge_stream(daemon.bridge_address, {"type": "generate", "id": 2, **fields})
+    assert maps[0]["cache_hit"] and chunks_of_bridge(maps) == sent
 
 
 def test_memory_bytes_is_zero_on_cpu_and_after_unload(stub: pb_grpc.Ltx2dStub) -> None:

@@ -15,16 +15,17 @@ import sys
 import textwrap
 import threading
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+import xxhash
 
 from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from ltx2d.config import DaemonConfig
+from ltx2d.result_cache import FORMAT_VERSION
 from ltx2d.testing import BridgeClient, DaemonProcess, in_process_daemon
 from tests.reliability.harness import (
     CHANNEL_OPTIONS,
@@ -110,11 +111,11 @@ def test_a_client_killed_mid_stream_cancels_its_job(daemon: DaemonProcess, stub:
 # --- the daemon killed mid-job, restarted on the same cache ---
 
 # docs/daemon-core.md: header (magic, version, key), records (kind, meta length, data length,
-# crc32 of meta + data, then meta and data), trailer (seed, frames, samples, padded samples, record
-# bytes, crc32, magic).
+# xxh3_64 of meta + data, then meta and data), trailer (seed, frames, samples, padded samples,
+# record bytes, xxh3_64, magic).
 HEADER = struct.Struct(">6sH32s")
-RECORD = struct.Struct(">cHII")
-TRAILER = struct.Struct(">qQQQQI6s")
+RECORD = struct.Struct(">cHIQ")
+TRAILER = struct.Struct(">qQQQQQ6s")
 ENTRY = re.compile(r"^[0-9a-f]{64}\.clip$")
 TEMPORARY = re.compile(r"^\.[0-9a-f]{64}\.[0-9a-f]+\.tmp$")
 
@@ -127,14 +128,15 @@ def check_cache_folder(folder: Path) -> dict[str, bytes]:
         if ENTRY.match(path.name):
             blob = path.read_bytes()
             magic, version, key = HEADER.unpack(blob[: HEADER.size])
-            assert magic == b"LTX2DC" and version == 2 and key.hex() == path.name[:64], f"{path.name}: bad header"
+            header_ok = magic == b"LTX2DC" and version == FORMAT_VERSION and key.hex() == path.name[:64]
+            assert header_ok, f"{path.name}: bad header"
             *_, record_bytes, _, end = TRAILER.unpack(blob[-TRAILER.size :])
             assert end == b"LTX2DE" and record_bytes == len(blob) - HEADER.size - TRAILER.size, f"{path.name}: torn"
             at = HEADER.size
             while at < len(blob) - TRAILER.size:
-                _, meta_len, data_len, crc = RECORD.unpack_from(blob, at)
+                _, meta_len, data_len, digest = RECORD.unpack_from(blob, at)
                 body = blob[at + RECORD.size : at + RECORD.size + meta_len + data_len]
-                assert zlib.crc32(body) == crc, f"{path.name} is not whole"
+                assert xxhash.xxh3_64_intdigest(body) == digest, f"{path.name} is not whole"
                 at += RECORD.size + meta_len + data_len
             assert at == len(blob) - TRAILER.size, f"{path.name} is not whole"
             entries[path.name] = blob

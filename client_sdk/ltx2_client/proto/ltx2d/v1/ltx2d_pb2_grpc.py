@@ -31,8 +31,10 @@ class Ltx2dStub:
     Errors: the status message of INVALID_ARGUMENT names the field, the value and the rule, and the
     trailing metadata `ltx2d-field` names the field (for example `width`, `requests[1].seed`).
     Auth: when the daemon has a token, every call (health and reflection included) must carry the
-    metadata `authorization: Bearer <token>`, else UNAUTHENTICATED. Video chunks can exceed gRPC's
-    default 4 MB receive limit: raise it on the client (`grpc.max_receive_message_length`).
+    metadata `authorization: Bearer <token>`, else UNAUTHENTICATED. A VideoChunk message carries at
+    most 4 MiB - 64 KiB of frames, inside gRPC's default 4 MiB receive limit, unless one frame is
+    bigger (RGB8 above 1.37 Mpx, as 1920x1088): for those sizes raise the client's limit
+    (`grpc.max_receive_message_length`).
     """
 
     def __init__(self, channel):
@@ -79,17 +81,21 @@ class Ltx2dServicer:
     Errors: the status message of INVALID_ARGUMENT names the field, the value and the rule, and the
     trailing metadata `ltx2d-field` names the field (for example `width`, `requests[1].seed`).
     Auth: when the daemon has a token, every call (health and reflection included) must carry the
-    metadata `authorization: Bearer <token>`, else UNAUTHENTICATED. Video chunks can exceed gRPC's
-    default 4 MB receive limit: raise it on the client (`grpc.max_receive_message_length`).
+    metadata `authorization: Bearer <token>`, else UNAUTHENTICATED. A VideoChunk message carries at
+    most 4 MiB - 64 KiB of frames, inside gRPC's default 4 MiB receive limit, unless one frame is
+    bigger (RGB8 above 1.37 Mpx, as 1920x1088): for those sizes raise the client's limit
+    (`grpc.max_receive_message_length`).
     """
 
     def Generate(self, request, context):
         """Queue a generation and stream its events, in this order:
-        Accepted, Progress*, (AudioChunk, VideoChunk, Progress*)*, Completed
+        Accepted, Progress*, (AudioChunk, VideoChunk+, Progress*)*, Completed
         Accepted is always first and Completed always last. Each chunk's AudioChunk comes right
-        before its VideoChunk (no VideoChunk when audio_only). Progress comes only between whole
-        chunks: a PHASE_DECODING with frames_decoded after each chunk, PHASE_PAUSED / PHASE_QUEUED
-        while a higher-priority job holds the GPU. A cache hit sends no Progress.
+        before its video (no VideoChunk when audio_only); a chunk's video comes as one VideoChunk or,
+        when bigger than 4 MiB - 64 KiB, as several in a row, each of whole frames and within that size
+        (one frame a message when a frame is bigger). Progress comes only between whole chunks: a
+        PHASE_DECODING with frames_decoded after each chunk, PHASE_PAUSED / PHASE_QUEUED while a
+        higher-priority job holds the GPU. A cache hit sends no Progress.
         Errors end the stream with a gRPC status (INVALID_ARGUMENT names the field, the value and the
         rule; RESOURCE_EXHAUSTED when the queue is full or the GPU ran out of memory;
         DEADLINE_EXCEEDED; CANCELLED). Cancelling the call cancels the job.
@@ -184,8 +190,10 @@ class Ltx2d:
     Errors: the status message of INVALID_ARGUMENT names the field, the value and the rule, and the
     trailing metadata `ltx2d-field` names the field (for example `width`, `requests[1].seed`).
     Auth: when the daemon has a token, every call (health and reflection included) must carry the
-    metadata `authorization: Bearer <token>`, else UNAUTHENTICATED. Video chunks can exceed gRPC's
-    default 4 MB receive limit: raise it on the client (`grpc.max_receive_message_length`).
+    metadata `authorization: Bearer <token>`, else UNAUTHENTICATED. A VideoChunk message carries at
+    most 4 MiB - 64 KiB of frames, inside gRPC's default 4 MiB receive limit, unless one frame is
+    bigger (RGB8 above 1.37 Mpx, as 1920x1088): for those sizes raise the client's limit
+    (`grpc.max_receive_message_length`).
     """
 
     @staticmethod
