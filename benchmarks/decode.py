@@ -11,12 +11,15 @@ through the decoder, and wall time) of the streamed clip over one whole decode, 
 windowed decode by arithmetic; the time to the first chunk over a whole decode, next to the
 windowed decode's first window (measured); and the peak memory of the decode (RSS growth on the
 CPU, each in a fresh process; `torch.cuda.max_memory_allocated` on a GPU). The full-size VAE is
-LTX-2.0's decoder with random weights (benchmarks.full_size), small in space so it fits a CPU.
+LTX-2.0's decoder with random weights (benchmarks.full_size), small in space so it fits a CPU;
+at real clip sizes it runs on the meta device, where FLOPs and live activation bytes are counted
+and nothing is computed (benchmarks.meta_count).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -100,6 +103,10 @@ def speed_rows(vae: Any, kind: str, width: int, height: int, repeats: int, devic
         context = WINDOW_CONTEXT[kind]
         whole_times, firsts, totals, window_firsts = [], {24: [], 48: []}, {24: [], 48: []}, {24: [], 48: []}
         pushed = {}
+        # Untimed first: oneDNN picks and caches kernels per input shape, and a clip's first whole
+        # decode at a new length paid that (a 257-frame whole decode measured faster than 121).
+        whole_s(vae, z)
+        streamed_s(vae, z, frames, 24)
         for _ in range(repeats):  # interleaved: whole, then each chunk size, then the windowed first window
             whole_times.append(whole_s(vae, z))
             for chunk in (24, 48):
@@ -124,6 +131,51 @@ def speed_rows(vae: Any, kind: str, width: int, height: int, repeats: int, devic
                     ratio(median(firsts[chunk]), whole),
                     f"{windowed_first} / {latent}",
                     ratio(median(window_firsts[chunk]), whole),
+                ]
+            )
+    return rows
+
+
+def _streamed(vae: Any, z: torch.Tensor, frames: int, chunk: int, each: Any = None) -> list[Any]:
+    """Decode `z` span by span as the engine does, dropping each span; with `each`, the list of
+    `each(call)` for every span's call (as `flops`)."""
+    decoder = VideoDecoder(vae, z, push_latents=chunk // 8)
+    results = []
+    for f0, f1 in frame_spans(frames, chunk):
+        call = functools.partial(decoder.decoded, f0, f1)
+        results.append(each(call) if each else call().shape[2])
+    return results
+
+
+def real_size_rows(sizes: list[tuple[int, int, int]]) -> list[list[object]]:
+    """The full-size decoder at real clip sizes on the meta device (bf16, nothing computed):
+    FLOPs of a whole decode, of the streamed decode and of its first chunk, the windowed decode's
+    first window for comparison, and the most activation bytes alive at once (weights aside)."""
+    from benchmarks.meta_count import flops, peak_bytes
+
+    vae = build_vae("full", "meta", torch.bfloat16)
+    rows = []
+    for width, height, frames in sizes:
+        z = torch.empty(1, vae.config.latent_channels, (frames - 1) // 8 + 1, height // 32, width // 32, device="meta")
+        z = z.to(torch.bfloat16)
+        whole = flops(functools.partial(decode_whole, vae, z))
+        whole_peak = peak_bytes(functools.partial(decode_whole, vae, z))
+        for chunk in (24, 48):
+            per_chunk = _streamed(vae, z, frames, chunk, flops)
+            peak = peak_bytes(functools.partial(_streamed, vae, z, frames, chunk))
+            window = windowed_work(z.shape[2], chunk, WINDOW_CONTEXT["full"])[1]
+            window_flops = flops(functools.partial(decode_whole, vae, z[:, :, :window]))
+            rows.append(
+                [
+                    f"{width}x{height}x{frames}",
+                    chunk,
+                    whole / 1e12,
+                    ratio(sum(per_chunk), whole),
+                    ratio(per_chunk[0], whole),
+                    ratio(window_flops, whole),
+                    whole_peak / 2**30,
+                    peak / 2**30,
+                    ratio(peak, whole_peak),
                 ]
             )
     return rows
@@ -243,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-size", type=parse_size, default=(64, 64), help="full-size VAE frame size WxH")
     parser.add_argument("--no-full", action="store_true", help="skip the full-size VAE")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    parser.add_argument(
+        "--real-sizes",
+        default="768x512x121,1280x704x257",
+        help="full-size decoder counted on the meta device at these WxHxF (empty: skip)",
+    )
     parser.add_argument("--gpu", action="store_true", help="the GPU check only (needs CUDA)")
     parser.add_argument("--gpu-sizes", default="768x512,1280x704", help="GPU check: frame sizes")
     parser.add_argument("--gpu-frames", type=int, default=121, help="GPU check: frames")
@@ -289,6 +346,25 @@ def main(argv: list[str] | None = None) -> int:
         ],
         rows,
     )
+    if args.real_sizes:
+        sizes = [tuple(int(x) for x in text.split("x")) for text in args.real_sizes.split(",")]
+        report.data["real_size"] = real = real_size_rows(sizes)  # type: ignore[arg-type]
+        report.table(
+            "full-size LTX-2.0 decoder at real sizes, counted on the meta device (bf16; FLOPs and the most "
+            "activation bytes alive at once, weights aside; nothing computed)",
+            [
+                "clip",
+                "chunk",
+                "whole TFLOP",
+                "FLOPs streamed / whole",
+                "first chunk streamed / whole",
+                "first chunk windowed / whole",
+                "whole peak GiB",
+                "streamed peak GiB",
+                "peak streamed / whole",
+            ],
+            real,
+        )
     if not args.no_memory:
         mem = memory_rows("tiny", *args.tiny_size)
         if not args.no_full:

@@ -127,13 +127,15 @@ def build_full_size_video_vae(device: str = "cpu", dtype: torch.dtype = torch.fl
 
     Built on the meta device and filled in place with seeded fan-in-scaled normal weights: diffusers'
     default initialisation of the 0.5B-parameter decoder (plus a 0.6B encoder nobody uses here)
-    takes about 25 s on a 2-core CPU, this a few seconds.
+    takes about 25 s on a 2-core CPU, this a few seconds. `device="meta"` leaves it unfilled.
     """
     from diffusers import AutoencoderKLLTX2Video
 
     with torch.device("meta"):
         vae = AutoencoderKLLTX2Video(**{**tiny.video_vae_config(), **VIDEO_VAE})
     vae.encoder = torch.nn.Module()  # never used for decoding; keeps no meta tensors behind
+    if device == "meta":  # shapes only: for counting FLOPs and live bytes (meta_count.py)
+        return torch.nn.Module.to(vae, dtype).eval()
     vae.to_empty(device=device)
     generator = torch.Generator(device).manual_seed(seed)
     with torch.no_grad():

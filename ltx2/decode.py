@@ -126,7 +126,8 @@ class VideoDecoder:
             self._decode_more()
         video = torch.cat(self._pending, dim=2)
         out, rest = video[:, :, : end - first], video[:, :, end - first :]
-        self._pending = [rest] if rest.shape[2] else []
+        # A copy: as a slice, the frames not yet returned would keep all of `video` alive.
+        self._pending = [rest.clone()] if rest.shape[2] else []
         self._pending_frames = rest.shape[2]
         self._next_frame = end
         return out
