@@ -83,13 +83,14 @@ def whole_s(vae: Any, z: torch.Tensor) -> float:
 
 
 def streamed_s(vae: Any, z: torch.Tensor, frames: int, chunk: int) -> tuple[float, float, int]:
-    """(first chunk s, total s, latent frames pushed) of a streamed decode, RGB8 as the engine emits."""
+    """(first chunk s, total s, latent frames pushed) of a streamed decode: the decoder's float
+    output, as `whole_s` times it (the engine converts each chunk to RGB8 either way)."""
     sync()
     started = time.perf_counter()
     decoder = VideoDecoder(vae, z, push_latents=chunk // 8)
     first = 0.0
     for f0, f1 in frame_spans(frames, chunk):
-        decoder.frames(f0, f1)
+        decoder.decoded(f0, f1)
         first = first or time.perf_counter() - started
     sync()
     return first, time.perf_counter() - started, decoder.latent_frames_decoded

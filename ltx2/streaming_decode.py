@@ -104,6 +104,7 @@ class StreamingVideoDecode:
         self._upsamplers: dict[int, StreamingUpsampler] = {}
         self._shortcuts: dict[int, DelayLine] = {}
         self._pushed_last = False
+        self._targets: list[torch.nn.Module] | None = None
         self.latent_frames_pushed = 0
         self._build(max(1, push_latents))
 
@@ -141,10 +142,12 @@ class StreamingVideoDecode:
 
     @contextlib.contextmanager
     def _installed(self) -> Iterator[None]:
-        decoder = self._vae.decoder
+        if self._targets is None:  # walked once: a walk of the full-size decoder costs about 1 ms a push
+            stand_ins = self._convs.keys() | self._upsamplers.keys() | self._shortcuts.keys()
+            self._targets = [m for m in self._vae.decoder.modules() if id(m) in stand_ins]
         patched: list[tuple[torch.nn.Module, str, Any]] = []
         try:
-            for module in decoder.modules():
+            for module in self._targets:
                 key = id(module)
                 if key in self._convs:
                     module.forward = self._convs[key]
