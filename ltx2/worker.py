@@ -142,6 +142,23 @@ class Stream(Generic[T], Iterator[T]):
     ) -> None:
         self._h = _Handoff(produce, abandon)
 
+    def expanded(self, split: Callable[[T], Iterable[T]]) -> Stream[T]:
+        """A stream of `split(item)` for each item of this one, split on the producer's thread and
+        handed over one at a time in the same lock-step. Only before the stream starts."""
+        h = self._h
+        if h.started:
+            raise RuntimeError("a stream can be expanded only before it starts")
+        produce = h.produce
+
+        def produce_split(emit: Emit[T]) -> None:
+            def emit_split(item: T) -> None:
+                for piece in split(item):
+                    emit(piece)
+
+            produce(emit_split)
+
+        return Stream(produce_split, h.abandon)
+
     @property
     def finished(self) -> threading.Event:
         """Set once the producer has returned or raised."""

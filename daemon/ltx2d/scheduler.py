@@ -20,7 +20,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 
 import ltx2
@@ -213,15 +213,25 @@ class Scheduler:
 
     `capacity` bounds the jobs waiting plus the cache replays streaming; more are refused with
     RESOURCE_EXHAUSTED at once. `stall_limit_s` (0: never) cancels a job or replay whose consumer
-    has read nothing for that long.
+    has read nothing for that long. `messages` turns each engine event into the events a consumer
+    reads (the service splits big video chunks), in the engine's thread.
     """
 
-    def __init__(self, host: ModelHost, capacity: int, stall_limit_s: float = DEFAULT_STALL_LIMIT_S) -> None:
+    def __init__(
+        self,
+        host: ModelHost,
+        capacity: int,
+        stall_limit_s: float = DEFAULT_STALL_LIMIT_S,
+        *,
+        messages: Callable[[ltx2.Event], Iterable[ltx2.Event]] | None = None,
+    ) -> None:
         if not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity={capacity!r}: must be an integer >= 1")
         if not isinstance(stall_limit_s, (int, float)) or not stall_limit_s >= 0:
             raise ValueError(f"stall_limit_s={stall_limit_s!r}: must be a number >= 0 (0 = no limit)")
         self._host = host
+        # Each engine event as the messages a consumer gets, applied in the job's engine thread.
+        self._messages = messages
         self._capacity = capacity
         self._stall_limit_s = float(stall_limit_s)
         self._heap: list[tuple[tuple[int, int], Job]] = []
@@ -548,6 +558,8 @@ class Scheduler:
             self._thread_ended(job, exc)
             return False
         job.stream = as_stream(events, abandon=lambda: control.cancel("the consumer left"))
+        if self._messages is not None:
+            job.stream = job.stream.expanded(self._messages)
         job._watch = _StallWatch(self._stall_limit_s, lambda away: self._job_stalled(job, away))
         if not job._reading:
             job._watch.left()

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ltx2 import AudioChunk, Cancelled, JobControl, OutOfMemory, Phase, Progress, VideoChunk
+from ltx2.worker import stream
 
 from .conftest import collect, small
 
@@ -149,3 +150,23 @@ def test_out_of_memory_is_reported_and_the_engine_recovers(engine, monkeypatch):
     got = collect(engine.generate(small()), small())
     assert len(got.frames) == 25
     assert any(isinstance(e, AudioChunk) for e in got.events)
+
+
+def test_an_expanded_stream_hands_over_each_piece_in_lock_step():
+    made: list[int] = []
+
+    def produce(emit):
+        for item in (1, 2, 3):
+            made.append(item)
+            emit(item)
+
+    pieces = stream(produce, abandon=lambda: None).expanded(lambda item: [item] * item)
+    assert next(pieces) == 1 and made == [1]
+    assert next(pieces) == 2 and next(pieces) == 2
+    assert made == [1, 2]  # the producer waits while a split item still has pieces to hand over
+    assert list(pieces) == [3, 3, 3] and made == [1, 2, 3]
+    started = stream(produce, abandon=lambda: None)
+    next(started)
+    with pytest.raises(RuntimeError, match="before it starts"):
+        started.expanded(lambda item: [item])
+    started.close()
