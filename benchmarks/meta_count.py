@@ -19,28 +19,50 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 class LiveBytes(TorchDispatchMode):
-    """Counts the bytes of tensors created inside the mode that are still referenced; `peak` is the
-    most at any moment. A view counts nothing of its own: it keeps its base (and so its bytes)
-    alive, as on a real device."""
+    """Counts the bytes of the buffers (storages) created inside the mode that some tensor still
+    references; `peak` is the most at any moment. A view or an in-place result shares its base's
+    buffer and adds nothing; a view of a tensor from outside (a weight, an input) counts nothing.
+
+    Views are recognised by their storage, not by `Tensor._is_view()`: inside a dispatch mode a
+    view op's output is not marked as a view yet, and counting it would count its base again."""
 
     def __init__(self) -> None:
         super().__init__()
         self.live = 0
         self.peak = 0
-        self._seen: weakref.WeakSet[torch.Tensor] = weakref.WeakSet()
+        self._refs: dict[int, int] = {}  # storage -> tracked tensors that hold it
+        self._sizes: dict[int, int] = {}
+        self._seen: dict[int, weakref.ref[torch.Tensor]] = {}  # by id: a WeakSet would compare tensors
 
-    def _freed(self, nbytes: int) -> None:
-        self.live -= nbytes
+    def _dropped(self, key: int, tensor_id: int) -> None:
+        self._seen.pop(tensor_id, None)
+        self._refs[key] -= 1
+        if not self._refs[key]:
+            del self._refs[key]
+            self.live -= self._sizes.pop(key)
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
+        inputs = {
+            t.untyped_storage()._cdata for t in tree_flatten((args, kwargs or {}))[0] if isinstance(t, torch.Tensor)
+        }
         for tensor in tree_flatten(out)[0]:
-            if isinstance(tensor, torch.Tensor) and not tensor._is_view() and tensor not in self._seen:
-                self._seen.add(tensor)
-                nbytes = tensor.untyped_storage().nbytes()
-                self.live += nbytes
+            if not isinstance(tensor, torch.Tensor):
+                continue
+            known = self._seen.get(id(tensor))
+            if known is not None and known() is tensor:  # an in-place op's result: already counted
+                continue
+            key = tensor.untyped_storage()._cdata
+            if key not in self._refs:
+                if key in inputs:  # a view of something made outside the mode
+                    continue
+                self._refs[key] = 0
+                self._sizes[key] = tensor.untyped_storage().nbytes()
+                self.live += self._sizes[key]
                 self.peak = max(self.peak, self.live)
-                weakref.finalize(tensor, self._freed, nbytes)
+            self._seen[id(tensor)] = weakref.ref(tensor)
+            self._refs[key] += 1
+            weakref.finalize(tensor, self._dropped, key, id(tensor))
         return out
 
 

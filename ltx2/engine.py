@@ -358,6 +358,11 @@ class Ltx2Engine:
             control.checkpoint()
             s0 = sample_at(f0, params.frame_rate, fmt.sample_rate)
             s1 = sample_at(f1, params.frame_rate, fmt.sample_rate)
+            # Both halves of the chunk are computed before either is handed over, so that handing
+            # over a chunk's messages costs no compute: the daemon lets a paused job's consumer
+            # take the rest of a chunk it has begun, and reports the pause between whole chunks.
+            pcm = to_pcm(audio.span(s0, s1), params.sample_format) if s1 > s0 else b""
+            frames = decoder.frames(f0, f1) if decoder is not None else None
             if s1 > s0:
                 emit(
                     AudioChunk(
@@ -366,11 +371,10 @@ class Ltx2Engine:
                         sample_rate=fmt.sample_rate,
                         channels=fmt.channels,
                         sample_format=params.sample_format,
-                        data=to_pcm(audio.span(s0, s1), params.sample_format),
+                        data=pcm,
                     )
                 )
-            if decoder is not None:
-                frames = decoder.frames(f0, f1)
+            if frames is not None:
                 emit(
                     VideoChunk(
                         first_frame=f0,

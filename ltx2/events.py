@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -83,16 +84,18 @@ class VideoChunk:
     def pts_s(self) -> float:
         return self.first_frame / self.frame_rate
 
-    def pieces(self, max_bytes: int) -> list[VideoChunk]:
+    def pieces(self, max_bytes: int) -> Iterator[VideoChunk]:
         """This chunk as consecutive runs of whole frames of at most `max_bytes` each (at least one
-        frame a run, whatever its size); the chunk itself when it fits."""
+        frame a run, whatever its size), each copied out when it is asked for; the chunk itself
+        when it fits."""
         if len(self.data) <= max_bytes or self.num_frames <= 1:
-            return [self]
+            yield self
+            return
         frame_bytes = len(self.data) // self.num_frames
         per_piece = max(1, max_bytes // frame_bytes)
         view = memoryview(self.data)
-        return [
-            VideoChunk(
+        for start in range(0, self.num_frames, per_piece):
+            yield VideoChunk(
                 self.first_frame + start,
                 min(per_piece, self.num_frames - start),
                 self.width,
@@ -100,8 +103,6 @@ class VideoChunk:
                 self.frame_rate,
                 bytes(view[start * frame_bytes : (start + per_piece) * frame_bytes]),
             )
-            for start in range(0, self.num_frames, per_piece)
-        ]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 
 import ltx2
@@ -38,6 +39,27 @@ DEFAULT_STALL_LIMIT_S = 30.0
 # A job whose consumer has taken nothing for this long is parked while other jobs wait, so that a
 # stalled client holds up no one (it is cancelled at the stall limit, or resumes when it reads).
 PARK_STALLED_AFTER_S = 1.0
+
+
+@dataclass(frozen=True)
+class _Message:
+    """One event as the job's stream hands it over; `more`: it is not the last of its chunk (an
+    AudioChunk before its video, or a part of the video before the rest)."""
+
+    event: JobEvent
+    more: bool = False
+
+
+def _chunk_messages(
+    event: JobEvent, split: Callable[[JobEvent], Iterable[JobEvent]] | None, audio_only: bool
+) -> Iterator[_Message]:
+    parts = iter(split(event) if split is not None else (event,))
+    part = next(parts, None)
+    while part is not None:
+        following = next(parts, None)
+        more = following is not None or (isinstance(part, ltx2.AudioChunk) and not audio_only)
+        yield _Message(part, more)
+        part = following
 
 
 class JobState(StrEnum):
@@ -120,7 +142,7 @@ class Job:
         self.error: ServiceError | None = None
         self.log_fields: dict[str, object] = {}
         self.finished = asyncio.Event()
-        self.stream: Stream[ltx2.Event] | None = None
+        self.stream: Stream[_Message] | None = None
         self._notices: list[ltx2.Progress] = []  # the scheduler's own: at most one per phase
         self._wake = asyncio.Event()
         self._hold = False  # paused: the engine thread is kept where it waits
@@ -132,6 +154,10 @@ class Job:
         self._holds_engine = False
         self._watch: _StallWatch | None = None
         self._reading = False  # the owner is inside next_event()
+        # The owner took part of a chunk (its audio, or part of its video) and not the rest yet:
+        # notices wait until the chunk is whole, and a paused job still hands over the rest
+        # (the engine computed all of a chunk before its first message: nothing is computed).
+        self._mid_chunk = False
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -149,16 +175,18 @@ class Job:
         try:
             while True:
                 self._wake.clear()
-                if self._notices:
+                if self._notices and not self._mid_chunk:
                     return self._notices.pop(0)
                 if self.done:
                     if self.error is not None:
                         raise self.error
                     return None
                 if self.stream is not None:
-                    got = self.stream.take(release=not self._hold)
+                    got = self.stream.take(release=not self._hold or self._mid_chunk)
                     if got is not None and got[0] == ITEM:
-                        event = got[1]
+                        message = got[1]
+                        assert isinstance(message, _Message)
+                        event, self._mid_chunk = message.event, message.more
                         if isinstance(event, ltx2.Progress) and event.phase is not ltx2.Phase.PAUSED:
                             self._last_progress = event
                         elif isinstance(event, ltx2.Completed):
@@ -557,9 +585,10 @@ class Scheduler:
         except Exception as exc:
             self._thread_ended(job, exc)
             return False
-        job.stream = as_stream(events, abandon=lambda: control.cancel("the consumer left"))
-        if self._messages is not None:
-            job.stream = job.stream.expanded(self._messages)
+        split, audio_only = self._messages, job.params.audio_only
+        job.stream = as_stream(events, abandon=lambda: control.cancel("the consumer left")).expanded(
+            lambda event: _chunk_messages(event, split, audio_only)
+        )
         job._watch = _StallWatch(self._stall_limit_s, lambda away: self._job_stalled(job, away))
         if not job._reading:
             job._watch.left()

@@ -22,7 +22,6 @@ import ltx2
 
 from . import validation
 from .domain import (
-    MAX_VIDEO_MESSAGE_BYTES,
     Accepted,
     CachePolicy,
     ClipRequest,
@@ -31,6 +30,7 @@ from .domain import (
     ServiceInfo,
     StreamEvent,
     StreamRecord,
+    stream_messages,
 )
 from .errors import ServiceError, StatusCode, invalid, service_error
 from .model_host import ModelHost
@@ -63,7 +63,7 @@ class Ltx2dService:
         # The one copy of the deployment's limits and defaults: every request is checked here.
         self.limits = limits
         self.defaults = defaults
-        self.scheduler = Scheduler(host, queue_capacity, stall_limit_s, messages=_messages)
+        self.scheduler = Scheduler(host, queue_capacity, stall_limit_s, messages=stream_messages)
         self._listeners: list[JobListener] = []
         self._background: set[asyncio.Task[object]] = set()
         self._closing = False
@@ -237,7 +237,7 @@ class Ltx2dService:
             while (event := await job.next_event()) is not None:
                 if isinstance(event, (ltx2.AudioChunk, ltx2.VideoChunk)):
                     first_chunk_at = first_chunk_at or time.monotonic()
-                    # Stored as sent (video already in messages: `_messages`), so a hit replays
+                    # Stored as sent (video already in messages: `stream_messages`), so a hit replays
                     # the same messages.
                     if writer is not None and writer.open:
                         write = asyncio.ensure_future(asyncio.to_thread(writer.add, event))
@@ -484,13 +484,3 @@ def _log_fields(job_id: str, request: PreparedRequest) -> dict[str, object]:
     if request.params.tags:
         fields["tags"] = dict(request.params.tags)
     return fields
-
-
-def _messages(event: ltx2.Event) -> list[ltx2.Event]:
-    """An engine event as the stream sends it: video in runs of whole frames of at most
-    MAX_VIDEO_MESSAGE_BYTES. The scheduler calls it in the job's engine thread: splitting copies
-    the frames (40 ms of CPU for a 68 MB chunk on the CI machine), which must not hold up the
-    event loop and every other stream on it."""
-    if isinstance(event, ltx2.VideoChunk):
-        return list(event.pieces(MAX_VIDEO_MESSAGE_BYTES))
-    return [event]

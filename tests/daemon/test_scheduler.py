@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 
 import pytest
 
 import ltx2
-from ltx2d.domain import Priority
+from ltx2d.domain import Priority, stream_messages
 from ltx2d.errors import ServiceError, StatusCode
 from ltx2d.model_host import ModelHost
 from ltx2d.scheduler import Job, JobState, Scheduler
@@ -233,6 +234,45 @@ def test_realtime_preempts_and_paused_job_resumes_identically(victim_priority: P
         queued = [e for e in events if isinstance(e, ltx2.Progress) and e.phase is ltx2.Phase.QUEUED]
         assert [(q.step, q.queue_position) for q in queued] == [(4, 2)]  # two REALTIME jobs ahead
         assert _engine_events(events) == list(FakeEngine().generate(params))
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def _kinds(events: list[object]) -> str:
+    """a(udio) v(ideo) p(rogress) c(ompleted), for matching the contract's order."""
+    return "".join({ltx2.AudioChunk: "a", ltx2.VideoChunk: "v", ltx2.Progress: "p"}.get(type(e), "c") for e in events)
+
+
+@pytest.mark.parametrize("after", ["audio", "first video part"])
+def test_a_job_paused_inside_a_chunk_says_so_only_between_whole_chunks(after: str) -> None:
+    """A REALTIME job arriving while a chunk's messages are being read (after its audio, or after
+    the first part of its video) pauses the job, but PAUSED and QUEUED come after the chunk's last
+    message: the contract puts Progress only between whole chunks (the SDK's checker refused the
+    PAUSED that came between an AudioChunk and its video)."""
+
+    async def body() -> None:
+        factory = FakeEngineFactory()
+        scheduler = Scheduler(ModelHost(factory), 8, messages=stream_messages)
+        scheduler.start()
+        params = small_params("cutscene", width=768, height=512, num_frames=17, chunk_frames=8)
+        job = scheduler.submit("cutscene", params, BATCH)
+        events: list[object] = []
+        foley = None
+        while (event := await job.next_event()) is not None:
+            events.append(event)
+            trigger = isinstance(event, ltx2.AudioChunk) if after == "audio" else isinstance(event, ltx2.VideoChunk)
+            if trigger and foley is None:
+                foley = reading(scheduler.submit("foley", small_params("foley", steps=2), REALTIME))
+                await wait_until(lambda: job.state is JobState.PAUSED)
+        await foley
+        assert factory.engine.finished == ["foley", "cutscene"]  # it did pause for the foley
+        kinds = _kinds(events)
+        # 768x512 frames go three to a message: each chunk's audio, then its video in parts.
+        assert re.fullmatch(r"p*(av+p*)+c", kinds), kinds
+        paused = kinds.index("p", kinds.index("a"))
+        assert isinstance(events[paused], ltx2.Progress) and events[paused].phase is ltx2.Phase.PAUSED
+        assert kinds[paused - 1] == "v"  # right after the last part of the chunk it paused in
         await scheduler.shutdown(1.0)
 
     arun(body())

@@ -213,10 +213,10 @@ def test_a_video_chunk_splits_into_runs_of_whole_frames_within_a_size():
     frame = 4 * 2 * 3  # 4x2 RGB8
     data = bytes(range(7 * frame))
     chunk = VideoChunk(first_frame=10, num_frames=7, width=4, height=2, frame_rate=24.0, data=data)
-    pieces = chunk.pieces(3 * frame + 5)  # room for 3 whole frames, not 4
+    pieces = list(chunk.pieces(3 * frame + 5))  # room for 3 whole frames, not 4
     assert [(p.first_frame, p.num_frames) for p in pieces] == [(10, 3), (13, 3), (16, 1)]
     assert b"".join(p.data for p in pieces) == data
     assert all(len(p.data) == p.num_frames * frame and p.frame_rate == 24.0 for p in pieces)
     assert pieces[1].pts_s == pytest.approx(13 / 24)
-    assert chunk.pieces(len(data)) == [chunk]  # fits: the chunk itself
+    assert list(chunk.pieces(len(data))) == [chunk]  # fits: the chunk itself
     assert [p.num_frames for p in chunk.pieces(frame - 1)] == [1] * 7  # a frame bigger than the size travels alone

@@ -95,7 +95,8 @@ class Ltx2dServicer:
         when bigger than 4 MiB - 64 KiB, as several in a row, each of whole frames and within that size
         (one frame a message when a frame is bigger). Progress comes only between whole chunks: a
         PHASE_DECODING with frames_decoded after each chunk, PHASE_PAUSED / PHASE_QUEUED while a
-        higher-priority job holds the GPU. A cache hit sends no Progress.
+        higher-priority job holds the GPU (a job paused in the middle of a chunk's messages sends the
+        rest of the chunk first). A cache hit sends no Progress.
         Errors end the stream with a gRPC status (INVALID_ARGUMENT names the field, the value and the
         rule; RESOURCE_EXHAUSTED when the queue is full or the GPU ran out of memory;
         DEADLINE_EXCEEDED; CANCELLED). Cancelling the call cancels the job.
