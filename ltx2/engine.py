@@ -362,7 +362,7 @@ class Ltx2Engine:
             # over a chunk's messages costs no compute: the daemon lets a paused job's consumer
             # take the rest of a chunk it has begun, and reports the pause between whole chunks.
             pcm = to_pcm(audio.span(s0, s1), params.sample_format) if s1 > s0 else b""
-            frames = decoder.frames(f0, f1) if decoder is not None else None
+            rgb = decoder.frames(f0, f1).tobytes() if decoder is not None else None
             if s1 > s0:
                 emit(
                     AudioChunk(
@@ -374,7 +374,7 @@ class Ltx2Engine:
                         data=pcm,
                     )
                 )
-            if frames is not None:
+            if rgb is not None:
                 emit(
                     VideoChunk(
                         first_frame=f0,
@@ -382,7 +382,7 @@ class Ltx2Engine:
                         width=params.width,
                         height=params.height,
                         frame_rate=params.frame_rate,
-                        data=frames.tobytes(),
+                        data=rgb,
                     )
                 )
             if not first_chunk:

@@ -94,11 +94,12 @@ class FakeEngine:
             self._running += delta
             self.max_running = max(self.max_running, self._running)
 
-    def _hand(self, event: ltx2.Event) -> Iterator[ltx2.Event]:
-        """Yield one event; a run waiting for its consumer to take it is not running."""
+    def _hand(self, *events: ltx2.Event) -> Iterator[ltx2.Event]:
+        """Yield the events; a run waiting for its consumer to take them is not running (nor is
+        one between the events of one chunk: like the real engine, it computed both first)."""
         self._busy(-1)
         try:
-            yield event
+            yield from events
         finally:
             self._busy(+1)
 
@@ -138,12 +139,13 @@ class FakeEngine:
                 s0 = round(f0 * rate / params.frame_rate)
                 s1 = fmt.num_samples if index == len(spans) - 1 else round(f1 * rate / params.frame_rate)
                 audio = _bytes(params, f"audio{s0}", (s1 - s0) * sample_bytes)
-                yield from self._hand(ltx2.AudioChunk(s0, s1 - s0, rate, fmt.channels, params.sample_format, audio))
+                parts: list[ltx2.Event] = [
+                    ltx2.AudioChunk(s0, s1 - s0, rate, fmt.channels, params.sample_format, audio)
+                ]
                 if not params.audio_only:
                     video = _bytes(params, f"video{f0}", (f1 - f0) * params.width * params.height * 3)
-                    yield from self._hand(
-                        ltx2.VideoChunk(f0, f1 - f0, params.width, params.height, params.frame_rate, video)
-                    )
+                    parts.append(ltx2.VideoChunk(f0, f1 - f0, params.width, params.height, params.frame_rate, video))
+                yield from self._hand(*parts)
                 yield from self._hand(
                     Progress(Phase.DECODING, total_steps=steps, frames_decoded=f1, total_frames=total)
                 )
