@@ -137,7 +137,7 @@ def speed_rows(vae: Any, kind: str, width: int, height: int, repeats: int, devic
     return rows
 
 
-def _streamed(vae: Any, z: torch.Tensor, frames: int, chunk: int, each: Any = None) -> list[Any]:
+def streamed_spans(vae: Any, z: torch.Tensor, frames: int, chunk: int, each: Any = None) -> list[Any]:
     """Decode `z` span by span as the engine does, dropping each span; with `each`, the list of
     `each(call)` for every span's call (as `flops`)."""
     decoder = VideoDecoder(vae, z, push_latents=chunk // 8)
@@ -157,13 +157,12 @@ def real_size_rows(sizes: list[tuple[int, int, int]]) -> list[list[object]]:
     vae = build_vae("full", "meta", torch.bfloat16)
     rows = []
     for width, height, frames in sizes:
-        z = torch.empty(1, vae.config.latent_channels, (frames - 1) // 8 + 1, height // 32, width // 32, device="meta")
-        z = z.to(torch.bfloat16)
+        z = latents_for(vae, frames, width, height, "meta")
         whole = flops(functools.partial(decode_whole, vae, z))
         whole_peak = peak_bytes(functools.partial(decode_whole, vae, z))
         for chunk in (24, 48):
-            per_chunk = _streamed(vae, z, frames, chunk, flops)
-            peak = peak_bytes(functools.partial(_streamed, vae, z, frames, chunk))
+            per_chunk = streamed_spans(vae, z, frames, chunk, flops)
+            peak = peak_bytes(functools.partial(streamed_spans, vae, z, frames, chunk))
             window = windowed_work(z.shape[2], chunk, WINDOW_CONTEXT["full"])[1]
             window_flops = flops(functools.partial(decode_whole, vae, z[:, :, :window]))
             rows.append(

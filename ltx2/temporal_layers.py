@@ -70,7 +70,7 @@ def _kept(frames: torch.Tensor) -> torch.Tensor:
     conv's entire input of the push, 4.05 GiB at the peak of a streamed 768x512x121 decode with
     the full-size decoder in bf16, more than a whole decode's 3.78 GiB (counted on the meta device;
     1.13 GiB with copies, an empty slice included: it too keeps its buffer)."""
-    return frames.clone()  # an empty slice keeps the whole buffer alive too
+    return frames.clone()
 
 
 def _empty_like(x: torch.Tensor, channels: int, scale: int = 1) -> torch.Tensor:

@@ -168,29 +168,19 @@ def test_the_full_size_ltx2_decoder_streams_exactly():
     assert float((got - ref).abs().max()) <= 1e-5
 
 
-def _spans_peak(vae: object, z: torch.Tensor, frames: int, chunk: int) -> int:
-    """Most activation bytes alive at once while `z` is decoded span by span, each span dropped."""
-    from benchmarks.meta_count import LiveBytes
-
-    with LiveBytes() as live:
-        decoder = VideoDecoder(vae, z, push_latents=chunk // 8)
-        for f0, f1 in frame_spans(frames, chunk):
-            decoder.decoded(f0, f1)
-    return live.peak
-
-
 def test_the_full_size_decoder_at_768x512x121_streams_in_a_third_of_a_whole_decodes_memory():
     """Counted on the meta device (shapes only, bf16): the real decoder at a real clip size. Each
     temporal layer keeps two frames to its next push; kept as slices of its input, they kept every
     layer's whole input alive: 4.05 GiB, more than the whole decode's 3.78. The tiny VAE, with few
     layers, barely shows it (0.19 of a whole decode's peak against 0.16 at 128x128x257)."""
+    from benchmarks.decode import latents_for, streamed_spans
     from benchmarks.full_size import build_full_size_video_vae
     from benchmarks.meta_count import peak_bytes
 
     vae = build_full_size_video_vae("meta", torch.bfloat16)
-    z = torch.empty(1, 128, 16, 16, 24, device="meta", dtype=torch.bfloat16)
+    z = latents_for(vae, 121, 768, 512, "meta")
     whole_peak = peak_bytes(lambda: decode_whole(vae, z))
-    peak = _spans_peak(vae, z, 121, 24)
+    peak = peak_bytes(lambda: streamed_spans(vae, z, 121, 24))
     assert 3.5 * 2**30 < whole_peak < 4 * 2**30  # 3.78 GiB
     assert peak < 0.4 * whole_peak, (peak / 2**30, whole_peak / 2**30)  # 1.13 GiB (4.05 as slices)
 
