@@ -178,8 +178,3 @@ def to_pcm(wave: np.ndarray, sample_format: SampleFormat) -> bytes:
     if sample_format == SampleFormat.F32LE:
         return clipped.astype("<f4").tobytes()
     return np.round(clipped * 32767.0).astype("<i2").tobytes()
-
-
-def sample_at(frame: int, frame_rate: float, sample_rate: int) -> int:
-    """Index of the audio sample presented together with video frame `frame`."""
-    return round(frame * sample_rate / frame_rate)

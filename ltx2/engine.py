@@ -27,7 +27,6 @@ from .audio import (
     decode_audio,
     resample,
     resampled_length,
-    sample_at,
     to_pcm,
     vocoder_reach,
 )
@@ -38,7 +37,7 @@ from .engine_api import ModelInfo
 from .errors import InvalidParams, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
-from .params import TEMPORAL_COMPRESSION, GenerationParams
+from .params import TEMPORAL_COMPRESSION, GenerationParams, sample_at
 from .prompt_cache import PromptCache, PromptEmbeddings
 from .versions import preset
 from .worker import Emit, Stream, stream
@@ -151,23 +150,7 @@ class Ltx2Engine:
         return self.info().resolve(params)
 
     def clip_format(self, params: GenerationParams) -> ClipFormat:
-        params = self.resolve(params)
-        info = self.info()
-        rate = self._rate(params)
-        return ClipFormat(
-            width=params.width,
-            height=params.height,
-            num_frames=params.num_frames,
-            frame_rate=params.frame_rate,
-            sample_rate=rate,
-            channels=info.channels,
-            # Exactly the video's span: the model's audio, then a faded tail (audio.VideoSpanAudio).
-            num_samples=sample_at(params.num_frames, params.frame_rate, rate),
-            sample_format=params.sample_format,
-            seed=params.seed if params.seed is not None else 0,
-            steps=params.steps,
-            audio_only=params.audio_only,
-        )
+        return self.info().clip_format(params)
 
     # -- stages ----------------------------------------------------------------------------------
 

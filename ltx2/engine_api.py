@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 from .control import JobControl
 from .errors import InvalidParams
 from .events import ClipFormat, Event
-from .params import PRESET_FIELDS, GenerationParams, Limits, LoraWeight, resolve_preset
+from .params import PRESET_FIELDS, GenerationParams, Limits, LoraWeight, resolve_preset, sample_at
 from .versions import preset
 
 
@@ -86,6 +86,26 @@ class ModelInfo:
         if params.resolved and params.preset:
             return params
         return resolve_preset(params, preset(params.preset or self.default_preset, self.version or "2.0"))
+
+    def clip_format(self, params: GenerationParams, limits: Limits = Limits()) -> ClipFormat:
+        """The shape of the clip `params` (seed resolved) make on this model: a function of the
+        request and the model's native audio format only, so a model need not be loaded to say it."""
+        params = self.resolve(params, limits)
+        rate = params.audio_sample_rate or self.native_sample_rate
+        return ClipFormat(
+            width=params.width,
+            height=params.height,
+            num_frames=params.num_frames,
+            frame_rate=params.frame_rate,
+            sample_rate=rate,
+            channels=self.channels,
+            # Exactly the video's span: the model's audio, then a faded tail (ltx2.audio.VideoSpanAudio).
+            num_samples=sample_at(params.num_frames, params.frame_rate, rate),
+            sample_format=params.sample_format,
+            seed=params.seed if params.seed is not None else 0,
+            steps=params.steps,
+            audio_only=params.audio_only,
+        )
 
     def adapter(self, name: str) -> AdapterInfo | None:
         return next((a for a in self.adapters if a.name == name), None)

@@ -12,16 +12,16 @@ import importlib.util
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
 from .decode import STREAMING, video_decode_mode
-from .engine_api import ModelInfo
+from .engine_api import AdapterInfo, ModelInfo
 from .errors import CheckpointError
-from .lora import LoraSpec, load_adapters
+from .lora import LoraSpec, file_fingerprint, load_adapters
 from .versions import ModelVersion, detect_version
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,49 @@ def fingerprint(path: Path, distilled: bool | None = None) -> str:
     return digest.hexdigest()[:16]
 
 
+def describe_checkpoint(
+    path: Path, options: LoadOptions = LoadOptions(), *, adapters: tuple[AdapterInfo, ...] | None = None
+) -> ModelInfo:
+    """What loading `path` with `options` would report, read from its configs and file sizes,
+    without loading a weight: version, native audio format, fingerprint, adapters.
+
+    A daemon answers a request for a model that is not resident with this (its Accepted carries
+    the clip's format, and its cache key the fingerprint), so that serving several models never
+    loads one just to describe it. Device placement, parameter counts and the video decode mode
+    are known only once loaded (`load_pipeline` fills them in). `adapters`: those loaded, else
+    the adapters of `options.loras` as fingerprinted from their files.
+    """
+    path = Path(path).expanduser().resolve()
+    check_checkpoint(path)
+    defaults = read_defaults(path)
+    version = detect_version(path, distilled=options.distilled)
+    try:
+        vocoder = json.loads((path / "vocoder" / "config.json").read_text())
+        rate, channels = int(vocoder["output_sampling_rate"]), int(vocoder["out_channels"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"model path {str(path)!r}: vocoder/config.json gives no audio format: {exc}") from exc
+    if adapters is None:
+        adapters = tuple(
+            AdapterInfo(spec.name, str(spec.path), file_fingerprint(spec.path), spec.strength) for spec in options.loras
+        )
+    return ModelInfo(
+        model_id=defaults.model_id,
+        model_path=str(path),
+        fingerprint=fingerprint(path, options.distilled),
+        device=options.device,
+        dtype=str(_DTYPES[options.dtype]).removeprefix("torch.") if options.dtype in _DTYPES else options.dtype,
+        native_sample_rate=rate,
+        channels=channels,
+        video_decode="known once loaded",
+        version=version.version,
+        text_encoder=version.text_encoder,
+        distilled=version.distilled,
+        default_preset=version.default_preset,
+        features=version.features,
+        adapters=adapters,
+    )
+
+
 def _quantization_config(scheme: str) -> Any:
     if scheme == "none":
         return None
@@ -191,24 +234,14 @@ def load_pipeline(path: Path, options: LoadOptions = LoadOptions()) -> LoadedPip
     counts = {name: sum(p.numel() for p in getattr(pipe, name).parameters()) for name in names}
     memory = sum(_module_bytes(getattr(pipe, name)) for name in names)
     adapters = load_adapters(pipe, options.loras, version.version)
-    info = ModelInfo(
-        model_id=defaults.model_id,
-        model_path=str(path),
-        fingerprint=fingerprint(path, options.distilled),
+    info = replace(
+        describe_checkpoint(path, options, adapters=adapters),
         device=str(device) if device.type != "cuda" else f"cuda:{device.index or 0}",
         dtype=str(dtype).removeprefix("torch."),
-        native_sample_rate=int(pipe.vocoder.config.output_sampling_rate),
-        channels=int(pipe.vocoder.config.out_channels),
         parameter_counts=counts,
         memory_bytes=memory,
         load_s=time.perf_counter() - started,
         video_decode=decode_mode.kind if decode_mode.kind == STREAMING else f"{decode_mode.kind}: {decode_mode.reason}",
-        version=version.version,
-        text_encoder=version.text_encoder,
-        distilled=version.distilled,
-        default_preset=version.default_preset,
-        features=version.features,
-        adapters=adapters,
     )
     log.info(
         "loaded %s from %s on %s (%s, %.1f M parameters) in %.2f s: %s; video decode: %s",

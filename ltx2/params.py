@@ -93,6 +93,11 @@ class Limits:
     max_lora_strength: float = 2.0
 
 
+def sample_at(frame: int, frame_rate: float, sample_rate: int) -> int:
+    """Index of the audio sample presented together with video frame `frame`."""
+    return round(frame * sample_rate / frame_rate)
+
+
 def frames_for_duration(duration_s: float, frame_rate: float) -> int:
     """The 8k+1 frame count closest to `duration_s` seconds at `frame_rate` (duration_s > 0)."""
     _finite("duration_s", duration_s)

@@ -15,11 +15,10 @@ from ltx2.audio import (
     decode_mel,
     fade_tail,
     resample,
-    sample_at,
     to_pcm,
     vocoder_reach,
 )
-from ltx2.params import SampleFormat
+from ltx2.params import SampleFormat, sample_at
 
 
 def audio_latents(pipe, frames: int, seed: int = 3) -> torch.Tensor:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES
 
 from ltx2 import AudioChunk, GenerationParams, SampleFormat, VideoChunk, tiny
+from ltx2.loader import describe_checkpoint
 from ltx2.versions import DISTILLED_SIGMAS, detect_version
 
 from .conftest import collect, small
@@ -93,6 +96,29 @@ def test_load_report_says_version_audio_text_encoder_and_features(version, versi
     assert "preset:distilled" in info.features
     assert info.model_id == tiny.model_id(version)
     assert ("duration_head" in info.parameter_counts) is (version == "2.5")
+
+
+@pytest.mark.parametrize("version", tiny.VERSIONS)
+def test_a_checkpoint_is_described_from_its_configs_as_loading_reports_it(version, version_engines, monkeypatch):
+    loaded = version_engines[version].info()
+    import diffusers
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("describing a checkpoint loaded a model")
+
+    monkeypatch.setattr(diffusers.LTX2Pipeline, "from_pretrained", no_weights)
+    described = describe_checkpoint(Path(loaded.model_path))
+    same = ("model_id", "model_path", "fingerprint", "native_sample_rate", "channels", "version", "text_encoder")
+    assert {f: getattr(described, f) for f in same} == {f: getattr(loaded, f) for f in same}
+    assert (described.distilled, described.default_preset, described.features) == (
+        loaded.distilled,
+        loaded.default_preset,
+        loaded.features,
+    )
+    # The clip's format, which a daemon sends in Accepted before the model is loaded, is the engine's.
+    params = GenerationParams(prompt="a door", width=64, height=64, num_frames=25, seed=3)
+    assert described.clip_format(params) == version_engines[version].clip_format(params)
+    assert described.clip_format(replace(params, audio_sample_rate=16000)).num_samples == round(25 * 16000 / 24)
 
 
 @pytest.mark.parametrize("version", tiny.VERSIONS)
