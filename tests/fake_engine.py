@@ -62,21 +62,7 @@ class FakeEngine:
         )
 
     def clip_format(self, params: ltx2.GenerationParams) -> ltx2.ClipFormat:
-        params = self.info().resolve(params)  # as a real engine: the preset applied
-        rate = params.audio_sample_rate or SAMPLE_RATE
-        return ltx2.ClipFormat(
-            width=params.width,
-            height=params.height,
-            num_frames=params.num_frames,
-            frame_rate=params.frame_rate,
-            sample_rate=rate,
-            channels=CHANNELS,
-            num_samples=round(params.num_frames * rate / params.frame_rate),
-            sample_format=params.sample_format,
-            seed=params.seed if params.seed is not None else 0,
-            steps=params.steps,
-            audio_only=params.audio_only,
-        )
+        return self.info().clip_format(params)  # as the real engine: a function of the model's info
 
     def close(self) -> None:
         self.closed = True

@@ -79,9 +79,10 @@ class AsyncClient(ClientBase):
         """What is loaded, where, the limits, the defaults and the queue."""
         return await self._run(self._core.info())
 
-    async def load(self) -> Info:
-        """Load the model onto its device (no-op when loaded)."""
-        return await self._run(self._core.load())
+    async def load(self, model: str = "") -> Info:
+        """Load a model onto its device (no-op when loaded): `model` names a configured one, ""
+        the default; the resident one is unloaded first."""
+        return await self._run(self._core.load(model))
 
     async def unload(self) -> Info:
         """Free the device; queued jobs reload the model on demand."""

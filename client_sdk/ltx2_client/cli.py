@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, parents=[common], help=text, description=text[0].upper() + text[1:] + ".")
         p.add_argument("--json", action="store_true", help="print the daemon's info afterwards as JSON")
+        if name == "load":
+            p.add_argument("--model", default="", help="a configured model by name (unloads the resident one)")
 
     pre = sub.add_parser(
         "prefetch",
@@ -121,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "info":
             return _print_info(client.info(), as_json=args.json)
         if args.command in ("load", "unload"):
-            info = client.load() if args.command == "load" else client.unload()
+            info = client.load(args.model) if args.command == "load" else client.unload()
             if args.json:
                 return _print_info(info, as_json=True)
             state = f"loaded on {info.device}" if info.loaded else "unloaded"
@@ -172,9 +174,17 @@ def _print_info(info: Info, *, as_json: bool) -> int:
         ("queue", f"{info.queue_depth}/{info.queue_capacity} waiting, running: {info.running_job_id or '-'}"),
         ("keep-alive", f"{info.keep_alive_s:g} s" if info.keep_alive_s else "forever"),
     ]
+    if len(info.models) > 1:
+        rows.insert(1, ("models", ", ".join(_model_label(m) for m in info.models)))
     for key, value in rows:
         print(f"{key:<12} {value}")
     return 0
+
+
+def _model_label(model: dict[str, object]) -> str:
+    marks = [mark for mark, on in (("default", model["is_default"]), ("resident", model["loaded"])) if on]
+    version = f" {model['model_version']}" if model["model_version"] else ""
+    return f"{model['name']}{version}" + (f" ({', '.join(marks)})" if marks else "")
 
 
 def _count(n: int) -> str:

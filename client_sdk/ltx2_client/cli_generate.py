@@ -43,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--modality-guidance", type=float, dest="modality_scale", help="modality guidance (1 = off)")
     g.add_argument("--guidance-rescale", type=float, help="guidance rescale factor in [0, 1]")
     g.add_argument("--audio-only", action="store_true", help="skip video (foley); implied when only a wav is asked")
+    g.add_argument("--model", help="a configured model by name (`ltx2 info`: models); default: the daemon's first")
     d = p.add_argument_group("delivery")
     d.add_argument("--priority", choices=["realtime", "interactive", "batch"], help="scheduling class")
     d.add_argument("--chunk-frames", type=int, help="frames per streamed chunk (multiple of 8)")

@@ -80,9 +80,10 @@ class Client(ClientBase):
         """What is loaded, where, the limits, the defaults and the queue."""
         return self._run(self._core.info())
 
-    def load(self) -> Info:
-        """Load the model onto its device (no-op when loaded); returns the info after loading."""
-        return self._run(self._core.load())
+    def load(self, model: str = "") -> Info:
+        """Load a model onto its device (no-op when loaded): `model` names a configured one
+        (Info.models), "" the default; the resident one is unloaded first. Returns the info after."""
+        return self._run(self._core.load(model))
 
     def unload(self) -> Info:
         """Free the device; queued jobs reload the model on demand."""

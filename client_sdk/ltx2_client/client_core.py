@@ -60,8 +60,8 @@ class ClientCore:
         return Call("GetInfo", pb.GetInfoRequest(), True, Info.from_pb)
 
     @staticmethod
-    def load() -> Call[Info]:
-        return Call("Load", pb.LoadRequest(), True, Info.from_pb)
+    def load(model: str = "") -> Call[Info]:
+        return Call("Load", pb.LoadRequest(model=model), True, Info.from_pb)
 
     @staticmethod
     def unload() -> Call[Info]:

@@ -80,6 +80,10 @@ class Info:
     # {"name", "path", "fingerprint", "default_strength"} per LoRA adapter loaded at start.
     adapters: list[dict[str, Any]] = field(default_factory=list)
     native_channels: int = 0
+    # {"name", "loaded", "is_default", "model_path", "model_version"} per configured model.
+    models: list[dict[str, Any]] = field(default_factory=list)
+    # The model on the device now; "" when none is loaded.
+    resident_model: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (used by `ltx2 info --json`)."""
@@ -115,6 +119,17 @@ class Info:
                 for a in m.adapters
             ],
             native_channels=m.native_channels,
+            models=[
+                {
+                    "name": e.name,
+                    "loaded": e.loaded,
+                    "is_default": e.is_default,
+                    "model_path": e.model_path,
+                    "model_version": e.model_version,
+                }
+                for e in m.models
+            ],
+            resident_model=m.resident_model,
         )
 
 

@@ -31,6 +31,7 @@ class GenerateOptions(TypedDict, total=False):
     audio_modality_scale: float
     preset: str  # "dev", "distilled"; unset: the model's default (Info.default_preset)
     loras: list[str | tuple[str, float] | dict[str, object]]  # adapters by name, strength 0-2
+    model: str  # a configured model by name (Info.models); unset: the default
     chunk_frames: int
     priority: Priority | str  # "realtime", "interactive", "batch"
     audio_sample_rate: int

@@ -19,6 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     from . import logs
+    from .errors import ServiceError
     from .server import run
 
     logs.configure(config.log_level, config.log_format)
@@ -26,6 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run(config))
     except OSError as exc:  # typically a port already in use
         print(f"ltx2d: error: {exc}", file=sys.stderr)
+        return 1
+    except ServiceError as exc:  # a model that cannot be read or loaded (--preload)
+        print(f"ltx2d: error: {exc.message}", file=sys.stderr)
         return 1
 
 

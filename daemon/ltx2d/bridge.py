@@ -242,9 +242,11 @@ class BridgeConnection:
             self._spawn(request_id, self._cancel(request_id, message))
         elif kind == "ping":
             await self._reply_checked(request_id, message, {}, {"type": "pong"})
-        elif kind in ("info", "load", "unload"):
-            call = {"info": self._service.info, "load": self._service.load, "unload": self._service.unload}[kind]
+        elif kind in ("info", "unload"):
+            call = {"info": self._service.info, "unload": self._service.unload}[kind]
             self._spawn(request_id, self._info(request_id, message, call))
+        elif kind == "load":
+            self._spawn(request_id, self._load(request_id, message))
         elif kind == "prefetch":
             self._spawn(request_id, self._prefetch(request_id, message))
         return True
@@ -381,6 +383,11 @@ class BridgeConnection:
             key = sorted(message)[0]
             raise invalid(key, message[key], "unknown key for this request")
         info = proto_convert.info_to_proto(await call())
+        await self.send({"type": "info", "id": request_id, **message_to_map(info)})
+
+    async def _load(self, request_id: Any, message: dict[str, Any]) -> None:
+        request = map_to_message(message, pb.LoadRequest)  # unknown keys refused, naming them
+        info = proto_convert.info_to_proto(await self._service.load(request.model))
         await self.send({"type": "info", "id": request_id, **message_to_map(info)})
 
     async def _prefetch(self, request_id: Any, message: dict[str, Any]) -> None:

@@ -113,6 +113,40 @@ def _loras(text: str) -> tuple[LoraSpec, ...]:
     return tuple(LoraSpec.parse(item.strip()) for item in text.replace("\n", ";").split(";") if item.strip())
 
 
+DEFAULT_MODEL_NAME = "default"
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One configured model: the name requests use and its checkpoint folder."""
+
+    name: str
+    path: Path | None  # None: the embedded tiny checkpoint
+
+
+def _model(text: str) -> ModelSpec:
+    """`NAME=PATH`, or a bare `PATH` (named `default`)."""
+    text = text.strip()
+    name, sep, path = text.partition("=")
+    if not sep or "/" in name or "\\" in name:  # no name: the = (if any) is part of the path
+        name, path = DEFAULT_MODEL_NAME, text
+    if not _MODEL_NAME.match(name):
+        raise ValueError(f"model name {name!r}: must be 1-64 letters, digits, '_', '.' or '-', starting with one")
+    if not path.strip():
+        raise ValueError(f"model {name}: the checkpoint folder is missing (NAME=PATH)")
+    return ModelSpec(name, Path(path.strip()))
+
+
+def _models(text: str) -> tuple[ModelSpec, ...]:
+    """Models, `NAME=PATH` or `PATH`, separated by `;` or new lines (one per --model flag)."""
+    specs = tuple(_model(item) for item in text.replace("\n", ";").split(";") if item.strip())
+    names = [spec.name for spec in specs]
+    if len(names) != len(set(names)):
+        raise ValueError(f"model names must differ (got {', '.join(names)}); name them NAME=PATH")
+    return specs
+
+
 def _port_or_off(text: str) -> int | None:
     """A TCP port, 0 to pick a free one; negative or `off` disables."""
     if text.strip().lower() in ("off", "none", "disabled", ""):
@@ -157,6 +191,7 @@ class Option:
     flag_kind: str = "value"  # "value" or "bool" (--x / --no-x)
     group: str = "daemon"
     repeatable: bool = False  # a flag given once per value (--lora A --lora B)
+    env_name: str = ""  # the variable's name when it is not the field's (LTX2D_MODEL for models)
 
     @property
     def flag(self) -> str:
@@ -165,7 +200,7 @@ class Option:
 
     @property
     def env(self) -> str:
-        return ENV_PREFIX + self.name.upper()
+        return ENV_PREFIX + (self.env_name or self.name).upper()
 
 
 _DEFAULTS = GenerationParams(prompt="")
@@ -174,12 +209,17 @@ _LIMITS = Limits()
 OPTIONS: tuple[Option, ...] = (
     # model
     Option(
-        "model",
-        "Checkpoint folder in diffusers layout; unset uses the embedded tiny checkpoint (built on first use).",
-        _path,
-        None,
-        "PATH",
+        "models",
+        "Checkpoint folder in diffusers layout, PATH or NAME=PATH; unset uses the embedded tiny checkpoint "
+        "(built on first use). Repeat the flag for more models (the variable separates them with ;): one is "
+        "resident at a time, requests choose one by name (GenerateRequest.model), the first is the default. "
+        "--lora and --distilled apply to the first; device, dtype, offload and quantization to all.",
+        _models,
+        (),
+        "NAME=PATH",
         group="model",
+        repeatable=True,
+        env_name="model",
     ),
     Option(
         "device",
@@ -436,7 +476,7 @@ OPTIONS: tuple[Option, ...] = (
 class DaemonConfig:
     """Every setting of one daemon process (see `OPTIONS` for what each means)."""
 
-    model: Path | None = None
+    models: tuple[ModelSpec, ...] = ()
     device: str = "auto"
     dtype: str = "auto"
     offload: bool = False
@@ -496,6 +536,11 @@ class DaemonConfig:
         )
 
     @property
+    def model(self) -> Path | None:
+        """The default model's checkpoint folder; None for the embedded tiny checkpoint."""
+        return self.models[0].path if self.models else None
+
+    @property
     def loopback(self) -> bool:
         return is_loopback(self.host)
 
@@ -529,12 +574,18 @@ class DaemonConfig:
         if args.no_bridge:
             values["bridge_port"] = None
         home = environ.get("HOME")
-        for name in ("model", "cache_dir", "ready_file"):
-            path = values[name]
-            if isinstance(path, Path) and path.parts and path.parts[0] == "~" and home:
-                values[name] = Path(home, *path.parts[1:])
-            elif isinstance(path, Path):
-                values[name] = path.expanduser()
+
+        def expand(path: Path) -> Path:  # with the HOME given, not the process's
+            if path.parts and path.parts[0] == "~" and home:
+                return Path(home, *path.parts[1:])
+            return path.expanduser()
+
+        for name in ("cache_dir", "ready_file"):
+            if isinstance(values[name], Path):
+                values[name] = expand(values[name])
+        values["models"] = tuple(
+            replace(spec, path=expand(spec.path)) if spec.path is not None else spec for spec in values["models"]
+        )
         config = cls(**values)
         config.check()
         return config
@@ -578,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups: dict[str, argparse._ArgumentGroup] = {}
     for option in OPTIONS:
         group = groups.setdefault(option.group, parser.add_argument_group(option.group))
-        shown = "unset" if option.default is None else option.default
+        shown = "unset" if option.default in (None, ()) else option.default
         help_text = f"{option.help} [env {option.env}; default {shown}]".replace("%", "%%")
         if option.flag_kind == "bool":
             group.add_argument(
@@ -604,7 +655,7 @@ def options_markdown() -> str:
     rows = ["| flag | environment | default | description |", "| --- | --- | --- | --- |"]
     for option in OPTIONS:
         flag = f"`{option.flag}`" if option.flag_kind == "value" else f"`{option.flag}` / `--no-{option.flag[2:]}`"
-        default = "unset" if option.default is None else f"`{option.default}`"
+        default = "unset" if option.default in (None, ()) else f"`{option.default}`"
         rows.append(f"| {flag} | `{option.env}` | {default} | {option.help.replace('|', '/')} |")
     rows.append("| `--no-bridge` | | | Do not start the msgpack bridge (same as `--bridge-port off`). |")
     return "\n".join(rows) + "\n"

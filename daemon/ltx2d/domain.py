@@ -86,6 +86,8 @@ class ClipRequest:
     deadline: float | None = None
     # Who asked (peer address, client name): for logs only.
     client: str = ""
+    # The configured model to run on (--model NAME=PATH); empty for the default one.
+    model: str = ""
 
     @classmethod
     def for_params(
@@ -111,6 +113,8 @@ class PreparedRequest:
     delivery: Delivery = Delivery()
     deadline: float | None = None
     client: str = ""
+    # The configured model's name ("" for the default).
+    model: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,10 +134,22 @@ StreamEvent = Accepted | ltx2.Progress | ltx2.AudioChunk | ltx2.VideoChunk | ltx
 
 
 @dataclass(frozen=True)
+class ModelEntry:
+    """One configured model (--model NAME=PATH), as GetInfo lists it."""
+
+    name: str
+    loaded: bool
+    default: bool
+    # Known once the model was described from its checkpoint or loaded; empty before.
+    model_path: str = ""
+    version: str = ""
+
+
+@dataclass(frozen=True)
 class ServiceInfo:
     """A snapshot of what the service holds: the model, the limits, the defaults and the queue."""
 
-    # The loaded model, or the last one loaded; None when no model was ever loaded.
+    # The resident model, else the default one as last loaded or described; None when neither.
     model: ltx2.ModelInfo | None
     loaded: bool
     limits: ltx2.Limits
@@ -149,6 +165,9 @@ class ServiceInfo:
     # and jobs and replays cancelled because their consumer read nothing for the stall limit.
     preemptions: int = 0
     stalls: int = 0
+    # The configured models (the default first) and the one on the device ("" when none).
+    models: tuple[ModelEntry, ...] = ()
+    resident_model: str = ""
 
     @property
     def device_memory_bytes(self) -> int:

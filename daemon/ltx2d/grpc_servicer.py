@@ -70,7 +70,7 @@ class Ltx2dServicer(pb_grpc.Ltx2dServicer):
         return proto_convert.info_to_proto(await self._service.info())
 
     async def Load(self, request: pb.LoadRequest, context: grpc.aio.ServicerContext) -> pb.Info:
-        return proto_convert.info_to_proto(await self._service.load())
+        return proto_convert.info_to_proto(await self._service.load(request.model))
 
     async def Unload(self, request: pb.UnloadRequest, context: grpc.aio.ServicerContext) -> pb.Info:
         return proto_convert.info_to_proto(await self._service.unload())

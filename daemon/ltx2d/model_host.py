@@ -34,12 +34,13 @@ class ModelHost:
     Jobs bracket their use of the engine with `acquire()` / `release()`: the model is never
     unloaded (idle or on request) while a job holds it.
 
-    `fingerprint_source` computes the model's fingerprint from its checkpoint files without
-    loading it (for cache keys: a hit on a cold daemon must not load tens of GB); without one the
-    fingerprint is known only once the model has been loaded. With `warm_up_params`, a load
-    counts as done only after `engine.clip_format(warm_up_params)` ran: the real engine measures
-    its vocoder's output length there on first use (4 s on the tiny model on CPU), which would
-    otherwise delay the first request's Accepted after the daemon already said it was ready.
+    `describe_source` describes the model from its checkpoint's configs and files without loading
+    it (`ltx2.loader.describe_checkpoint`): its fingerprint for cache keys (a hit on a cold daemon
+    must not load tens of GB), its presets, features and audio format for checking a request and
+    saying its clip's format. Without one, all that is known only once the model has been loaded
+    (test engines). With `warm_up_params`, a load counts as done only after
+    `engine.clip_format(warm_up_params)` ran (an engine that measures something on first use
+    does it before the daemon says it is ready).
     """
 
     def __init__(
@@ -47,17 +48,16 @@ class ModelHost:
         engine_factory: Callable[[], ltx2.Engine],
         keep_alive_s: float = 0.0,
         *,
-        fingerprint_source: Callable[[], str] | None = None,
-        adapters_source: Callable[[], tuple[ltx2.AdapterInfo, ...]] | None = None,
+        describe_source: Callable[[], ltx2.ModelInfo] | None = None,
         warm_up_params: ltx2.GenerationParams | None = None,
+        name: str = "default",
     ) -> None:
         if not isinstance(keep_alive_s, (int, float)) or not math.isfinite(keep_alive_s) or keep_alive_s < 0:
             raise ValueError(f"keep_alive_s={keep_alive_s!r}: must be a finite number >= 0 (0 = never unload)")
+        self.name = name  # the model's name in requests (--model NAME=PATH)
         self._factory = engine_factory
-        self._fingerprint_source = fingerprint_source
-        self._fingerprint: str | None = None
-        self._adapters_source = adapters_source
-        self._adapters: tuple[ltx2.AdapterInfo, ...] | None = None
+        self._describe_source = describe_source
+        self._described: ltx2.ModelInfo | None = None
         self._warm_up_params = warm_up_params
         self._keep_alive_s = float(keep_alive_s)
         self._engine: ltx2.Engine | None = None
@@ -83,39 +83,32 @@ class ModelHost:
         return self._uses
 
     def info(self) -> ltx2.ModelInfo | None:
-        """The loaded model, or the last one loaded (its fingerprint stays valid); None if never."""
-        return self._info
+        """The loaded model, or the last one loaded (its fingerprint stays valid), or the model as
+        described from its files; None if it was neither loaded nor described."""
+        return self._info or self._described
+
+    async def describe(self) -> ltx2.ModelInfo:
+        """The model: as loaded, else as described from its checkpoint (once, in a thread), else
+        by loading it."""
+        if self._info is not None:
+            return self._info
+        if self._describe_source is None:
+            return await self.load()
+        if self._described is None:
+            try:
+                self._described = await asyncio.to_thread(self._describe_source)
+            except Exception as exc:
+                raise _load_error(exc) from exc
+        return self._described
 
     async def fingerprint(self) -> str:
-        """The model's fingerprint: from the loaded model, else from its checkpoint files (hashed
-        once, in a thread), else by loading it."""
-        if self._info is not None:
-            return self._info.fingerprint
-        if self._fingerprint_source is not None:
-            if self._fingerprint is None:
-                try:
-                    self._fingerprint = await asyncio.to_thread(self._fingerprint_source)
-                except Exception as exc:
-                    raise _load_error(exc) from exc
-            return self._fingerprint
-        return (await self.load()).fingerprint
+        """The model's fingerprint (`describe`: no load when the checkpoint can be described)."""
+        return (await self.describe()).fingerprint
 
     async def job_fingerprint(self, params: ltx2.GenerationParams) -> str:
         """The fingerprint of a cache key: the model's, combined with that of each LoRA adapter
         `params` uses (hashed from the adapter files when the model is not loaded)."""
-        if self._info is not None:
-            return self._info.job_fingerprint(params)
-        base = await self.fingerprint()
-        if not params.loras:
-            return base
-        if self._adapters is None:
-            if self._adapters_source is None:
-                return (await self.load()).job_fingerprint(params)
-            try:
-                self._adapters = await asyncio.to_thread(self._adapters_source)
-            except Exception as exc:
-                raise _load_error(exc) from exc
-        return ltx2.job_fingerprint(base, self._adapters, params)
+        return (await self.describe()).job_fingerprint(params)
 
     def _get_lock(self) -> asyncio.Lock:
         if self._lock is None:
@@ -148,11 +141,17 @@ class ModelHost:
                 self._engine, self._info = engine, info
                 self.loads += 1
                 log.info(
-                    "model loaded model_id=%s device=%s load_s=%.2f",
+                    "model loaded name=%s model_id=%s device=%s load_s=%.2f",
+                    self.name,
                     info.model_id,
                     info.device,
                     time.monotonic() - started,
-                    extra={"event": "model_loaded", "model_id": info.model_id, "device": info.device},
+                    extra={
+                        "event": "model_loaded",
+                        "model": self.name,
+                        "model_id": info.model_id,
+                        "device": info.device,
+                    },
                 )
                 self._arm_idle_timer()
                 return engine
@@ -165,13 +164,13 @@ class ModelHost:
         assert self._info is not None
         return self._info
 
-    async def unload(self) -> bool:
+    async def unload(self, reason: str = "request") -> bool:
         """Close the engine and free its device memory. False when nothing was loaded.
 
         Raises FAILED_PRECONDITION while a job is running on it: closing under a running job would
         crash that job; cancel it (or wait for it) first. Queued jobs reload the model on demand.
         """
-        return await self._unload(reason="request", when_busy="refuse")
+        return await self._unload(reason=reason, when_busy="refuse")
 
     async def _unload(self, reason: str, when_busy: str) -> bool:
         """`when_busy`: "refuse" (raise), "skip" (return False) or "force" (shutdown only)."""
@@ -180,7 +179,7 @@ class ModelHost:
             if self._uses and when_busy == "refuse":
                 raise ServiceError(
                     StatusCode.FAILED_PRECONDITION,
-                    f"cannot unload the model while {self._uses} job(s) are running on it; "
+                    f"cannot unload model {self.name!r} while {self._uses} job(s) are running on it; "
                     "cancel them or wait for them to finish",
                 )
             if self._uses and when_busy == "skip":
@@ -193,7 +192,12 @@ class ModelHost:
                 await asyncio.to_thread(engine.close)
             except Exception:
                 log.exception("engine.close() failed; the engine is dropped anyway")
-            log.info("model unloaded reason=%s", reason, extra={"event": "model_unloaded", "reason": reason})
+            log.info(
+                "model unloaded name=%s reason=%s",
+                self.name,
+                reason,
+                extra={"event": "model_unloaded", "model": self.name, "reason": reason},
+            )
             return True
 
     def acquire(self) -> None:

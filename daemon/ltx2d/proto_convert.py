@@ -65,6 +65,7 @@ def request_from_proto(msg: pb.GenerateRequest, *, client: str = "", deadline: f
         jpeg_quality=optional("jpeg_quality"),
         deadline=deadline,
         client=client,
+        model=msg.model,
     )
 
 
@@ -115,7 +116,16 @@ def info_to_proto(info: ServiceInfo) -> pb.Info:
         keep_alive_s=info.keep_alive_s,
         protocol_version=PROTOCOL_VERSION,
         memory_bytes=info.device_memory_bytes,
+        resident_model=info.resident_model,
     )
+    for entry in info.models:
+        msg.models.add(
+            name=entry.name,
+            loaded=entry.loaded,
+            is_default=entry.default,
+            model_path=entry.model_path,
+            model_version=entry.version,
+        )
     model = info.model
     if model is not None:
         msg.model_id = model.model_id

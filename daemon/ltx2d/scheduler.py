@@ -9,13 +9,20 @@ over an event; the REALTIME job runs to completion, and the paused job then resu
 stopped: its thread was parked the whole time, so its state is untouched. A consumer that reads
 nothing for `stall_limit_s` has its job cancelled (it is never buffered for). Cache replays are
 admitted here too (`admit_replay`) and count against the same capacity.
+
+With several models configured (`ModelPool`), one is resident at a time and a job runs on its own
+model: the worker switches (unloads one, loads the other) only between jobs, never under a running
+or paused one. Within a priority, jobs of the resident model go first, so that a switch is paid once
+for a run of jobs rather than per job; an older job of another model is passed over at most
+`MAX_PASSED_FOR_RESIDENT` times (REALTIME jobs of the resident model always go first: they never
+wait behind a switch). A REALTIME job preempts only a job of its own model; one for another model
+waits for the running job to end, then goes first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import itertools
 import json
 import logging
@@ -31,6 +38,7 @@ from .domain import Priority
 from .domain import StreamEvent as JobEvent
 from .errors import ServiceError, StatusCode, service_error
 from .model_host import ModelHost
+from .model_pool import ModelPool
 
 log = logging.getLogger("ltx2d.scheduler")
 
@@ -39,6 +47,15 @@ DEFAULT_STALL_LIMIT_S = 30.0
 # A job whose consumer has taken nothing for this long is parked while other jobs wait, so that a
 # stalled client holds up no one (it is cancelled at the stall limit, or resumes when it reads).
 PARK_STALLED_AFTER_S = 1.0
+# How often a queued job may be passed over for younger jobs of the same priority on the resident
+# model: a switch costs a full load (tens of seconds for a 19B model), so runs of jobs of one model
+# are kept together, but never for long.
+MAX_PASSED_FOR_RESIDENT = 4
+
+JobSpec = (
+    tuple[str, ltx2.GenerationParams, Priority, float | None, dict[str, object] | None]
+    | tuple[str, ltx2.GenerationParams, Priority, float | None, dict[str, object] | None, str]
+)
 
 
 @dataclass(frozen=True)
@@ -126,13 +143,21 @@ class Job:
     """
 
     def __init__(
-        self, job_id: str, params: ltx2.GenerationParams, priority: Priority, deadline: float | None, seq: int
+        self,
+        job_id: str,
+        params: ltx2.GenerationParams,
+        priority: Priority,
+        deadline: float | None,
+        seq: int,
+        model: str = "default",
     ) -> None:
         self.id = job_id
         self.params = params
         self.priority = priority
         self.deadline = deadline
         self.seq = seq
+        self.model = model  # the configured model it runs on
+        self.passed = 0  # times a younger job of the resident model went first
         self.control = ltx2.JobControl()
         self.state = JobState.QUEUED
         self.queue_position = 0
@@ -237,7 +262,7 @@ class Replay:
 
 
 class Scheduler:
-    """A bounded priority queue in front of one worker that runs jobs on the host's engine.
+    """A bounded priority queue in front of one worker that runs each job on its model's engine.
 
     `capacity` bounds the jobs waiting plus the cache replays streaming; more are refused with
     RESOURCE_EXHAUSTED at once. `stall_limit_s` (0: never) cancels a job or replay whose consumer
@@ -247,7 +272,7 @@ class Scheduler:
 
     def __init__(
         self,
-        host: ModelHost,
+        models: ModelPool | ModelHost,
         capacity: int,
         stall_limit_s: float = DEFAULT_STALL_LIMIT_S,
         *,
@@ -257,13 +282,12 @@ class Scheduler:
             raise ValueError(f"capacity={capacity!r}: must be an integer >= 1")
         if not isinstance(stall_limit_s, (int, float)) or not stall_limit_s >= 0:
             raise ValueError(f"stall_limit_s={stall_limit_s!r}: must be a number >= 0 (0 = no limit)")
-        self._host = host
+        self._pool = models if isinstance(models, ModelPool) else ModelPool.single(models)
         # Each engine event as the messages a consumer gets, applied in the job's engine thread.
         self._messages = messages
         self._capacity = capacity
         self._stall_limit_s = float(stall_limit_s)
-        self._heap: list[tuple[tuple[int, int], Job]] = []
-        self._queued: dict[str, Job] = {}
+        self._queued: dict[str, Job] = {}  # at most `capacity`: scanned, not kept sorted
         self._jobs: dict[str, Job] = {}  # every job not yet done
         self._replays: dict[str, Replay] = {}
         self._seq = itertools.count()
@@ -337,24 +361,24 @@ class Scheduler:
         priority: Priority = Priority.INTERACTIVE,
         deadline: float | None = None,
         log_fields: dict[str, object] | None = None,
+        model: str = "",
     ) -> Job:
-        """Queue a job (params validated, seed resolved) or raise at once when it cannot be."""
-        return self.submit_all([(job_id, params, priority, deadline, log_fields)])[0]
+        """Queue a job (params validated, seed resolved) on model `model` ("" for the default) or
+        raise at once when it cannot be."""
+        return self.submit_all([(job_id, params, priority, deadline, log_fields, model)])[0]
 
-    def submit_all(
-        self,
-        specs: list[tuple[str, ltx2.GenerationParams, Priority, float | None, dict[str, object] | None]],
-    ) -> list[Job]:
-        """Queue every `(job_id, params, priority, deadline, log_fields)` or none of them.
+    def submit_all(self, specs: list[JobSpec]) -> list[Job]:
+        """Queue every `(job_id, params, priority, deadline, log_fields[, model])` or none of them.
 
         Admission is checked and the jobs are queued in one step on the loop, so no other request
         can take a slot in between (prefetch relies on it).
         """
         self._check_admission(len(specs))
         now = time.monotonic()
-        for job_id, _, _, deadline, _ in specs:
+        for job_id, _, _, deadline, _, *model in specs:
             if job_id in self._jobs or job_id in self._replays:
                 raise ValueError(f"job id {job_id!r} is already pending")
+            self._pool.resolve_name(model[0] if model else "")  # INVALID_ARGUMENT for an unknown one
             if deadline is not None and deadline <= now:
                 raise ServiceError(StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the job was queued")
         return [self._enqueue(*spec, now=now) for spec in specs]
@@ -366,12 +390,16 @@ class Scheduler:
         priority: Priority,
         deadline: float | None,
         log_fields: dict[str, object] | None,
+        model: str = "",
+        *,
         now: float,
     ) -> Job:
-        job = Job(job_id, params, Priority(priority), deadline, next(self._seq))
+        name = self._pool.resolve_name(model)
+        job = Job(job_id, params, Priority(priority), deadline, next(self._seq), name)
         job.log_fields = {"job_id": job_id, "priority": job.priority.name, **(log_fields or {})}
+        if len(self._pool.names) > 1:
+            job.log_fields["model"] = name
         job.queue_position = sum(1 for other in self._queued.values() if other.sort_key < job.sort_key)
-        heapq.heappush(self._heap, (job.sort_key, job))
         self._queued[job_id] = job
         self._jobs[job_id] = job
         if deadline is not None:
@@ -454,11 +482,8 @@ class Scheduler:
         if job._cancel_error is None:
             job._cancel_error = error
         if job.state is JobState.QUEUED:
-            self._queued.pop(job.id, None)  # its heap entry is skipped when popped...
+            self._queued.pop(job.id, None)
             self._finish(job, job._cancel_error)
-            if len(self._heap) > 2 * len(self._queued) + 64:  # ...or dropped here if many pile up
-                self._heap = [entry for entry in self._heap if self._queued.get(entry[1].id) is entry[1]]
-                heapq.heapify(self._heap)
         else:
             job.control.cancel(job._cancel_error.message)
             if job.stream is not None:
@@ -492,21 +517,38 @@ class Scheduler:
         job._wake.set()
         job.finished.set()
 
-    def _pop(self, realtime_only: bool = False) -> Job | None:
-        while self._heap:
-            _, job = self._heap[0]
-            if job.id not in self._queued or job.done:
-                heapq.heappop(self._heap)
-                continue
-            if realtime_only and job.priority is not Priority.REALTIME:
-                return None
-            heapq.heappop(self._heap)
-            del self._queued[job.id]
-            return job
-        return None
+    def _waiting(self, realtime_only: bool = False, model: str | None = None) -> list[Job]:
+        """The queued jobs, REALTIME ones only if `realtime_only`, of `model` only if given."""
+        return [
+            job
+            for job in self._queued.values()
+            if (not realtime_only or job.priority is Priority.REALTIME) and (model is None or job.model == model)
+        ]
 
-    def _realtime_waiting(self) -> bool:
-        return any(job.priority is Priority.REALTIME for job in self._queued.values())
+    def _pop(self, realtime_only: bool = False, model: str | None = None) -> Job | None:
+        """Take the next job: the highest priority, the oldest, but the resident model's first
+        within a priority (bounded by `MAX_PASSED_FOR_RESIDENT` for non-REALTIME jobs)."""
+        waiting = self._waiting(realtime_only, model)
+        if not waiting:
+            return None
+        top = min(job.priority for job in waiting)
+        same = sorted((job for job in waiting if job.priority is top), key=lambda job: job.seq)
+        job = same[0]
+        resident = self._pool.resident
+        if resident is not None and job.model != resident.name:
+            mine = next((other for other in same if other.model == resident.name), None)
+            if mine is not None and (top is Priority.REALTIME or job.passed < MAX_PASSED_FOR_RESIDENT):
+                for other in same:
+                    if other.seq < mine.seq:
+                        other.passed += 1
+                job = mine
+        del self._queued[job.id]
+        return job
+
+    def _realtime_waiting(self, model: str) -> bool:
+        """A REALTIME job of `model` is queued (one of another model cannot preempt: a switch waits
+        for the running job to end)."""
+        return bool(self._waiting(realtime_only=True, model=model))
 
     # -- the worker ----------------------------------------------------------------------------
 
@@ -532,11 +574,11 @@ class Scheduler:
         job.state = JobState.RUNNING
         job.started_at = time.monotonic()
         self._running = job
-        self._host.acquire()
+        self._pool.host(job.model).acquire()
         job._holds_engine = True
         try:
             try:
-                engine = await self._host.engine()
+                engine = await self._pool.activate(job.model)
             except ServiceError as exc:
                 self._release_engine(job)
                 self._finish(job, exc)
@@ -555,16 +597,17 @@ class Scheduler:
                 return
             preemptible = job.priority is not Priority.REALTIME
             while not job._thread_ended:
-                if preemptible and self._realtime_waiting():
+                if preemptible and self._realtime_waiting(job.model):
                     await self._preempt(job, for_realtime=True)
                     continue
-                if self._queued and self._stalled_for(job) >= PARK_STALLED_AFTER_S:
+                others = bool(self._waiting(model=job.model))  # only they can run while it is parked
+                if others and self._stalled_for(job) >= PARK_STALLED_AFTER_S:
                     await self._preempt(job, for_realtime=False)
                     continue
                 self._kick.clear()
-                if job._thread_ended or (preemptible and self._realtime_waiting()):
+                if job._thread_ended or (preemptible and self._realtime_waiting(job.model)):
                     continue
-                if self._queued and job.stream is not None and job.stream.stalled:
+                if others and job.stream is not None and job.stream.stalled:
                     with contextlib.suppress(TimeoutError):  # look again: is it stalled for long?
                         async with asyncio.timeout(PARK_STALLED_AFTER_S / 4):
                             await self._kick.wait()
@@ -611,7 +654,7 @@ class Scheduler:
     def _release_engine(self, job: Job) -> None:
         if job._holds_engine:
             job._holds_engine = False
-            self._host.release()
+            self._pool.host(job.model).release()
 
     @staticmethod
     def _stalled_for(job: Job) -> float:
@@ -648,7 +691,7 @@ class Scheduler:
                 elapsed_s=last.elapsed_s if last else 0.0,
             )
         )
-        ahead = sum(1 for other in self._queued.values() if other.priority is Priority.REALTIME or not for_realtime)
+        ahead = len(self._waiting(realtime_only=for_realtime, model=job.model))
         job._notify(self._queued_notice(job, ahead))
         reason = "realtime" if for_realtime else "stalled"
         log.info(
@@ -659,7 +702,8 @@ class Scheduler:
         )
         paused_at = time.monotonic()
         try:
-            while (other := self._pop(realtime_only=for_realtime)) is not None:
+            # Only jobs of its own model: the parked job holds that model's engine.
+            while (other := self._pop(realtime_only=for_realtime, model=job.model)) is not None:
                 await self._execute(other)
                 if not for_realtime and (job._reading or job.done):
                     break

@@ -17,6 +17,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -29,13 +30,18 @@ from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from . import __version__
 from .auth import GrpcAuthInterceptor, TokenAuth
 from .bridge import BridgeServer, BridgeSettings
-from .config import DaemonConfig
+from .config import DEFAULT_MODEL_NAME, DaemonConfig, ModelSpec
+from .errors import ServiceError
 from .grpc_interceptor import ErrorInterceptor
 from .grpc_servicer import Ltx2dServicer
 from .metrics import Metrics
 from .model_host import ModelHost
+from .model_pool import ModelPool
 from .result_cache import ResultCache
 from .service import Ltx2dService
+
+if TYPE_CHECKING:
+    from ltx2.loader import LoadOptions
 
 log = logging.getLogger("ltx2d.server")
 
@@ -45,32 +51,68 @@ MAX_SEND_BYTES = 1 << 30
 MAX_RECEIVE_BYTES = 16 << 20
 
 
-def real_engine_factory(config: DaemonConfig) -> Callable[[], ltx2.Engine]:
-    """Builds the real engine from the config (imported lazily: torch loads only when needed)."""
+def configured_models(config: DaemonConfig) -> tuple[ModelSpec, ...]:
+    """The models to serve: the configured ones, else the embedded tiny checkpoint (its path is
+    known once it is built: `checkpoint_path`)."""
+    return config.models or (ModelSpec(DEFAULT_MODEL_NAME, None),)
+
+
+def checkpoint_path(spec: ModelSpec) -> Path:
+    """The model's folder; the embedded tiny checkpoint is built here on first use."""
+    if spec.path is None:
+        from ltx2.tiny import ensure_tiny_checkpoint
+
+        return ensure_tiny_checkpoint()
+    return spec.path.expanduser().resolve()
+
+
+def load_options(config: DaemonConfig, spec: ModelSpec) -> LoadOptions:
+    """How model `spec` is loaded. LoRAs and --distilled belong to the default (first) model: an
+    adapter is trained for one model version, and a request's LoRA names mean the default's."""
+    from ltx2.loader import LoadOptions
+
+    default = spec == configured_models(config)[0]
+    return LoadOptions(
+        device=config.device,
+        dtype=config.dtype,
+        offload=config.offload,
+        vae_tiling=config.vae_tiling,
+        quantization=config.quantization,  # type: ignore[arg-type]  # checked by the config
+        loras=config.loras if default else (),
+        distilled=config.distilled if default else None,
+    )
+
+
+def real_engine_factory(config: DaemonConfig, spec: ModelSpec | None = None) -> Callable[[], ltx2.Engine]:
+    """Builds the real engine of model `spec` (the default one if None); torch is imported lazily,
+    when a model loads."""
+    spec = spec or configured_models(config)[0]
 
     def build() -> ltx2.Engine:
         from diffusers.utils import logging as diffusers_logging
         from transformers.utils import logging as transformers_logging
 
         from ltx2.engine import Ltx2Engine
-        from ltx2.loader import LoadOptions
 
         # Loading progress bars would break the one-record-per-line logs of a daemon.
         diffusers_logging.disable_progress_bar()
         transformers_logging.disable_progress_bar()
-
-        options = LoadOptions(
-            device=config.device,
-            dtype=config.dtype,
-            offload=config.offload,
-            vae_tiling=config.vae_tiling,
-            quantization=config.quantization,  # type: ignore[arg-type]  # checked by the config
-            loras=config.loras,
-            distilled=config.distilled,
-        )
-        return Ltx2Engine.load(config.model, options=options)
+        return Ltx2Engine.load(checkpoint_path(spec), options=load_options(config, spec))
 
     return build
+
+
+def checkpoint_description(config: DaemonConfig, spec: ModelSpec | None = None) -> Callable[[], ltx2.ModelInfo]:
+    """Model `spec` (the default one if None) as its files describe it, no weight loaded: its
+    fingerprint, its adapters' fingerprints, version, presets, features and audio format."""
+    spec = spec or configured_models(config)[0]
+
+    def describe() -> ltx2.ModelInfo:
+        from ltx2.loader import describe_checkpoint
+
+        return describe_checkpoint(checkpoint_path(spec), load_options(config, spec))
+
+    return describe
 
 
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
@@ -102,28 +144,6 @@ def enable_reflection(service_names: list[str], server: grpc.aio.Server) -> None
     )
 
 
-def checkpoint_fingerprint(config: DaemonConfig) -> Callable[[], str]:
-    """The fingerprint of the configured checkpoint, hashed from its files (no model loaded)."""
-
-    def compute() -> str:
-        from ltx2.loader import fingerprint
-        from ltx2.tiny import ensure_tiny_checkpoint
-
-        path = config.model.expanduser().resolve() if config.model is not None else ensure_tiny_checkpoint()
-        return fingerprint(path, config.distilled)
-
-    return compute
-
-
-def configured_adapters(config: DaemonConfig) -> tuple[ltx2.AdapterInfo, ...]:
-    """The LoRA adapters the daemon loads at start, fingerprinted from their files (no model loaded)."""
-    from ltx2.lora import file_fingerprint
-
-    return tuple(
-        ltx2.AdapterInfo(spec.name, str(spec.path), file_fingerprint(spec.path), spec.strength) for spec in config.loras
-    )
-
-
 def _grpc_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
@@ -139,8 +159,9 @@ def write_ready_file(path: Path, payload: dict[str, object]) -> None:
 class Daemon:
     """One running daemon: the service and the transports in front of it.
 
-    `engine_factory` builds the engine when the model loads; by default the real `Ltx2Engine`
-    configured by `config` (tests pass a fake one).
+    `engine_factory` builds the engine when a model loads; by default the real `Ltx2Engine` of each
+    configured model (tests pass a fake one, used for every model, which then is described by
+    loading it).
     """
 
     def __init__(
@@ -148,12 +169,9 @@ class Daemon:
         config: DaemonConfig,
         *,
         engine_factory: Callable[[], ltx2.Engine] | None = None,
-        fingerprint_source: Callable[[], str] | None = None,
     ) -> None:
         self.config = config
-        self._engine_factory = engine_factory or real_engine_factory(config)
-        # A given factory without a source: the fingerprint is learnt by loading (test engines).
-        self._fingerprint_source = fingerprint_source or (None if engine_factory else checkpoint_fingerprint(config))
+        self._engine_factory = engine_factory
         self.metrics = Metrics()
         self.service: Ltx2dService | None = None
         self._grpc: grpc.aio.Server | None = None
@@ -168,17 +186,28 @@ class Daemon:
     async def start(self) -> None:
         """Build the service, bind every endpoint, and write the ready file."""
         config = self.config
-        host = ModelHost(
-            self._engine_factory,
-            keep_alive_s=config.keep_alive,
-            fingerprint_source=self._fingerprint_source,
-            adapters_source=(lambda: configured_adapters(config)) if self._fingerprint_source else None,
-            # A valid request (the engine resolves it as it would any): the defaults, a prompt, a seed.
-            warm_up_params=replace(config.defaults, prompt="warm-up", seed=0),
-        )
+        hosts = [
+            ModelHost(
+                self._engine_factory or real_engine_factory(config, spec),
+                keep_alive_s=config.keep_alive,
+                describe_source=None if self._engine_factory else checkpoint_description(config, spec),
+                # A valid request (the engine resolves it as it would any): the defaults, a prompt, a seed.
+                warm_up_params=replace(config.defaults, prompt="warm-up", seed=0),
+                name=spec.name,
+            )
+            for spec in configured_models(config)
+        ]
+        # Each checkpoint read now (configs, file sizes and ends: well under a second for a 19B
+        # one): GetInfo can say every model's version, and a folder that cannot be read stops the
+        # start rather than failing its first request hours later.
+        for host in hosts if self._engine_factory is None else ():
+            try:
+                await host.describe()
+            except ServiceError as exc:
+                raise ServiceError(exc.code, f"--model {host.name}: {exc.message}") from None
         cache = ResultCache(config.cache_dir, config.cache_max_bytes) if config.cache_max_bytes > 0 else None
         self.service = Ltx2dService(
-            host=host,
+            host=ModelPool(hosts),
             queue_capacity=config.queue_capacity,
             cache=cache,
             limits=config.limits,
@@ -233,7 +262,7 @@ class Daemon:
             self.grpc_port,
             self.bridge_port if self.bridge_port is not None else "off",
             self.metrics_port if self.metrics_port is not None else "off",
-            config.model or "embedded tiny checkpoint",
+            ", ".join(f"{m.name}={m.path}" for m in config.models) or "embedded tiny checkpoint",
             extra={"event": "serving", **self.ready_info()},
         )
 

@@ -25,6 +25,7 @@ from .domain import (
     Accepted,
     CachePolicy,
     ClipRequest,
+    ModelEntry,
     PreparedRequest,
     Priority,
     ServiceInfo,
@@ -34,6 +35,7 @@ from .domain import (
 )
 from .errors import ServiceError, StatusCode, invalid, service_error
 from .model_host import ModelHost
+from .model_pool import ModelPool
 from .result_cache import CacheReader, CacheWriter, DamagedEntry, ResultCache, cache_key
 from .scheduler import DEFAULT_STALL_LIMIT_S, Job, Replay, Scheduler, kv
 
@@ -47,28 +49,34 @@ def new_job_id() -> str:
 
 
 class Ltx2dService:
-    """Generation, cancel, info, load/unload and prefetch over one scheduler and one model host."""
+    """Generation, cancel, info, load/unload and prefetch over one scheduler and the configured
+    models (one `ModelHost`, or a `ModelPool` of several with one resident at a time)."""
 
     def __init__(
         self,
-        host: ModelHost,
+        host: ModelHost | ModelPool,
         queue_capacity: int,
         cache: ResultCache | None,
         limits: ltx2.Limits,
         defaults: ltx2.GenerationParams = ltx2.GenerationParams(prompt=""),
         stall_limit_s: float = DEFAULT_STALL_LIMIT_S,
     ) -> None:
-        self.host = host
+        self.models = host if isinstance(host, ModelPool) else ModelPool.single(host)
         self.cache = cache
         # The one copy of the deployment's limits and defaults: every request is checked here.
         self.limits = limits
         self.defaults = defaults
-        self.scheduler = Scheduler(host, queue_capacity, stall_limit_s, messages=stream_messages)
+        self.scheduler = Scheduler(self.models, queue_capacity, stall_limit_s, messages=stream_messages)
         self._listeners: list[JobListener] = []
         self._background: set[asyncio.Task[object]] = set()
         self._closing = False
 
     # -- read-only views (metrics read these) -------------------------------------------------
+
+    @property
+    def host(self) -> ModelHost:
+        """The default model's host."""
+        return self.models.host()
 
     @property
     def queue_depth(self) -> int:
@@ -94,7 +102,7 @@ class Ltx2dService:
         self._closing = True
         await self.scheduler.shutdown(grace_s)
         await self.wait_background()
-        await self.host.close()
+        await self.models.close()
 
     async def wait_background(self) -> None:
         """Wait for pending cache writes and prefetch jobs."""
@@ -108,9 +116,10 @@ class Ltx2dService:
     # -- simple calls --------------------------------------------------------------------------
 
     async def info(self) -> ServiceInfo:
+        resident = self.models.resident
         return ServiceInfo(
-            model=self.host.info(),
-            loaded=self.host.loaded,
+            model=self.models.info(),
+            loaded=resident is not None,
             limits=self.limits,
             queue_depth=self.scheduler.queue_depth,
             queue_capacity=self.scheduler.capacity,
@@ -119,15 +128,19 @@ class Ltx2dService:
             defaults=self.defaults,
             preemptions=self.scheduler.preemptions,
             stalls=self.scheduler.stalls,
+            models=tuple(_model_entry(host, host.name == self.models.default) for host in self.models),
+            resident_model=resident.name if resident is not None else "",
         )
 
-    async def load(self) -> ServiceInfo:
+    async def load(self, model: str = "") -> ServiceInfo:
+        """Make `model` ("" for the default) resident, unloading the one that was."""
         self._check_open()
-        await self.host.load()
+        await self.models.load(model)
         return await self.info()
 
     async def unload(self) -> ServiceInfo:
-        await self.host.unload()
+        """Unload the resident model (FAILED_PRECONDITION while a job runs on it)."""
+        await self.models.unload()
         return await self.info()
 
     async def cancel(self, job_id: str) -> bool:
@@ -141,33 +154,30 @@ class Ltx2dService:
 
     def _prepare(self, request: ClipRequest, where: str = "") -> PreparedRequest:
         """The request validated, with its seed resolved; ServiceError INVALID_ARGUMENT otherwise."""
-        return validation.prepare(request, self.defaults, self.limits, where)
+        return validation.prepare(request, self.defaults, self.limits, where, models=self.models.names)
 
-    async def _fingerprint(self, params: ltx2.GenerationParams) -> str:
+    async def _fingerprint(self, request: PreparedRequest) -> str:
         # From the checkpoint's and the adapters' files: a hit loads no model.
-        return await self.host.job_fingerprint(params)
+        return await self.models.host(request.model).job_fingerprint(request.params)
 
     async def _resolve(
-        self, params: ltx2.GenerationParams, where: str = ""
+        self, request: PreparedRequest, where: str = ""
     ) -> tuple[ltx2.GenerationParams, ltx2.ClipFormat]:
-        """`params` as the loaded model runs them under this deployment's limits (its preset
-        applied, LoRA names checked: `ModelInfo.resolve`), and the clip's format. Only a miss comes
-        here: cache keys are made from the request as checked, so a hit never loads the model."""
-        self.host.acquire()  # no unload while the engine is asked
+        """The request's params as its model runs them under this deployment's limits (its preset
+        applied, LoRA names and features checked: `ModelInfo.resolve`), and the clip's format.
+        From the model as described by its checkpoint: a request for a model that is not resident
+        loads nothing here (the worker switches when the job's turn comes)."""
         try:
-            engine = await self.host.engine()
+            info = await self.models.host(request.model).describe()
             try:
-                resolved = engine.info().resolve(params, self.limits)
+                resolved = info.resolve(request.params, self.limits)
             except ltx2.InvalidParams as exc:
                 raise invalid(f"{where}{exc.field}", exc.value, exc.rule) from None
-            # In a thread: a real engine may touch the device the first time.
-            return resolved, await asyncio.to_thread(engine.clip_format, resolved)
+            return resolved, info.clip_format(resolved, self.limits)
         except ServiceError:
             raise
         except Exception as exc:
             raise service_error(exc) from exc
-        finally:
-            self.host.release()
 
     async def generate(self, clip_request: ClipRequest) -> AsyncIterator[StreamEvent]:
         """Stream Accepted, then the job's events, ending with Completed; raise ServiceError on
@@ -180,7 +190,7 @@ class Ltx2dService:
         fields = _log_fields(job_id, request)
         key: str | None = None
         if self.cache is not None and request.cache_policy is not CachePolicy.BYPASS:
-            key = cache_key(await self._fingerprint(params), params)
+            key = cache_key(await self._fingerprint(request), params)
             if request.cache_policy is CachePolicy.USE:
                 reader = await asyncio.to_thread(self.cache.open, key)
                 if reader is not None:
@@ -193,9 +203,9 @@ class Ltx2dService:
                         async for event in events:
                             yield event
                     return
-        params, fmt = await self._resolve(params)
+        params, fmt = await self._resolve(request)
         self._check_open()
-        job = self.scheduler.submit(job_id, params, request.priority, request.deadline, fields)
+        job = self.scheduler.submit(job_id, params, request.priority, request.deadline, fields, request.model)
         log.info(
             "job accepted %s position=%d cache_hit=false",
             kv(fields),
@@ -422,11 +432,11 @@ class Ltx2dService:
                 StatusCode.FAILED_PRECONDITION,
                 "the result cache is disabled, so prefetched clips cannot be kept",
             )
-        prepared: list[tuple[PreparedRequest, ltx2.GenerationParams]] = []
+        prepared: list[PreparedRequest] = []
         for i, clip_request in enumerate(requests):  # every rule of every request first ...
-            clip_request = replace(clip_request, priority=Priority.BATCH, cache_policy=CachePolicy.USE)
+            # Checked as sent (a bad cache_policy is refused, not ignored), then queued as prefetch.
             request = self._prepare(clip_request, f"requests[{i}].")
-            prepared.append((request, request.params))
+            prepared.append(replace(request, priority=Priority.BATCH, cache_policy=CachePolicy.USE))
         for i, clip_request in enumerate(requests):  # ... then the one of prefetch
             if clip_request.values.get("seed") is None:
                 raise ServiceError(
@@ -434,23 +444,23 @@ class Ltx2dService:
                     f"requests[{i}].seed=None: must be set for prefetch (a random seed is never asked for again)",
                     f"requests[{i}].seed",
                 )
-        keys = [cache_key(await self._fingerprint(params), params) for _, params in prepared]
+        keys = [cache_key(await self._fingerprint(request), request.params) for request in prepared]
         todo = [i for i, key in enumerate(keys) if key not in self.cache]
         self.scheduler.check_room(len(todo))  # refuse early, before asking the engine anything
-        resolved = {i: await self._resolve(prepared[i][1], f"requests[{i}].") for i in todo}
+        resolved = {i: await self._resolve(prepared[i], f"requests[{i}].") for i in todo}
         self._check_open()
         job_ids = [""] * len(prepared)
         specs = []
         for i in todo:
-            request = prepared[i][0]
+            request = prepared[i]
             params = resolved[i][0]
             job_ids[i] = new_job_id()
             fields = {**_log_fields(job_ids[i], request), "prefetch": True}
-            specs.append((job_ids[i], params, Priority.BATCH, request.deadline, fields))
+            specs.append((job_ids[i], params, Priority.BATCH, request.deadline, fields, request.model))
         # All or nothing, checked again here: a generate may have taken a slot during the awaits.
         jobs = self.scheduler.submit_all(specs)
         for i, job in zip(todo, jobs, strict=True):
-            request = prepared[i][0]
+            request = prepared[i]
             log.info(
                 "job accepted %s position=%d",
                 kv(job.log_fields),
@@ -475,6 +485,17 @@ async def _close_reader(ahead: asyncio.Future[object] | None, reader: CacheReade
         with contextlib.suppress(Exception):
             await ahead
     await asyncio.to_thread(reader.close)
+
+
+def _model_entry(host: ModelHost, default: bool) -> ModelEntry:
+    info = host.info()
+    return ModelEntry(
+        name=host.name,
+        loaded=host.loaded,
+        default=default,
+        model_path=info.model_path if info is not None else "",
+        version=info.version if info is not None else "",
+    )
 
 
 def _log_fields(job_id: str, request: PreparedRequest) -> dict[str, object]:

@@ -8,6 +8,7 @@ quality. Every error names the field, the value and the rule.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
 from typing import TypeVar
 
@@ -36,13 +37,20 @@ def _enum(kind: type[E], name: str, value: int | None, default: E) -> E:
 
 
 def prepare(
-    request: ClipRequest, defaults: ltx2.GenerationParams, limits: ltx2.Limits, where: str = ""
+    request: ClipRequest,
+    defaults: ltx2.GenerationParams,
+    limits: ltx2.Limits,
+    where: str = "",
+    *,
+    models: Sequence[str] = (),
 ) -> PreparedRequest:
     """The validated form of `request` (seed resolved); ServiceError INVALID_ARGUMENT otherwise.
 
     `where` prefixes field names, as in `requests[2].` for the third request of a prefetch.
+    `models`: the configured model names, the default first (empty: any name is let through).
     """
     try:
+        model = model_name(request.model, models) if models else request.model
         priority = _enum(Priority, "priority", request.priority, Priority.INTERACTIVE)
         cache_policy = _enum(CachePolicy, "cache_policy", request.cache_policy, CachePolicy.USE)
         frame_format = _enum(FrameFormat, "frame_format", request.frame_format, FrameFormat.RGB8)
@@ -70,4 +78,16 @@ def prepare(
         delivery=Delivery(frame_format, quality),
         deadline=request.deadline,
         client=request.client,
+        model=model,
     )
+
+
+def model_name(name: str, models: Sequence[str]) -> str:
+    """The configured model `name` names ("" the default, `models[0]`); INVALID_ARGUMENT naming
+    the field `model` otherwise."""
+    if not name:
+        return models[0]
+    if name not in models:
+        rule = f"must be one of the configured models: {', '.join(models)} (empty for the default, {models[0]})"
+        raise invalid("model", name, rule)
+    return name

@@ -193,3 +193,31 @@ def test_log_format_option_gives_json_lines_or_text(fmt: str) -> None:
         assert record["logger"] == "ltx2d.test" and record["ts"].endswith("Z")
     else:
         assert lines[0].endswith("ltx2d.test job finished job_id=j1 total_s=1.5")
+
+
+def test_models_are_named_paths_from_repeated_flags_or_one_variable() -> None:
+    from ltx2d.config import ModelSpec
+
+    flags = config(["--model", "dev=~/ckpt/ltx-2.3", "--model", "fast=/m/ltx-2.3-distilled"], {"HOME": "/h"})
+    assert flags.models == (ModelSpec("dev", Path("/h/ckpt/ltx-2.3")), ModelSpec("fast", Path("/m/ltx-2.3-distilled")))
+    assert flags.model == Path("/h/ckpt/ltx-2.3")  # the first is the default
+    env = config(env={"LTX2D_MODEL": "dev=/a;fast=/b"})
+    assert [spec.name for spec in env.models] == ["dev", "fast"]
+    bare = config(["--model", "/models/ltx=2"])  # no NAME=: the = is part of the path
+    assert bare.models == (ModelSpec("default", Path("/models/ltx=2")),)
+    assert config(env={"LTX2D_MODEL": "/x"}, argv=["--model", "/y"]).model == Path("/y")  # the flag wins
+
+
+@pytest.mark.parametrize(
+    ("argv", "rule"),
+    [
+        (["--model", "a=/x", "--model", "a=/y"], "names must differ"),
+        (["--model", "/x", "--model", "/y"], "names must differ"),
+        (["--model", "bad name=/x"], "letters, digits"),
+        (["--model", "a="], "folder is missing"),
+    ],
+)
+def test_bad_models_name_the_flag_and_the_rule(argv: list[str], rule: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config(argv)
+    assert caught.value.option == "--model" and rule in caught.value.rule

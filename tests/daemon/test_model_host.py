@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -202,7 +203,8 @@ def test_the_fingerprint_comes_from_the_checkpoint_without_loading() -> None:
     async def body() -> None:
         calls: list[int] = []
         factory = FakeEngineFactory()
-        host = ModelHost(factory, fingerprint_source=lambda: calls.append(1) or "from-files")
+        described = replace(FakeEngine().info(), fingerprint="from-files")
+        host = ModelHost(factory, describe_source=lambda: calls.append(1) or described)
         assert await host.fingerprint() == "from-files" and await host.fingerprint() == "from-files"
         assert calls == [1] and factory.built == [] and not host.loaded
         await host.load()  # once loaded, the model's own fingerprint is the one used
@@ -213,12 +215,18 @@ def test_the_fingerprint_comes_from_the_checkpoint_without_loading() -> None:
     arun(body())
 
 
-def test_the_daemons_checkpoint_fingerprint_is_the_loaded_models(tiny_checkpoint: object) -> None:
+def test_the_daemons_checkpoint_description_is_the_loaded_models(tiny_checkpoint: object) -> None:
     from pathlib import Path
 
     from ltx2.loader import load_pipeline
-    from ltx2d.config import DaemonConfig
-    from ltx2d.server import checkpoint_fingerprint
+    from ltx2d.config import DaemonConfig, ModelSpec
+    from ltx2d.server import checkpoint_description
 
     path = Path(str(tiny_checkpoint))
-    assert checkpoint_fingerprint(DaemonConfig(model=path))() == load_pipeline(path).info.fingerprint
+    described = checkpoint_description(DaemonConfig(models=(ModelSpec("default", path),)))()
+    loaded = load_pipeline(path).info
+    assert (described.fingerprint, described.version, described.native_sample_rate) == (
+        loaded.fingerprint,
+        loaded.version,
+        loaded.native_sample_rate,
+    )

@@ -23,12 +23,12 @@ def make(
     tmp_path: Path | None = None,
     capacity: int = 8,
     keep_alive_s: float = 0.0,
-    fingerprint_source: Callable[[], str] | None = None,
+    describe_source: Callable[[], ltx2.ModelInfo] | None = None,
     **engine_kwargs: object,
 ) -> tuple[Ltx2dService, FakeEngineFactory]:
     factory = FakeEngineFactory(**engine_kwargs)
     cache = ResultCache(tmp_path / "cache", 1 << 30) if tmp_path is not None else None
-    host = ModelHost(factory, keep_alive_s, fingerprint_source=fingerprint_source)
+    host = ModelHost(factory, keep_alive_s, describe_source=describe_source)
     service = Ltx2dService(host, capacity, cache, ltx2.Limits())
     return service, factory
 
@@ -239,7 +239,7 @@ def test_cache_hit_after_restart_and_unload_does_not_load_the_model(tmp_path: Pa
         # A new daemon over the same folder: the fingerprint comes from the checkpoint's files
         # (the fake's is "fake-model-1"), so the hit loads nothing at all.
         hashed: list[int] = []
-        service2, factory2 = make(tmp_path, fingerprint_source=lambda: hashed.append(1) or "fake-model-1")
+        service2, factory2 = make(tmp_path, describe_source=lambda: hashed.append(1) or FakeEngine().info())
         await service2.start()
         again = await collect(service2, request(seed=12))
         assert again[0].cache_hit and chunks(again) == chunks(miss)

@@ -26,8 +26,9 @@ from ltx2.params import PRESET_FIELDS, resolve_preset
 from ltx2.versions import PRESETS, preset
 from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 
-# The reliability daemon runs the tiny LTX-2.0 checkpoint (default preset dev).
+# The reliability daemon runs the tiny LTX-2.0 checkpoint (default preset dev), its one model.
 MODEL_VERSION = "2.0"
+MODEL_NAMES = ("", "default")
 DESCRIPTOR = pb.GenerateRequest.DESCRIPTOR
 ENUMS = {f.name: f.enum_type for f in DESCRIPTOR.fields if f.type == FieldDescriptor.TYPE_ENUM}
 # The optional generation parameters of a request: the proto fields with presence that are also
@@ -76,6 +77,8 @@ def grpc_problems(
         preview=fields.get("preview", False),
         tags=dict(fields.get("tags", {})),
     )
+    if fields.get("model", "") not in MODEL_NAMES:
+        bad.add("model")
     chosen = fields.get("preset", "")
     if chosen and chosen not in PRESETS:
         bad.add("preset")

@@ -66,6 +66,8 @@ enum_values = st.one_of(st.sampled_from([0, 1, 2, 3, 4, -1, 42, 2**31 - 1, -(2**
 prompts = st.one_of(st.sampled_from(SPECIAL_PROMPTS), text)
 tags = st.dictionaries(text, text, max_size=3)
 presets = st.one_of(st.sampled_from(["", "dev", "distilled", "Dev", "turbo"]), text)
+# The test daemon serves one model, "default": any other name is refused.
+models = st.one_of(st.sampled_from(["", "default", "Default", "v23", "a" * 65]), text)
 # The test daemon loads no adapter, so every named one is refused; the names probe the rules first.
 loras = st.lists(
     st.fixed_dictionaries(
@@ -94,6 +96,8 @@ def grpc_values(name: str) -> st.SearchStrategy[Any]:
         return presets
     if name == "loras":
         return loras
+    if name == "model":
+        return models
     raise AssertionError(f"no strategy for {name}")
 
 
@@ -108,6 +112,7 @@ assert sorted(GRPC_FIELDS) == sorted(
         "tags",
         "audio_only",
         "preview",
+        "model",
         "preset",
         "loras",
     ]

@@ -61,7 +61,7 @@ PHASE_DECODING: Phase
 PHASE_PAUSED: Phase
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_frames", "duration_s", "frame_rate", "steps", "seed", "video_guidance_scale", "audio_guidance_scale", "chunk_frames", "priority", "audio_sample_rate", "sample_format", "frame_format", "jpeg_quality", "cache_policy", "tags", "audio_only", "stg_scale", "modality_scale", "guidance_rescale", "preview", "audio_stg_scale", "audio_modality_scale", "preset", "loras")
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_frames", "duration_s", "frame_rate", "steps", "seed", "video_guidance_scale", "audio_guidance_scale", "chunk_frames", "priority", "audio_sample_rate", "sample_format", "frame_format", "jpeg_quality", "cache_policy", "tags", "audio_only", "stg_scale", "modality_scale", "guidance_rescale", "preview", "audio_stg_scale", "audio_modality_scale", "preset", "loras", "model")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +97,7 @@ class GenerateRequest(_message.Message):
     AUDIO_MODALITY_SCALE_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
     LORAS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
     width: int
@@ -125,7 +126,8 @@ class GenerateRequest(_message.Message):
     audio_modality_scale: float
     preset: str
     loras: _containers.RepeatedCompositeFieldContainer[LoraWeight]
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., duration_s: _Optional[float] = ..., frame_rate: _Optional[float] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., video_guidance_scale: _Optional[float] = ..., audio_guidance_scale: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., priority: _Optional[_Union[Priority, str]] = ..., audio_sample_rate: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., jpeg_quality: _Optional[int] = ..., cache_policy: _Optional[_Union[CachePolicy, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., audio_only: _Optional[bool] = ..., stg_scale: _Optional[float] = ..., modality_scale: _Optional[float] = ..., guidance_rescale: _Optional[float] = ..., preview: _Optional[bool] = ..., audio_stg_scale: _Optional[float] = ..., audio_modality_scale: _Optional[float] = ..., preset: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ...) -> None: ...
+    model: str
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., duration_s: _Optional[float] = ..., frame_rate: _Optional[float] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., video_guidance_scale: _Optional[float] = ..., audio_guidance_scale: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., priority: _Optional[_Union[Priority, str]] = ..., audio_sample_rate: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., jpeg_quality: _Optional[int] = ..., cache_policy: _Optional[_Union[CachePolicy, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., audio_only: _Optional[bool] = ..., stg_scale: _Optional[float] = ..., modality_scale: _Optional[float] = ..., guidance_rescale: _Optional[float] = ..., preview: _Optional[bool] = ..., audio_stg_scale: _Optional[float] = ..., audio_modality_scale: _Optional[float] = ..., preset: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ..., model: _Optional[str] = ...) -> None: ...
 
 class LoraWeight(_message.Message):
     __slots__ = ("name", "strength")
@@ -306,8 +308,10 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class LoadRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
 
 class UnloadRequest(_message.Message):
     __slots__ = ()
@@ -374,7 +378,7 @@ class Limits(_message.Message):
     def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_frames: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_prompt_chars: _Optional[int] = ..., min_size: _Optional[int] = ..., min_frame_rate: _Optional[float] = ..., max_frame_rate: _Optional[float] = ..., max_guidance_scale: _Optional[float] = ..., size_multiple: _Optional[int] = ..., frames_multiple: _Optional[int] = ..., min_frames: _Optional[int] = ..., min_steps: _Optional[int] = ..., max_video_tokens: _Optional[int] = ..., max_negative_prompt_chars: _Optional[int] = ..., max_tag_chars: _Optional[int] = ..., min_guidance_scale: _Optional[float] = ..., min_stg_scale: _Optional[float] = ..., max_stg_scale: _Optional[float] = ..., min_guidance_rescale: _Optional[float] = ..., max_guidance_rescale: _Optional[float] = ..., min_chunk_frames: _Optional[int] = ..., max_chunk_frames: _Optional[int] = ..., min_audio_sample_rate: _Optional[int] = ..., max_audio_sample_rate: _Optional[int] = ..., max_seed: _Optional[int] = ..., max_loras: _Optional[int] = ..., max_lora_strength: _Optional[float] = ...) -> None: ...
 
 class Info(_message.Message):
-    __slots__ = ("version", "model_id", "model_path", "model_fingerprint", "loaded", "device", "dtype", "parameter_counts", "memory_bytes", "native_sample_rate", "limits", "defaults", "queue_depth", "queue_capacity", "running_job_id", "keep_alive_s", "protocol_version", "model_version", "text_encoder", "distilled", "default_preset", "features", "adapters", "native_channels")
+    __slots__ = ("version", "model_id", "model_path", "model_fingerprint", "loaded", "device", "dtype", "parameter_counts", "memory_bytes", "native_sample_rate", "limits", "defaults", "queue_depth", "queue_capacity", "running_job_id", "keep_alive_s", "protocol_version", "model_version", "text_encoder", "distilled", "default_preset", "features", "adapters", "native_channels", "models", "resident_model")
     class ParameterCountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -406,6 +410,8 @@ class Info(_message.Message):
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     ADAPTERS_FIELD_NUMBER: _ClassVar[int]
     NATIVE_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_MODEL_FIELD_NUMBER: _ClassVar[int]
     version: str
     model_id: str
     model_path: str
@@ -430,7 +436,23 @@ class Info(_message.Message):
     features: _containers.RepeatedScalarFieldContainer[str]
     adapters: _containers.RepeatedCompositeFieldContainer[Adapter]
     native_channels: int
-    def __init__(self, version: _Optional[str] = ..., model_id: _Optional[str] = ..., model_path: _Optional[str] = ..., model_fingerprint: _Optional[str] = ..., loaded: _Optional[bool] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., parameter_counts: _Optional[_Mapping[str, int]] = ..., memory_bytes: _Optional[int] = ..., native_sample_rate: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., defaults: _Optional[_Union[GenerateRequest, _Mapping]] = ..., queue_depth: _Optional[int] = ..., queue_capacity: _Optional[int] = ..., running_job_id: _Optional[str] = ..., keep_alive_s: _Optional[float] = ..., protocol_version: _Optional[int] = ..., model_version: _Optional[str] = ..., text_encoder: _Optional[str] = ..., distilled: _Optional[bool] = ..., default_preset: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., adapters: _Optional[_Iterable[_Union[Adapter, _Mapping]]] = ..., native_channels: _Optional[int] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[ModelEntry]
+    resident_model: str
+    def __init__(self, version: _Optional[str] = ..., model_id: _Optional[str] = ..., model_path: _Optional[str] = ..., model_fingerprint: _Optional[str] = ..., loaded: _Optional[bool] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., parameter_counts: _Optional[_Mapping[str, int]] = ..., memory_bytes: _Optional[int] = ..., native_sample_rate: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., defaults: _Optional[_Union[GenerateRequest, _Mapping]] = ..., queue_depth: _Optional[int] = ..., queue_capacity: _Optional[int] = ..., running_job_id: _Optional[str] = ..., keep_alive_s: _Optional[float] = ..., protocol_version: _Optional[int] = ..., model_version: _Optional[str] = ..., text_encoder: _Optional[str] = ..., distilled: _Optional[bool] = ..., default_preset: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., adapters: _Optional[_Iterable[_Union[Adapter, _Mapping]]] = ..., native_channels: _Optional[int] = ..., models: _Optional[_Iterable[_Union[ModelEntry, _Mapping]]] = ..., resident_model: _Optional[str] = ...) -> None: ...
+
+class ModelEntry(_message.Message):
+    __slots__ = ("name", "loaded", "is_default", "model_path", "model_version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LOADED_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_PATH_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    loaded: bool
+    is_default: bool
+    model_path: str
+    model_version: str
+    def __init__(self, name: _Optional[str] = ..., loaded: _Optional[bool] = ..., is_default: _Optional[bool] = ..., model_path: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class Adapter(_message.Message):
     __slots__ = ("name", "path", "fingerprint", "default_strength")

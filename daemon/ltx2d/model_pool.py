@@ -1,0 +1,106 @@
+"""The configured models (`--model NAME=PATH`, repeatable), of which one at a time is resident.
+
+Each model has its own `ModelHost` (its loading, keep-alive and fingerprint); the pool keeps at
+most one of them loaded: making a model resident unloads the others first, and is refused while a
+job runs on another (the scheduler never asks for that: it switches only between jobs). A device
+holds one LTX-2 model: the 19B transformer alone is 38 GB in bf16, so two would not fit a 80 GB
+GPU with their activations, and swapping weights per step would cost more than the step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+
+import ltx2
+
+from .errors import ServiceError, StatusCode
+from .model_host import ModelHost
+from .validation import model_name
+
+
+class ModelPool:
+    """Model hosts by name; the first is the default (a request that names none)."""
+
+    def __init__(self, hosts: Sequence[ModelHost]) -> None:
+        if not hosts:
+            raise ValueError("a model pool needs at least one model")
+        self._hosts = {host.name: host for host in hosts}
+        if len(self._hosts) != len(hosts):
+            raise ValueError(f"model names must differ: {[host.name for host in hosts]}")
+        self.default = hosts[0].name
+        self._switching: asyncio.Lock | None = None
+
+    @classmethod
+    def single(cls, host: ModelHost) -> ModelPool:
+        """A pool of one model (the daemon without `--model NAME=PATH`, and most tests)."""
+        return cls([host])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._hosts)
+
+    def __iter__(self) -> Iterator[ModelHost]:
+        return iter(self._hosts.values())
+
+    def host(self, name: str = "") -> ModelHost:
+        """The host of model `name` ("" for the default); INVALID_ARGUMENT naming `model` otherwise."""
+        return self._hosts[self.resolve_name(name)]
+
+    def resolve_name(self, name: str) -> str:
+        """The configured name `name` stands for ("" is the default); INVALID_ARGUMENT otherwise."""
+        return model_name(name, self.names)
+
+    @property
+    def resident(self) -> ModelHost | None:
+        """The model loaded on the device now, if any."""
+        return next((host for host in self if host.loaded), None)
+
+    @property
+    def busy(self) -> ModelHost | None:
+        """The model a job is running (or paused) on, if any."""
+        return next((host for host in self if host.in_use), None)
+
+    def info(self) -> ltx2.ModelInfo | None:
+        """The resident model, else the default one as last loaded or described."""
+        resident = self.resident
+        return resident.info() if resident is not None else self.host().info()
+
+    def _lock(self) -> asyncio.Lock:
+        if self._switching is None:
+            self._switching = asyncio.Lock()
+        return self._switching
+
+    async def activate(self, name: str) -> ltx2.Engine:
+        """Model `name`'s warm engine, the other models unloaded first (one resident at a time).
+
+        FAILED_PRECONDITION while a job runs on another model: its engine cannot be closed under it.
+        """
+        target = self.host(name)
+        async with self._lock():  # two activations must not load two models side by side
+            for host in self:
+                if host is target or not host.loaded:
+                    continue
+                if host.in_use:
+                    raise ServiceError(
+                        StatusCode.FAILED_PRECONDITION,
+                        f"cannot switch to model {target.name!r} while {host.in_use} job(s) run on "
+                        f"model {host.name!r}; wait for them or cancel them",
+                    )
+                await host.unload(reason=f"switching to model {target.name!r}")
+            return await target.engine()
+
+    async def load(self, name: str = "") -> ltx2.ModelInfo:
+        """Make model `name` resident now (Load RPC, --preload)."""
+        host = self.host(name)
+        await self.activate(host.name)
+        return await host.load()
+
+    async def unload(self) -> bool:
+        """Unload the resident model (refused while a job runs on it). False when none was loaded."""
+        resident = self.resident
+        return await resident.unload() if resident is not None else False
+
+    async def close(self) -> None:
+        for host in self:
+            await host.close()
