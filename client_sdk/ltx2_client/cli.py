@@ -127,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.json:
                 return _print_info(info, as_json=True)
             state = f"loaded on {info.device}" if info.loaded else "unloaded"
-            print(f"{info.model_id}: {state}")
+            name = f" ({info.resident_model})" if len(info.models) > 1 and info.resident_model else ""
+            print(f"{info.model_id}{name}: {state}")
             return 0
         if args.command == "prefetch":
             return _prefetch(client, args.file)

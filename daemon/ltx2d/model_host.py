@@ -20,12 +20,12 @@ from .errors import ServiceError, StatusCode
 log = logging.getLogger("ltx2d.model_host")
 
 
-def _load_error(exc: BaseException) -> ServiceError:
+def _load_error(exc: BaseException, name: str) -> ServiceError:
     if isinstance(exc, ltx2.OutOfMemory):
-        return ServiceError(StatusCode.RESOURCE_EXHAUSTED, f"GPU out of memory while loading the model: {exc}")
+        return ServiceError(StatusCode.RESOURCE_EXHAUSTED, f"GPU out of memory while loading model {name!r}: {exc}")
     if isinstance(exc, ltx2.CheckpointError):
-        return ServiceError(StatusCode.FAILED_PRECONDITION, f"the model could not be loaded: {exc}")
-    return ServiceError(StatusCode.INTERNAL, f"the model could not be loaded: {type(exc).__name__}: {exc}")
+        return ServiceError(StatusCode.FAILED_PRECONDITION, f"model {name!r} could not be loaded: {exc}")
+    return ServiceError(StatusCode.INTERNAL, f"model {name!r} could not be loaded: {type(exc).__name__}: {exc}")
 
 
 class ModelHost:
@@ -78,6 +78,11 @@ class ModelHost:
         return self._engine is not None
 
     @property
+    def describable(self) -> bool:
+        """Whether the model can be described without loading it (`describe_source` given)."""
+        return self._describe_source is not None
+
+    @property
     def in_use(self) -> int:
         """How many jobs hold the engine now."""
         return self._uses
@@ -98,7 +103,7 @@ class ModelHost:
             try:
                 self._described = await asyncio.to_thread(self._describe_source)
             except Exception as exc:
-                raise _load_error(exc) from exc
+                raise _load_error(exc, self.name) from exc
         return self._described
 
     async def fingerprint(self) -> str:
@@ -136,8 +141,8 @@ class ModelHost:
                     if self._warm_up_params is not None:
                         await asyncio.to_thread(engine.clip_format, self._warm_up_params)
                 except Exception as exc:
-                    log.exception("model load failed")
-                    raise _load_error(exc) from exc
+                    log.exception("model load failed name=%s", self.name)
+                    raise _load_error(exc, self.name) from exc
                 self._engine, self._info = engine, info
                 self.loads += 1
                 log.info(
@@ -174,7 +179,9 @@ class ModelHost:
 
     async def _unload(self, reason: str, when_busy: str) -> bool:
         """`when_busy`: "refuse" (raise), "skip" (return False) or "force" (shutdown only)."""
-        async with self._get_lock():
+        async with self._get_lock():  # waits for a load or a close in progress to end
+            if self._engine is None:
+                return False
             # Checked under the lock: a job may have taken the engine while a load was finishing.
             if self._uses and when_busy == "refuse":
                 raise ServiceError(
@@ -186,8 +193,6 @@ class ModelHost:
                 return False
             engine, self._engine = self._engine, None
             self._cancel_idle_timer()
-            if engine is None:
-                return False
             try:
                 await asyncio.to_thread(engine.close)
             except Exception:

@@ -29,6 +29,9 @@ class ModelPool:
         if len(self._hosts) != len(hosts):
             raise ValueError(f"model names must differ: {[host.name for host in hosts]}")
         self.default = hosts[0].name
+        if len(hosts) > 1 and not all(host.describable for host in hosts):
+            # Describing by loading would put a second model on the device beside the resident one.
+            raise ValueError("with several models, every model host needs a describe_source")
         self._switching: asyncio.Lock | None = None
 
     @classmethod
@@ -79,14 +82,16 @@ class ModelPool:
         target = self.host(name)
         async with self._lock():  # two activations must not load two models side by side
             for host in self:
-                if host is target or not host.loaded:
+                if host is target:
                     continue
-                if host.in_use:
+                if host.in_use and host.loaded:
                     raise ServiceError(
                         StatusCode.FAILED_PRECONDITION,
                         f"cannot switch to model {target.name!r} while {host.in_use} job(s) run on "
                         f"model {host.name!r}; wait for them or cancel them",
                     )
+                # Also when it does not look loaded: a load left running by a cancelled Load, or an
+                # idle unload still closing, holds the host's lock until its weights are in or out.
                 await host.unload(reason=f"switching to model {target.name!r}")
             return await target.engine()
 

@@ -23,8 +23,10 @@ class Models:
     """Two fake models, "a" and "b", whose engines record the order runs start in and check, at
     every load, that no other model is loaded (one resident at a time)."""
 
-    def __init__(self, gate: Gate | None = None) -> None:
+    def __init__(self, gate: Gate | None = None, *, hold_load: dict[str, threading.Event] | None = None) -> None:
         self.gate = gate
+        self.hold_load = hold_load or {}  # a model's load waits for its event
+        self.fail_load: set[str] = set()  # models whose load raises
         self.started: list[str] = []  # "model:prompt", across both models
         self.loads: list[str] = []
         self.overlaps: list[str] = []  # a load while another model was loaded
@@ -43,6 +45,10 @@ class Models:
         def build() -> FakeEngine:
             self.loads.append(name)
             self.overlaps += [host.name for host in self.hosts if host.loaded]
+            if name in self.hold_load and not self.hold_load[name].wait(10):
+                raise TimeoutError("load never released")
+            if name in self.fail_load:
+                raise ltx2.CheckpointError(f"transformer/ of {name} is incomplete")
             return FakeEngine(fingerprint=f"fake-{name}", on_step=on_step)
 
         info = FakeEngine(fingerprint=f"fake-{name}").info()
@@ -182,3 +188,51 @@ def test_an_unknown_model_is_refused_naming_the_field_and_a_busy_one_blocks_a_sw
         await scheduler.shutdown(1.0)
 
     arun(body())
+
+
+def test_a_cancelled_load_finishes_before_another_model_loads() -> None:
+    release = threading.Event()
+
+    async def body() -> None:
+        models = Models(hold_load={"b": release})
+        scheduler = models.scheduler()
+        load = asyncio.ensure_future(models.pool.load("b"))
+        await wait_until(lambda: models.loads == ["b"])
+        load.cancel()  # the client gave up (deadline, disconnect): b's load goes on, shielded
+        with pytest.raises(asyncio.CancelledError):
+            await load
+        job = reading(scheduler.submit("one", small_params("one"), model="a"))
+        await asyncio.sleep(0.05)
+        assert models.loads == ["b"]  # a waits for b to be in, then out
+        release.set()
+        await job
+        assert models.loads == ["b", "a"] and models.overlaps == []
+        assert not models.host("b").loaded and models.host("a").loaded
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_a_model_that_fails_to_load_fails_its_jobs_naming_it_and_the_other_still_serves() -> None:
+    async def body() -> None:
+        models = Models()
+        models.fail_load.add("b")
+        scheduler = models.scheduler()
+        await drain(scheduler.submit("one", small_params("one"), model="a"))
+        with pytest.raises(ServiceError) as failed:
+            await drain(scheduler.submit("two", small_params("two"), model="b"))
+        assert failed.value.code is StatusCode.FAILED_PRECONDITION
+        assert "model 'b'" in failed.value.message and "incomplete" in failed.value.message
+        await drain(scheduler.submit("three", small_params("three"), model="a"))
+        assert models.started == ["a:one", "a:three"] and models.pool.resident is models.host("a")
+        await scheduler.shutdown(1.0)
+
+    arun(body())
+
+
+def test_several_models_need_to_be_described_without_loading() -> None:
+    undescribed = [ModelHost(FakeEngine, name="a"), ModelHost(FakeEngine, name="b")]
+    with pytest.raises(ValueError, match="describe_source"):
+        ModelPool(undescribed)
+    with pytest.raises(ValueError, match="must differ"):
+        ModelPool([ModelHost(FakeEngine, name="a"), ModelHost(FakeEngine, name="a")])
