@@ -68,6 +68,8 @@ class ModelHost:
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_task: asyncio.Task[None] | None = None
         self.loads = 0  # how many times the engine was built (for tests and logs)
+        # When the last load failed, and how; None after a load that worked.
+        self.last_failure: tuple[float, ServiceError] | None = None
 
     @property
     def keep_alive_s(self) -> float:
@@ -142,8 +144,11 @@ class ModelHost:
                         await asyncio.to_thread(engine.clip_format, self._warm_up_params)
                 except Exception as exc:
                     log.exception("model load failed name=%s", self.name)
-                    raise _load_error(exc, self.name) from exc
+                    error = _load_error(exc, self.name)
+                    self.last_failure = (time.monotonic(), error)
+                    raise error from exc
                 self._engine, self._info = engine, info
+                self.last_failure = None
                 self.loads += 1
                 log.info(
                     "model loaded name=%s model_id=%s device=%s load_s=%.2f",

@@ -10,6 +10,7 @@ GPU with their activations, and swapping weights per step would cost more than t
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator, Sequence
 
 import ltx2
@@ -17,6 +18,12 @@ import ltx2
 from .errors import ServiceError, StatusCode
 from .model_host import ModelHost
 from .validation import model_name
+
+# A model whose load failed this recently fails its next jobs at once, without unloading the
+# resident one first: each attempt would cost the resident model a full reload (tens of seconds
+# at real sizes) and any client could make the daemon thrash by naming a broken model. An explicit
+# Load tries again at any time.
+LOAD_RETRY_S = 60.0
 
 
 class ModelPool:
@@ -74,13 +81,23 @@ class ModelPool:
             self._switching = asyncio.Lock()
         return self._switching
 
-    async def activate(self, name: str) -> ltx2.Engine:
+    async def activate(self, name: str, *, retry: bool = False) -> ltx2.Engine:
         """Model `name`'s warm engine, the other models unloaded first (one resident at a time).
 
         FAILED_PRECONDITION while a job runs on another model: its engine cannot be closed under it.
+        A model whose load failed less than `LOAD_RETRY_S` ago fails again at once unless `retry`.
         """
         target = self.host(name)
         async with self._lock():  # two activations must not load two models side by side
+            failure = target.last_failure
+            if failure is not None and not retry and not target.loaded:
+                failed_at, error = failure
+                if time.monotonic() - failed_at < LOAD_RETRY_S:
+                    raise ServiceError(
+                        error.code,
+                        f"{error.message} (loading failed {time.monotonic() - failed_at:.0f} s ago; tried again "
+                        f"after {LOAD_RETRY_S:g} s or on an explicit Load)",
+                    )
             for host in self:
                 if host is target:
                     continue
@@ -98,7 +115,7 @@ class ModelPool:
     async def load(self, name: str = "") -> ltx2.ModelInfo:
         """Make model `name` resident now (Load RPC, --preload)."""
         host = self.host(name)
-        await self.activate(host.name)
+        await self.activate(host.name, retry=True)
         return await host.load()
 
     async def unload(self) -> bool:

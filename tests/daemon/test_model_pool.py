@@ -225,6 +225,15 @@ def test_a_model_that_fails_to_load_fails_its_jobs_naming_it_and_the_other_still
         assert "model 'b'" in failed.value.message and "incomplete" in failed.value.message
         await drain(scheduler.submit("three", small_params("three"), model="a"))
         assert models.started == ["a:one", "a:three"] and models.pool.resident is models.host("a")
+        assert models.loads == ["a", "b", "a"]
+        # b again, soon after: refused at once, a stays loaded (no thrash); an explicit Load retries.
+        with pytest.raises(ServiceError) as again:
+            await drain(scheduler.submit("four", small_params("four"), model="b"))
+        assert "model 'b'" in again.value.message and "tried again after" in again.value.message
+        assert models.loads == ["a", "b", "a"] and models.host("a").loaded
+        models.fail_load.clear()
+        assert (await models.pool.load("b")).fingerprint == "fake-b"
+        assert models.loads == ["a", "b", "a", "b"] and models.overlaps == []
         await scheduler.shutdown(1.0)
 
     arun(body())
