@@ -264,3 +264,17 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> Non
         if time.monotonic() > deadline:
             raise TimeoutError("condition never held")
         await asyncio.sleep(0.005)
+
+
+async def drain(job: Any) -> list[object]:
+    """Every event of a scheduler job (`ltx2d.scheduler.Job`) up to its end."""
+    events = []
+    while (event := await job.next_event()) is not None:
+        events.append(event)
+    return events
+
+
+def reading(job: Any) -> asyncio.Future[list[object]]:
+    """Read the job's events in a task, as a transport does: the engine runs only as far as its
+    reader has read (lock-step), so a job nobody reads does not get past its first event."""
+    return asyncio.ensure_future(drain(job))

@@ -13,8 +13,8 @@ from ltx2d.domain import Priority
 from ltx2d.errors import ServiceError, StatusCode
 from ltx2d.model_host import ModelHost
 from ltx2d.model_pool import ModelPool
-from ltx2d.scheduler import MAX_PASSED_FOR_RESIDENT, Job, Scheduler
-from tests.fake_engine import FakeEngine, Gate, arun, small_params, wait_until
+from ltx2d.scheduler import MAX_PASSED_FOR_RESIDENT, Scheduler
+from tests.fake_engine import FakeEngine, Gate, arun, drain, reading, small_params, wait_until
 
 REALTIME, INTERACTIVE, BATCH = Priority.REALTIME, Priority.INTERACTIVE, Priority.BATCH
 
@@ -61,17 +61,6 @@ class Models:
         scheduler = Scheduler(self.pool, capacity)
         scheduler.start()
         return scheduler
-
-
-async def drain(job: Job) -> list[object]:
-    events = []
-    while (event := await job.next_event()) is not None:
-        events.append(event)
-    return events
-
-
-def reading(job: Job) -> asyncio.Future[list[object]]:
-    return asyncio.ensure_future(drain(job))
 
 
 def test_switching_unloads_the_resident_model_and_never_holds_two() -> None:

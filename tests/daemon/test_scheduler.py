@@ -14,7 +14,7 @@ from ltx2d.domain import Priority, stream_messages
 from ltx2d.errors import ServiceError, StatusCode
 from ltx2d.model_host import ModelHost
 from ltx2d.scheduler import Job, JobState, Scheduler
-from tests.fake_engine import FakeEngine, FakeEngineFactory, Gate, arun, small_params, wait_until
+from tests.fake_engine import FakeEngine, FakeEngineFactory, Gate, arun, drain, reading, small_params, wait_until
 
 REALTIME, INTERACTIVE, BATCH = Priority.REALTIME, Priority.INTERACTIVE, Priority.BATCH
 
@@ -25,19 +25,6 @@ def make(capacity: int = 8, **engine_kwargs: object) -> tuple[FakeEngineFactory,
     scheduler = Scheduler(host, capacity)
     scheduler.start()
     return factory, host, scheduler
-
-
-async def drain(job: Job) -> list[object]:
-    events = []
-    while (event := await job.next_event()) is not None:
-        events.append(event)
-    return events
-
-
-def reading(job: Job) -> asyncio.Future[list[object]]:
-    """Read the job's events in a task, as a transport does: the engine runs only as far as its
-    reader has read (lock-step), so a job nobody reads does not get past its first event."""
-    return asyncio.ensure_future(drain(job))
 
 
 async def failure(job: Job | asyncio.Future[list[object]]) -> ServiceError:
