@@ -143,6 +143,8 @@ class ModelEntry:
     # Known once the model was described from its checkpoint or loaded; empty before.
     model_path: str = ""
     version: str = ""
+    # Times it was loaded since start (metrics).
+    loads: int = 0
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,18 @@ class _ServiceCollector(Collector):
         yield GaugeMetricFamily(
             "ltx2d_model_memory_bytes", "Device memory held by the model's weights.", value=info.device_memory_bytes
         )
+        if info.models:
+            resident = GaugeMetricFamily(
+                "ltx2d_model_resident", "1 for the configured model on the device now.", labels=["model"]
+            )
+            loads = CounterMetricFamily(
+                "ltx2d_model_loads", "Times each configured model was loaded (a switch is one).", labels=["model"]
+            )
+            for entry in info.models:
+                resident.add_metric([entry.name], 1 if entry.loaded else 0)
+                loads.add_metric([entry.name], entry.loads)
+            yield resident
+            yield loads
         yield CounterMetricFamily("ltx2d_preemptions", "Jobs paused so that another could run.", value=info.preemptions)
         yield CounterMetricFamily(
             "ltx2d_stalls", "Jobs and replays cancelled because their consumer stopped reading.", value=info.stalls

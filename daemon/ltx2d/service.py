@@ -495,6 +495,7 @@ def _model_entry(host: ModelHost, default: bool) -> ModelEntry:
         default=default,
         model_path=info.model_path if info is not None else "",
         version=info.version if info is not None else "",
+        loads=host.loads,
     )
 
 

@@ -256,6 +256,8 @@ def test_metrics_endpoint(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> Non
     text = urllib.request.urlopen(f"http://127.0.0.1:{daemon.metrics_port}/metrics", timeout=10).read().decode()
     assert "ltx2d_queue_depth 0.0" in text
     assert "ltx2d_model_loaded 1.0" in text
+    assert 'ltx2d_model_resident{model="default"} 1.0' in text
+    assert 'ltx2d_model_loads_total{model="default"} 1.0' in text
     ok = [line for line in text.splitlines() if line.startswith("ltx2d_jobs_total{") and 'outcome="OK"' in line]
     assert ok and float(ok[0].rsplit(" ", 1)[1]) >= 1
     assert "ltx2d_time_to_first_chunk_seconds_count" in text

@@ -5,6 +5,7 @@ says which is resident, a cache hit for the other model loads nothing, bad names
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,8 @@ def daemon() -> Iterator[Any]:
     from ltx2d import testing
 
     v20, v23 = ensure_tiny_checkpoint(version="2.0"), ensure_tiny_checkpoint(version="2.3")
-    with testing.DaemonProcess(["--model", f"v20={v20}", "--model", f"v23={v23}"]) as process:
+    args = ["--model", f"v20={v20}", "--model", f"v23={v23}", "--metrics-port", "0"]
+    with testing.DaemonProcess(args) as process:
         yield process
 
 
@@ -53,6 +55,10 @@ def test_requests_choose_the_model_and_one_is_resident_at_a_time(daemon: Any) ->
     assert hit_23.cache_hit and np.array_equal(hit_23.frames, on_23.frames)
     assert np.array_equal(hit_23.audio, on_23.audio)
     assert after_hit.resident_model == "v20"
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{daemon.metrics_port}/metrics", timeout=10).read().decode()
+    assert 'ltx2d_model_resident{model="v20"} 1.0' in metrics
+    assert 'ltx2d_model_resident{model="v23"} 0.0' in metrics
+    assert 'ltx2d_model_loads_total{model="v23"} 1.0' in metrics  # the hit loaded nothing
 
 
 def test_load_switches_models_and_bad_names_are_refused_naming_the_field(daemon: Any) -> None:
