@@ -159,9 +159,9 @@ def write_ready_file(path: Path, payload: dict[str, object]) -> None:
 class Daemon:
     """One running daemon: the service and the transports in front of it.
 
-    `engine_factory` builds the engine when a model loads; by default the real `Ltx2Engine` of each
-    configured model (tests pass a fake one, used for every model, which then is described by
-    loading it).
+    `engine_factory` builds the engine when the model loads; by default the real `Ltx2Engine` of each
+    configured model. Tests pass a fake one, for a single model: it is described by loading it,
+    which several models must not do (`ModelPool` refuses).
     """
 
     def __init__(
