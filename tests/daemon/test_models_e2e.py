@@ -107,3 +107,21 @@ def test_a_model_whose_checkpoint_cannot_be_read_stops_the_start_naming_it(tmp_p
         process.start()
     process.stop()
     assert "--model gone" in str(caught.value) and str(missing) in str(caught.value)
+
+
+def test_the_cli_lists_loads_and_generates_on_a_named_model(daemon: Any, tmp_path: Any, capsys: Any) -> None:
+    import wave
+
+    from ltx2_client.cli import main
+
+    address = daemon.grpc_address
+    assert main(["load", "--model", "v23", "--address", address]) == 0
+    assert "(v23): loaded" in capsys.readouterr().out
+    assert main(["info", "--address", address]) == 0
+    listed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("models"))
+    assert "v20 2.0 (default)" in listed and "v23 2.3 (resident)" in listed
+    wav = tmp_path / "door.wav"
+    argv = ["generate", "a door", "--wav", str(wav), "--model", "v20", "--frames", "17", "--width", "64"]
+    assert main([*argv, "--height", "64", "--steps", "2", "-q", "--address", address]) == 0
+    with wave.open(str(wav)) as audio:
+        assert audio.getframerate() == 24000
