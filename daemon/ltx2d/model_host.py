@@ -19,6 +19,12 @@ from .errors import ServiceError, StatusCode
 
 log = logging.getLogger("ltx2d.model_host")
 
+# How long an unload (or a switch to another model) waits for the jobs holding the engine to let
+# go before it is refused: a job whose client already has its Completed is still unwinding its
+# engine thread for a few milliseconds, and a client that sends Unload or Load right after the
+# end must not be told a job still runs. A job that really runs is refused after this.
+RELEASE_GRACE_S = 2.0
+
 
 def _load_error(exc: BaseException, name: str) -> ServiceError:
     if isinstance(exc, ltx2.OutOfMemory):
@@ -180,7 +186,15 @@ class ModelHost:
         Raises FAILED_PRECONDITION while a job is running on it: closing under a running job would
         crash that job; cancel it (or wait for it) first. Queued jobs reload the model on demand.
         """
+        await self.wait_idle(RELEASE_GRACE_S)
         return await self._unload(reason=reason, when_busy="refuse")
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds until no job holds the engine; False if one still does."""
+        deadline = time.monotonic() + timeout
+        while self._uses and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return not self._uses
 
     async def _unload(self, reason: str, when_busy: str) -> bool:
         """`when_busy`: "refuse" (raise), "skip" (return False) or "force" (shutdown only)."""

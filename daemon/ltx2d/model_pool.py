@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 import ltx2
 
 from .errors import ServiceError, StatusCode
-from .model_host import ModelHost
+from .model_host import RELEASE_GRACE_S, ModelHost
 from .validation import model_name
 
 # A model whose load failed this recently fails its next jobs at once, without unloading the
@@ -101,7 +101,7 @@ class ModelPool:
             for host in self:
                 if host is target:
                     continue
-                if host.in_use and host.loaded:
+                if host.in_use and host.loaded and not await host.wait_idle(RELEASE_GRACE_S):
                     raise ServiceError(
                         StatusCode.FAILED_PRECONDITION,
                         f"cannot switch to model {target.name!r} while {host.in_use} job(s) run on "

@@ -257,7 +257,8 @@ def test_metrics_endpoint(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> Non
     assert "ltx2d_queue_depth 0.0" in text
     assert "ltx2d_model_loaded 1.0" in text
     assert 'ltx2d_model_resident{model="default"} 1.0' in text
-    assert 'ltx2d_model_loads_total{model="default"} 1.0' in text
+    loads = [line for line in text.splitlines() if line.startswith('ltx2d_model_loads_total{model="default"}')]
+    assert loads and float(loads[0].rsplit(" ", 1)[1]) >= 1  # other tests of the module unload and load
     ok = [line for line in text.splitlines() if line.startswith("ltx2d_jobs_total{") and 'outcome="OK"' in line]
     assert ok and float(ok[0].rsplit(" ", 1)[1]) >= 1
     assert "ltx2d_time_to_first_chunk_seconds_count" in text

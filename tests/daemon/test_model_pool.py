@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
 import ltx2
 from ltx2d.domain import Priority
 from ltx2d.errors import ServiceError, StatusCode
-from ltx2d.model_host import ModelHost
+from ltx2d.model_host import RELEASE_GRACE_S, ModelHost
 from ltx2d.model_pool import ModelPool
 from ltx2d.scheduler import MAX_PASSED_FOR_RESIDENT, Scheduler
 from tests.fake_engine import FakeEngine, Gate, arun, drain, reading, small_params, wait_until
@@ -234,3 +235,25 @@ def test_several_models_need_to_be_described_without_loading() -> None:
         ModelPool(undescribed)
     with pytest.raises(ValueError, match="must differ"):
         ModelPool([ModelHost(FakeEngine, name="a"), ModelHost(FakeEngine, name="a")])
+
+
+def test_a_switch_waits_for_a_job_that_is_ending_and_refuses_one_that_runs() -> None:
+    """A job whose client has its Completed still holds the engine while its thread unwinds: a Load
+    sent right then waits for it (CI caught the refusal), one sent during a long job is refused."""
+
+    async def body() -> None:
+        models = Models()
+        await models.pool.load("a")
+        host = models.host("a")
+        host.acquire()  # a job ending: it lets go in 50 ms
+        asyncio.get_running_loop().call_later(0.05, host.release)
+        assert (await models.pool.load("b")).fingerprint == "fake-b" and not host.loaded
+        models.host("b").acquire()  # a job that goes on running
+        started = time.monotonic()
+        with pytest.raises(ServiceError) as busy:
+            await models.pool.load("a")
+        assert busy.value.code is StatusCode.FAILED_PRECONDITION
+        assert time.monotonic() - started >= RELEASE_GRACE_S * 0.9
+        models.host("b").release()
+
+    arun(body())
