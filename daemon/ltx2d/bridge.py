@@ -32,7 +32,7 @@ from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 
 from . import __version__, proto_convert
 from .auth import TokenAuth
-from .domain import Accepted, ClipRequest, Delivery
+from .domain import Accepted, ClipRequest, Delivery, ServiceInfo
 from .errors import ServiceError, StatusCode, invalid, service_error
 from .event_encoding import EncodedEvent, encode_event, is_slow_to_encode
 from .msgpack_codec import MalformedFrame, encode_frame_parts, map_to_message, message_to_map, read_frame
@@ -382,13 +382,14 @@ class BridgeConnection:
         if message:
             key = sorted(message)[0]
             raise invalid(key, message[key], "unknown key for this request")
-        info = proto_convert.info_to_proto(await call())
-        await self.send({"type": "info", "id": request_id, **message_to_map(info)})
+        await self._send_info(request_id, await call())
 
     async def _load(self, request_id: Any, message: dict[str, Any]) -> None:
         request = map_to_message(message, pb.LoadRequest)  # unknown keys refused, naming them
-        info = proto_convert.info_to_proto(await self._service.load(request.model))
-        await self.send({"type": "info", "id": request_id, **message_to_map(info)})
+        await self._send_info(request_id, await self._service.load(request.model))
+
+    async def _send_info(self, request_id: Any, info: ServiceInfo) -> None:
+        await self.send({"type": "info", "id": request_id, **message_to_map(proto_convert.info_to_proto(info))})
 
     async def _prefetch(self, request_id: Any, message: dict[str, Any]) -> None:
         request = map_to_message(message, pb.PrefetchRequest)

@@ -66,11 +66,6 @@ class ModelPool:
         """The model loaded on the device now, if any."""
         return next((host for host in self if host.loaded), None)
 
-    @property
-    def busy(self) -> ModelHost | None:
-        """The model a job is running (or paused) on, if any."""
-        return next((host for host in self if host.in_use), None)
-
     def info(self) -> ltx2.ModelInfo | None:
         """The resident model, else the default one as last loaded or described."""
         resident = self.resident

@@ -149,7 +149,7 @@ class Job:
         priority: Priority,
         deadline: float | None,
         seq: int,
-        model: str = "default",
+        model: str,
     ) -> None:
         self.id = job_id
         self.params = params
@@ -375,13 +375,14 @@ class Scheduler:
         """
         self._check_admission(len(specs))
         now = time.monotonic()
+        models = []
         for job_id, _, _, deadline, _, *model in specs:
             if job_id in self._jobs or job_id in self._replays:
                 raise ValueError(f"job id {job_id!r} is already pending")
-            self._pool.resolve_name(model[0] if model else "")  # INVALID_ARGUMENT for an unknown one
+            models.append(self._pool.resolve_name(model[0] if model else ""))  # INVALID_ARGUMENT if unknown
             if deadline is not None and deadline <= now:
                 raise ServiceError(StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the job was queued")
-        return [self._enqueue(*spec, now=now) for spec in specs]
+        return [self._enqueue(*spec[:5], model, now=now) for spec, model in zip(specs, models, strict=True)]
 
     def _enqueue(
         self,
@@ -390,15 +391,15 @@ class Scheduler:
         priority: Priority,
         deadline: float | None,
         log_fields: dict[str, object] | None,
-        model: str = "",
+        model: str,
         *,
         now: float,
     ) -> Job:
-        name = self._pool.resolve_name(model)
-        job = Job(job_id, params, Priority(priority), deadline, next(self._seq), name)
+        """Queue one job on model `model` (a configured name, as `submit_all` resolved it)."""
+        job = Job(job_id, params, Priority(priority), deadline, next(self._seq), model)
         job.log_fields = {"job_id": job_id, "priority": job.priority.name, **(log_fields or {})}
         if len(self._pool.names) > 1:
-            job.log_fields["model"] = name
+            job.log_fields["model"] = model
         job.queue_position = sum(1 for other in self._queued.values() if other.sort_key < job.sort_key)
         self._queued[job_id] = job
         self._jobs[job_id] = job

@@ -83,10 +83,8 @@ def load_options(config: DaemonConfig, spec: ModelSpec) -> LoadOptions:
     )
 
 
-def real_engine_factory(config: DaemonConfig, spec: ModelSpec | None = None) -> Callable[[], ltx2.Engine]:
-    """Builds the real engine of model `spec` (the default one if None); torch is imported lazily,
-    when a model loads."""
-    spec = spec or configured_models(config)[0]
+def real_engine_factory(config: DaemonConfig, spec: ModelSpec) -> Callable[[], ltx2.Engine]:
+    """Builds the real engine of model `spec`; torch is imported lazily, when a model loads."""
 
     def build() -> ltx2.Engine:
         from diffusers.utils import logging as diffusers_logging
@@ -102,10 +100,9 @@ def real_engine_factory(config: DaemonConfig, spec: ModelSpec | None = None) -> 
     return build
 
 
-def checkpoint_description(config: DaemonConfig, spec: ModelSpec | None = None) -> Callable[[], ltx2.ModelInfo]:
-    """Model `spec` (the default one if None) as its files describe it, no weight loaded: its
-    fingerprint, its adapters' fingerprints, version, presets, features and audio format."""
-    spec = spec or configured_models(config)[0]
+def checkpoint_description(config: DaemonConfig, spec: ModelSpec) -> Callable[[], ltx2.ModelInfo]:
+    """Model `spec` as its files describe it, no weight loaded: its fingerprint, its adapters'
+    fingerprints, version, presets, features and audio format."""
 
     def describe() -> ltx2.ModelInfo:
         from ltx2.loader import describe_checkpoint

@@ -223,7 +223,8 @@ def test_the_daemons_checkpoint_description_is_the_loaded_models(tiny_checkpoint
     from ltx2d.server import checkpoint_description
 
     path = Path(str(tiny_checkpoint))
-    described = checkpoint_description(DaemonConfig(models=(ModelSpec("default", path),)))()
+    spec = ModelSpec("default", path)
+    described = checkpoint_description(DaemonConfig(models=(spec,)), spec)()
     loaded = load_pipeline(path).info
     assert (described.fingerprint, described.version, described.native_sample_rate) == (
         loaded.fingerprint,

@@ -64,6 +64,13 @@ class Models:
         return scheduler
 
 
+async def blocked(scheduler: Scheduler, gate: Gate, priority: Priority = BATCH) -> asyncio.Future[list[object]]:
+    """A job "blocker" on model a, held by `gate` at its step, read in a task."""
+    blocker = reading(scheduler.submit("blocker", small_params("blocker"), priority, model="a"))
+    await wait_until(gate.reached["blocker"].is_set)
+    return blocker
+
+
 def test_switching_unloads_the_resident_model_and_never_holds_two() -> None:
     async def body() -> None:
         models = Models()
@@ -86,8 +93,7 @@ def test_queued_jobs_of_the_resident_model_go_first_within_a_priority_but_not_fo
     async def body() -> None:
         models = Models(gate)
         scheduler = models.scheduler()
-        blocker = reading(scheduler.submit("blocker", small_params("blocker"), REALTIME, model="a"))
-        await wait_until(gate.reached["blocker"].is_set)
+        blocker = await blocked(scheduler, gate, REALTIME)
         # b's job is the oldest, but each a job after it saves a switch: up to the bound.
         jobs = [scheduler.submit("b-old", small_params("b-old"), model="b")]
         count = MAX_PASSED_FOR_RESIDENT + 2
@@ -114,8 +120,7 @@ def test_realtime_for_the_resident_model_preempts_and_does_not_wait_behind_a_swi
     async def body() -> None:
         models = Models(gate)
         scheduler = models.scheduler()
-        blocker = reading(scheduler.submit("blocker", small_params("blocker"), BATCH, model="a"))
-        await wait_until(gate.reached["blocker"].is_set)
+        blocker = await blocked(scheduler, gate)
         other = reading(scheduler.submit("b-first", small_params("b-first"), REALTIME, model="b"))
         mine = reading(scheduler.submit("a-rt", small_params("a-rt"), REALTIME, model="a"))
         await asyncio.sleep(0.05)
@@ -137,8 +142,7 @@ def test_realtime_for_another_model_waits_for_the_running_job_then_goes_first() 
     async def body() -> None:
         models = Models(gate)
         scheduler = models.scheduler()
-        blocker = reading(scheduler.submit("blocker", small_params("blocker"), BATCH, model="a"))
-        await wait_until(gate.reached["blocker"].is_set)
+        blocker = await blocked(scheduler, gate)
         same = reading(scheduler.submit("a-next", small_params("a-next"), INTERACTIVE, model="a"))
         rt = reading(scheduler.submit("b-rt", small_params("b-rt"), REALTIME, model="b"))
         await asyncio.sleep(0.05)
@@ -162,8 +166,7 @@ def test_an_unknown_model_is_refused_naming_the_field_and_a_busy_one_blocks_a_sw
             scheduler.submit("x", small_params("x"), model="c")
         assert info.value.code is StatusCode.INVALID_ARGUMENT and info.value.field == "model"
         assert "'c'" in info.value.message and "a, b" in info.value.message
-        blocker = reading(scheduler.submit("blocker", small_params("blocker"), model="a"))
-        await wait_until(gate.reached["blocker"].is_set)
+        blocker = await blocked(scheduler, gate, INTERACTIVE)
         with pytest.raises(ServiceError) as busy:
             await models.pool.load("b")
         assert busy.value.code is StatusCode.FAILED_PRECONDITION and "'a'" in busy.value.message
