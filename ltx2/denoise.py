@@ -86,18 +86,16 @@ class DenoiseJob:
     activate: Callable[[], None] = field(default=lambda: None)
 
 
-def denoise(
-    pipe: Any,
-    call_kwargs: dict[str, Any],
-    control: JobControl,
-    emit: Callable[[Progress], None],
-    job: DenoiseJob,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run the pipeline with output_type="latent"; returns (video latents [1, C, F, h, w], audio
-    latents), both denormalized. Emits one DENOISING Progress per step (and PAUSED when parked)."""
-    view = job_view(pipe, fixed_sigmas=job.fixed_sigmas)
+class StepHook:
+    """What runs after every denoising step, whichever loop runs it: one DENOISING Progress (with a
+    preview of the packed video latents when wanted), then the job's checkpoint, where a cancel
+    raises and a pause parks the job (PAUSED), re-applying its adapters when it resumes."""
 
-    def progress(phase: Phase, step: int, latents: torch.Tensor | None = None) -> Progress:
+    def __init__(self, view: Any, control: JobControl, emit: Callable[[Progress], None], job: DenoiseJob) -> None:
+        self._view, self._control, self._emit, self._job = view, control, emit, job
+
+    def progress(self, phase: Phase, step: int, latents: torch.Tensor | None = None) -> Progress:
+        job, view = self._job, self._view
         preview = (b"", 0, 0)
         if latents is not None and job.latent_shape is not None:
             frames, height, width = job.latent_shape
@@ -114,17 +112,34 @@ def denoise(
             preview_height=preview[2],
         )
 
-    def on_step_end(_pipe: Any, i: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        emit(progress(Phase.DENOISING, i + 1, kwargs.get("latents")))
+    def __call__(self, i: int, latents: torch.Tensor | None) -> None:
+        """After step `i` (0-based); `latents`: the packed video latents, or None."""
+        self._emit(self.progress(Phase.DENOISING, i + 1, latents))
         paused = []
 
         def on_pause() -> None:
             paused.append(True)
-            emit(progress(Phase.PAUSED, i + 1))
+            self._emit(self.progress(Phase.PAUSED, i + 1))
 
-        control.checkpoint(on_pause=on_pause)
+        self._control.checkpoint(on_pause=on_pause)
         if paused:
-            job.activate()
+            self._job.activate()
+
+
+def denoise(
+    pipe: Any,
+    call_kwargs: dict[str, Any],
+    control: JobControl,
+    emit: Callable[[Progress], None],
+    job: DenoiseJob,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the pipeline with output_type="latent"; returns (video latents [1, C, F, h, w], audio
+    latents), both denormalized. Emits one DENOISING Progress per step (and PAUSED when parked)."""
+    view = job_view(pipe, fixed_sigmas=job.fixed_sigmas)
+    hook = StepHook(view, control, emit, job)
+
+    def on_step_end(_pipe: Any, i: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        hook(i, kwargs.get("latents"))
         return kwargs
 
     job.activate()

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift
 
 from . import lora
 from .audio import (
@@ -37,7 +36,9 @@ from .engine_api import ModelInfo
 from .errors import InvalidParams, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
-from .params import TEMPORAL_COMPRESSION, GenerationParams, sample_at
+from .modal_denoise import Hold, modal_denoise, schedule_shift, schedule_tokens
+from .mode_inputs import encode_frames, encode_sound, given_sound
+from .params import TEMPORAL_COMPRESSION, GenerationParams, Mode, sample_at
 from .prompt_cache import PromptCache, PromptEmbeddings
 from .versions import preset
 from .worker import Emit, Stream, stream
@@ -182,15 +183,9 @@ class Ltx2Engine:
         if self._fixed_sigmas(params) is not None:
             return
         scheduler = copy.deepcopy(self._pipe.scheduler)
-        config = scheduler.config
         sigmas = np.linspace(1.0, 1 / params.steps, params.steps)
-        mu = calculate_shift(
-            params.video_tokens,
-            config.get("base_image_seq_len", 1024),
-            config.get("max_image_seq_len", 4096),
-            config.get("base_shift", 0.95),
-            config.get("max_shift", 2.05),
-        )
+        hold = Hold(no_video=params.mode is Mode.AUDIO_ONLY)
+        mu = schedule_shift(scheduler, schedule_tokens(self._pipe, params.video_tokens, hold))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -221,6 +216,16 @@ class Ltx2Engine:
             wave = _fit_length(resample(decode_audio(self._pipe, audio_latents), native, fmt.sample_rate), model)
             span = lambda first, end: wave[first:end]  # noqa: E731
         return VideoSpanAudio(span, model, fmt.num_samples, fmt.sample_rate, fmt.channels)
+
+    def _hold(self, params: GenerationParams) -> Hold | None:
+        """What the job's mode holds clean (None: nothing, the pipeline's own loop runs)."""
+        if params.mode is Mode.AUDIO_ONLY:
+            return Hold(no_video=True)
+        if params.video_input is not None:
+            return Hold(video=encode_frames(self._pipe, params.video_input, params.num_frames))
+        if params.audio_input is not None:
+            return Hold(audio=encode_sound(self._pipe, params.audio_input, self.audio_latent_frames(params)))
+        return None
 
     def _fixed_sigmas(self, params: GenerationParams) -> list[float] | None:
         sigmas = preset(params.preset, self.version.version).sigmas if params.preset else None
@@ -295,49 +300,54 @@ class Ltx2Engine:
     def _generate(self, params: GenerationParams, control: JobControl, emit: Emit[Event]) -> None:
         started = time.perf_counter()
         fmt = self.clip_format(params)
-        total = params.num_frames
+        total = fmt.num_frames
 
         emit(Progress(Phase.ENCODING, total_steps=params.steps, total_frames=total))
         control.checkpoint()
         embeddings = self._encode(params)
+        hold = self._hold(params)
         encoded = time.perf_counter()
 
         latent_shape = None
-        if params.preview:
+        if params.preview and params.mode in (Mode.TEXT_TO_AUDIO_VIDEO, Mode.AUDIO_TO_VIDEO):
             s = self._pipe.vae_spatial_compression_ratio
             latent_shape = (params.latent_frames, params.height // s, params.width // s)
         adapters = self.info().adapters
         loras = params.loras
-        self._passes.start()
-        video_latents, audio_latents = denoise(
-            self._pipe,
-            {**self.pipeline_kwargs(params), **embeddings.__dict__},
-            control,
-            emit,
-            DenoiseJob(
-                total_steps=params.steps,
-                total_frames=total,
-                started=started,
-                latent_shape=latent_shape,
-                fixed_sigmas=self._fixed_sigmas(params) is not None,
-                activate=lambda: lora.activate(self._pipe, adapters, loras),
-            ),
+        job = DenoiseJob(
+            total_steps=params.steps,
+            total_frames=total,
+            started=started,
+            latent_shape=latent_shape,
+            fixed_sigmas=self._fixed_sigmas(params) is not None,
+            activate=lambda: lora.activate(self._pipe, adapters, loras),
         )
+        call_kwargs = {**self.pipeline_kwargs(params), **embeddings.__dict__}
+        self._passes.start()
+        if hold is None:
+            video_latents, audio_latents = denoise(self._pipe, call_kwargs, control, emit, job)
+        else:
+            video_latents, audio_latents = modal_denoise(self._pipe, call_kwargs, control, emit, job, hold)
         denoised = time.perf_counter()
         calls, passes = self._passes.stop()
         log.debug("denoise: %d transformer calls, %d passes for %d steps", calls, passes, params.steps)
 
         emit(Progress(Phase.DECODING, total_steps=params.steps, total_frames=total, elapsed_s=denoised - started))
         control.checkpoint()
-        audio = self._audio_spans(audio_latents, params, fmt)
+        if params.audio_input is not None:
+            audio = given_sound(params.audio_input, fmt)
+        else:
+            audio = self._audio_spans(audio_latents, params, fmt)
         decoder = (
-            None
-            if params.audio_only
-            else VideoDecoder(self._pipe.vae, video_latents, push_latents=params.chunk_frames // TEMPORAL_COMPRESSION)
+            VideoDecoder(self._pipe.vae, video_latents, push_latents=params.chunk_frames // TEMPORAL_COMPRESSION)
+            if params.sends_video
+            else None
         )
 
         first_chunk = 0.0
-        for f0, f1 in frame_spans(total, params.chunk_frames):
+        # Video-to-audio pads the given frames to 8k+1: the stream spans the given ones.
+        spans = [(f0, min(f1, total)) for f0, f1 in frame_spans(params.num_frames, params.chunk_frames) if f0 < total]
+        for f0, f1 in spans:
             control.checkpoint()
             s0 = sample_at(f0, params.frame_rate, fmt.sample_rate)
             s1 = sample_at(f1, params.frame_rate, fmt.sample_rate)
@@ -375,7 +385,7 @@ class Ltx2Engine:
                     Phase.DECODING,
                     total_steps=params.steps,
                     frames_decoded=f1,
-                    total_frames=total,
+                    total_frames=fmt.num_frames,
                     elapsed_s=time.perf_counter() - started,
                 )
             )
@@ -383,7 +393,7 @@ class Ltx2Engine:
         emit(
             Completed(
                 seed=params.seed,
-                num_frames=0 if params.audio_only else total,
+                num_frames=total if params.sends_video else 0,
                 num_samples=fmt.num_samples,
                 audio_padded_samples=audio.padded_samples,
                 timings=Timings(

@@ -95,16 +95,16 @@ class ModelInfo:
         return ClipFormat(
             width=params.width,
             height=params.height,
-            num_frames=params.num_frames,
+            num_frames=params.delivered_frames,
             frame_rate=params.frame_rate,
             sample_rate=rate,
             channels=self.channels,
             # Exactly the video's span: the model's audio, then a faded tail (ltx2.audio.VideoSpanAudio).
-            num_samples=sample_at(params.num_frames, params.frame_rate, rate),
+            num_samples=sample_at(params.delivered_frames, params.frame_rate, rate),
             sample_format=params.sample_format,
             seed=params.seed if params.seed is not None else 0,
             steps=params.steps,
-            audio_only=params.audio_only,
+            audio_only=not params.sends_video,
         )
 
     def adapter(self, name: str) -> AdapterInfo | None:

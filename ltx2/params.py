@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import IntEnum
 
+import numpy as np
+
 from .errors import InvalidParams
+from .media_input import AudioInput, MediaFile, RawAudio, RawFrames, VideoInput, decode_audio_input, decode_video
 from .versions import PRESETS, Preset
 
 TEMPORAL_COMPRESSION = 8
@@ -40,6 +43,26 @@ class SampleFormat(IntEnum):
     @property
     def bytes_per_sample(self) -> int:
         return 2 if self is SampleFormat.S16LE else 4
+
+
+class Mode(IntEnum):
+    """What a job generates and from what (numbers match the wire contract; 0 there is the default).
+
+    TEXT_TO_AUDIO_VIDEO: a clip, picture and sound. AUDIO_ONLY: sound from the prompt, with the least
+    video work the model allows (no VideoChunk). VIDEO_TO_AUDIO: sound for the request's frames
+    (`video_input`), which are held clean while the audio is denoised (no VideoChunk: the client has
+    the frames). AUDIO_TO_VIDEO: picture for the request's sound (`audio_input`), held clean; the
+    stream's audio is that sound.
+    """
+
+    TEXT_TO_AUDIO_VIDEO = 1
+    AUDIO_ONLY = 2
+    VIDEO_TO_AUDIO = 3
+    AUDIO_TO_VIDEO = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
 
 
 @dataclass(frozen=True)
@@ -91,6 +114,12 @@ class Limits:
     # LoRA adapters one request may use, and the strength of each (0 gives the base model).
     max_loras: int = 8
     max_lora_strength: float = 2.0
+    # Media a request carries (video_input, audio_input), as sent: under the daemon's 16 MiB gRPC
+    # message limit, with room for the rest of the request.
+    max_input_bytes: int = 12 * 1024 * 1024
+    # video_input's frames at the size they are encoded at (width x height x 3 bytes each): what a
+    # queued job holds (768x512x121 is 143 MB; 1280x704x257 is 695 MB and must be sent smaller).
+    max_input_frame_bytes: int = 256 * 1024 * 1024
 
 
 def sample_at(frame: int, frame_rate: float, sample_rate: int) -> int:
@@ -151,14 +180,30 @@ class GenerationParams:
     # Delivery: 0 keeps the model's native rate.
     audio_sample_rate: int = 0
     sample_format: SampleFormat = SampleFormat.S16LE
-    # Foley: skip decoding video; audio is unchanged.
+    # Skip decoding the clip's video (its audio is unchanged); Mode.AUDIO_ONLY instead generates sound
+    # only, with far less video work, and a different sound.
     audio_only: bool = False
+    mode: Mode = Mode.TEXT_TO_AUDIO_VIDEO
+    # The frames of Mode.VIDEO_TO_AUDIO, the sound of Mode.AUDIO_TO_VIDEO, decoded (`prepare_params`
+    # decodes what a transport sends). They set num_frames (and, for frames, frame_rate and size).
+    video_input: VideoInput | None = None
+    audio_input: AudioInput | None = None
     preview: bool = False
     tags: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def duration_s(self) -> float:
         return self.num_frames / self.frame_rate
+
+    @property
+    def sends_video(self) -> bool:
+        """Whether the stream carries VideoChunks."""
+        return not self.audio_only and self.mode in (Mode.TEXT_TO_AUDIO_VIDEO, Mode.AUDIO_TO_VIDEO)
+
+    @property
+    def delivered_frames(self) -> int:
+        """Frames the stream spans: the given frames for video-to-audio (num_frames pads them to 8k+1)."""
+        return self.video_input.num_frames if self.video_input is not None else self.num_frames
 
     @property
     def latent_frames(self) -> int:
@@ -183,8 +228,10 @@ class GenerationParams:
             if f.name in skip:
                 continue
             value = getattr(self, f.name)
-            if isinstance(value, SampleFormat):
+            if isinstance(value, SampleFormat | Mode):
                 value = int(value)
+            elif isinstance(value, VideoInput | AudioInput):
+                value = value.digest
             elif f.name == "loras":
                 value = [[lora.name, lora.strength] for lora in value]
             out[f.name] = value
@@ -300,6 +347,7 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
         SampleFormat(p.sample_format)
     except ValueError:
         raise InvalidParams("sample_format", p.sample_format, "must be S16LE (1) or F32LE (2)") from None
+    check_mode(p, limits)
     if not isinstance(p.tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in p.tags.items()):
         raise InvalidParams("tags", p.tags, "must map strings to strings")
     tag_chars = sum(len(k) + len(v) for k, v in p.tags.items())
@@ -330,6 +378,7 @@ def prepare_params(
         if name not in known:
             raise InvalidParams(name, value, "is not a generation parameter")
     updates = dict(values)
+    updates = _prepare_inputs(defaults, updates, limits, duration_s)
     if updates.get("preset"):
         # A preset fills what the request left unset, not the deployment's defaults.
         updates = {**dict.fromkeys(PRESET_FIELDS), **updates}
@@ -348,6 +397,125 @@ def prepare_params(
             ) from None
         raise
     return params if params.seed is not None else params.with_seed(secrets.randbits(63))
+
+
+def frames_covering(frames: int, limits: Limits) -> int:
+    """The 8k+1 frame count (at least `limits.min_frames`) that covers `frames` frames."""
+    step = limits.frames_multiple
+    return max(limits.min_frames, math.ceil(max(frames - 1, 0) / step) * step + 1)
+
+
+def check_mode(p: GenerationParams, limits: Limits) -> None:
+    """The mode, and the media it needs: frames for video-to-audio, sound for audio-to-video, else none."""
+    try:
+        mode = Mode(p.mode)
+    except ValueError:
+        names = ", ".join(m.label for m in Mode)
+        raise InvalidParams("mode", p.mode, f"must be one of {names}") from None
+    for name, wanted, kind in (
+        ("video_input", Mode.VIDEO_TO_AUDIO, VideoInput),
+        ("audio_input", Mode.AUDIO_TO_VIDEO, AudioInput),
+    ):
+        value = getattr(p, name)
+        if mode is wanted and not isinstance(value, kind):
+            raise InvalidParams(name, value, f"is required with mode={mode.label}")
+        if mode is not wanted and value is not None:
+            raise InvalidParams(name, "<set>", f"must only be set with mode={wanted.label} (mode={mode.label})")
+    if p.audio_only and mode is not Mode.TEXT_TO_AUDIO_VIDEO:
+        raise InvalidParams("audio_only", True, f"must not be set with mode={mode.label}")
+    if p.video_input is not None:
+        frames = p.video_input.frames
+        if frames.ndim != 4 or frames.shape[1:] != (p.height, p.width, 3) or frames.dtype != np.uint8:
+            rule = f"must be uint8 frames of {p.width}x{p.height}"
+            raise InvalidParams("video_input", f"<frames {frames.shape}>", rule)
+        if frames.nbytes > limits.max_input_frame_bytes:
+            raise InvalidParams(
+                "video_input",
+                f"<{len(frames)} frames of {p.width}x{p.height}: {frames.nbytes} bytes>",
+                f"must be at most {limits.max_input_frame_bytes} bytes at the size it is encoded at "
+                "(a smaller width and height)",
+            )
+        if p.num_frames != frames_covering(len(frames), limits):
+            rule = f"must be {frames_covering(len(frames), limits)} for {len(frames)} given frames"
+            raise InvalidParams("num_frames", p.num_frames, rule)
+        if p.frame_rate != p.video_input.frame_rate:
+            rule = f"must be the given frames' rate, {p.video_input.frame_rate:g}"
+            raise InvalidParams("frame_rate", p.frame_rate, rule)
+    if p.audio_input is not None and p.num_frames / p.frame_rate < p.audio_input.duration_s - 1e-9:
+        raise InvalidParams(
+            "num_frames",
+            p.num_frames,
+            f"must cover audio_input's {p.audio_input.duration_s:.3f} s at {p.frame_rate:g} fps",
+        )
+
+
+def _prepare_inputs(
+    defaults: GenerationParams, updates: dict[str, object], limits: Limits, duration_s: float | None
+) -> dict[str, object]:
+    """`updates` with a transport's media (RawFrames, RawAudio, MediaFile) decoded, and the length,
+    rate and size they set; InvalidParams for a field the media sets that the request set too."""
+    raw_mode = updates.get("mode", defaults.mode)
+    try:
+        mode = Mode(raw_mode)
+    except ValueError:
+        return updates  # check_mode names it
+    updates = {**updates, "mode": mode}
+    media = {Mode.VIDEO_TO_AUDIO: "video_input", Mode.AUDIO_TO_VIDEO: "audio_input"}.get(mode)
+    if media and duration_s is not None:
+        raise InvalidParams(
+            "duration_s", duration_s, f"must not be set with mode={mode.label}: {media} sets the length"
+        )
+    video, audio = updates.get("video_input"), updates.get("audio_input")
+    if mode is Mode.VIDEO_TO_AUDIO and isinstance(video, RawFrames | MediaFile):
+        for name in ("num_frames", "frame_rate"):
+            if name in updates:
+                rule = "must not be set with mode=video_to_audio: video_input sets it"
+                raise InvalidParams(name, updates[name], rule)
+        size = None
+        if "width" in updates or "height" in updates:
+            size = (updates.get("width", defaults.width), updates.get("height", defaults.height))
+            check = replace(defaults, width=size[0], height=size[1], mode=Mode.TEXT_TO_AUDIO_VIDEO)
+            for name in ("width", "height"):
+                value = _integer(name, getattr(check, name))
+                if value % limits.size_multiple:
+                    raise InvalidParams(name, value, f"must be a multiple of {limits.size_multiple}")
+                _in_range(name, value, limits.min_size, getattr(limits, f"max_{name}"))
+        decoded = decode_video(
+            video,
+            size=size,
+            box=(defaults.width, defaults.height),
+            multiple=limits.size_multiple,
+            min_size=limits.min_size,
+            max_frames=limits.max_frames,
+            max_bytes=limits.max_input_bytes,
+            frame_rate_range=(limits.min_frame_rate, limits.max_frame_rate),
+        )
+        frames = frames_covering(decoded.num_frames, limits)
+        if frames > limits.max_frames:
+            raise InvalidParams(
+                "video_input",
+                f"<{decoded.num_frames} frames>",
+                f"gives num_frames={frames} (8k+1), which must be at most {limits.max_frames}",
+            )
+        height, width = decoded.frames.shape[1:3]
+        updates.update(video_input=decoded, num_frames=frames, frame_rate=decoded.frame_rate)
+        updates.update(width=width, height=height)
+    if mode is Mode.AUDIO_TO_VIDEO and isinstance(audio, RawAudio | MediaFile):
+        if "num_frames" in updates:
+            rule = "must not be set with mode=audio_to_video: audio_input sets it"
+            raise InvalidParams("num_frames", updates["num_frames"], rule)
+        rate = updates.get("frame_rate", defaults.frame_rate)
+        _finite("frame_rate", rate)  # type: ignore[arg-type]
+        _in_range("frame_rate", rate, limits.min_frame_rate, limits.max_frame_rate)  # type: ignore[arg-type]
+        decoded = decode_audio_input(
+            audio,
+            max_seconds=(limits.max_frames - 1) / rate,  # type: ignore[operator]
+            max_bytes=limits.max_input_bytes,
+            rate_range=(limits.min_audio_sample_rate, limits.max_audio_sample_rate),
+        )
+        covered = math.ceil(decoded.duration_s * rate - 1e-9)  # type: ignore[operator]
+        updates.update(audio_input=decoded, num_frames=frames_covering(covered, limits))
+    return updates
 
 
 def check_loras(loras: object, limits: Limits) -> None:

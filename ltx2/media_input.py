@@ -1,0 +1,274 @@
+"""Media a request carries (video-to-audio frames, audio-to-video sound): what a transport hands
+over (`RawFrames`, `RawAudio`, `MediaFile`), and its decoded, checked form (`VideoInput`,
+`AudioInput`), which is what a job holds and what its cache key names (by digest).
+
+Decoding runs once, when the request is prepared, with PyAV (FFmpeg) for files. Frames are scaled to
+the size the job encodes them at as they are decoded, so a job holds only that much, whatever the
+file's resolution; every bound is checked before the bytes are decoded where it can be.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InvalidParams
+
+SAMPLE_BYTES = {1: 2, 2: 4}  # SampleFormat: S16LE, F32LE
+
+
+@dataclass(frozen=True)
+class RawFrames:
+    """RGB8 frames, row-major, frame after frame: width*height*3 bytes each."""
+
+    width: int
+    height: int
+    frame_rate: float
+    rgb: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RawAudio:
+    """Interleaved little-endian PCM (sample_format 1: S16LE, 2: F32LE)."""
+
+    sample_rate: int
+    channels: int
+    sample_format: int
+    pcm: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A media file's bytes: mp4 / webm / mkv for video, wav / ogg / mp3 / flac for audio."""
+
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class VideoInput:
+    """Decoded frames at the size they are encoded at: uint8 (frames, height, width, 3)."""
+
+    frames: np.ndarray = field(repr=False)
+    frame_rate: float
+    digest: str
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, VideoInput) and other.digest == self.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+
+@dataclass(frozen=True, eq=False)
+class AudioInput:
+    """Decoded sound: float32 (samples, channels) in [-1, 1] at `sample_rate`."""
+
+    samples: np.ndarray = field(repr=False)
+    sample_rate: int
+    digest: str
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AudioInput) and other.digest == self.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+
+def _digest(*parts: object) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes | memoryview) else repr(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def fit_size(width: int, height: int, box_width: int, box_height: int, multiple: int, minimum: int) -> tuple[int, int]:
+    """The size frames of `width`x`height` are encoded at when the request names none: scaled down
+    (never up) to fit the box, aspect kept, each side rounded to `multiple` and at least `minimum`."""
+    scale = min(1.0, box_width / width, box_height / height)
+
+    def side(value: float) -> int:
+        return max(minimum, round(value * scale / multiple) * multiple)
+
+    return side(width), side(height)
+
+
+def _frame_rate(name: str, rate: object, low: float, high: float) -> float:
+    number = isinstance(rate, int | float) and not isinstance(rate, bool)
+    if not number or not math.isfinite(rate) or not low <= rate <= high:
+        raise InvalidParams(name, rate, f"must be a frame rate between {low:g} and {high:g}")
+    return float(rate)
+
+
+def decode_video(
+    source: object,
+    *,
+    size: tuple[int, int] | None,
+    box: tuple[int, int],
+    multiple: int,
+    min_size: int,
+    max_frames: int,
+    max_bytes: int,
+    frame_rate_range: tuple[float, float],
+    name: str = "video_input",
+) -> VideoInput:
+    """`source` (RawFrames or MediaFile) decoded and scaled to `size` (None: `fit_size` in `box`).
+
+    Raises InvalidParams naming `name.<part>` for wrong sizes, truncated or undecodable files, more
+    than `max_frames` frames or more than `max_bytes` of input."""
+    import av
+
+    if isinstance(source, RawFrames):
+        w, h = source.width, source.height
+        for part, value in (("width", w), ("height", h)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 16384:
+                raise InvalidParams(f"{name}.frames.{part}", value, "must be a positive number of pixels")
+        rate = _frame_rate(f"{name}.frames.frame_rate", source.frame_rate, *frame_rate_range)
+        data = source.rgb
+        if len(data) > max_bytes:
+            raise InvalidParams(f"{name}.frames.rgb", f"<{len(data)} bytes>", f"must be at most {max_bytes} bytes")
+        frame_bytes = w * h * 3
+        if not data or len(data) % frame_bytes:
+            raise InvalidParams(
+                f"{name}.frames.rgb",
+                f"<{len(data)} bytes>",
+                f"must be whole RGB8 frames of {w}x{h} ({frame_bytes} bytes each)",
+            )
+        count = len(data) // frame_bytes
+        if count > max_frames:
+            raise InvalidParams(f"{name}.frames.rgb", f"<{count} frames>", f"must be at most {max_frames} frames")
+        array = np.frombuffer(data, np.uint8).reshape(count, h, w, 3)
+        out_w, out_h = size or fit_size(w, h, *box, multiple, min_size)
+        frames = [av.VideoFrame.from_ndarray(frame, format="rgb24") for frame in array]
+    elif isinstance(source, MediaFile):
+        data = source.data
+        if not data:
+            raise InvalidParams(f"{name}.file", "<0 bytes>", "must be a video file (mp4, webm)")
+        if len(data) > max_bytes:
+            raise InvalidParams(f"{name}.file", f"<{len(data)} bytes>", f"must be at most {max_bytes} bytes")
+        frames, rate = [], 0.0
+        try:
+            with av.open(io.BytesIO(data), mode="r") as container:
+                if not container.streams.video:
+                    raise InvalidParams(f"{name}.file", f"<{len(data)} bytes>", "has no video stream")
+                stream = container.streams.video[0]
+                rate = _frame_rate(
+                    f"{name}.file", float(stream.average_rate or stream.guessed_rate or 0), *frame_rate_range
+                )
+                out_w, out_h = size or fit_size(stream.width, stream.height, *box, multiple, min_size)
+                for frame in container.decode(stream):
+                    if len(frames) == max_frames:
+                        raise InvalidParams(
+                            f"{name}.file", f"<more than {max_frames} frames>", f"must be at most {max_frames} frames"
+                        )
+                    # Scaled as decoded: the job never holds the file's own resolution.
+                    frames.append(frame.reformat(width=out_w, height=out_h, format="rgb24"))
+        except av.FFmpegError as exc:
+            if not frames:
+                raise InvalidParams(
+                    f"{name}.file", f"<{len(data)} bytes>", f"could not be decoded as a video ({exc})"
+                ) from None
+            # A truncated file: its frames up to the damage are what the game captured.
+        if not frames:
+            raise InvalidParams(f"{name}.file", f"<{len(data)} bytes>", "has no decodable frame")
+    else:
+        raise InvalidParams(name, source, "must be raw RGB8 frames or a video file")
+    scaled = np.stack([f.reformat(width=out_w, height=out_h, format="rgb24").to_ndarray() for f in frames])
+    return VideoInput(scaled, rate, _digest("video", rate, scaled.shape, scaled.tobytes()))
+
+
+def decode_audio_input(
+    source: object,
+    *,
+    max_seconds: float,
+    max_bytes: int,
+    rate_range: tuple[int, int],
+    name: str = "audio_input",
+) -> AudioInput:
+    """`source` (RawAudio or MediaFile) as float32 (samples, channels), mono or stereo (more
+    channels are mixed down to stereo). Raises InvalidParams naming `name.<part>`."""
+    import av
+
+    if isinstance(source, RawAudio):
+        low, high = rate_range
+        rate, channels, fmt, data = source.sample_rate, source.channels, source.sample_format, source.pcm
+        if not isinstance(rate, int) or isinstance(rate, bool) or not low <= rate <= high:
+            raise InvalidParams(f"{name}.pcm.sample_rate", rate, f"must be between {low} and {high}")
+        if channels not in (1, 2):
+            raise InvalidParams(f"{name}.pcm.channels", channels, "must be 1 or 2")
+        if fmt not in SAMPLE_BYTES:
+            raise InvalidParams(f"{name}.pcm.sample_format", fmt, "must be S16LE (1) or F32LE (2)")
+        if len(data) > max_bytes:
+            raise InvalidParams(f"{name}.pcm.data", f"<{len(data)} bytes>", f"must be at most {max_bytes} bytes")
+        frame = SAMPLE_BYTES[fmt] * channels
+        if not data or len(data) % frame:
+            raise InvalidParams(
+                f"{name}.pcm.data",
+                f"<{len(data)} bytes>",
+                f"must be whole samples of {channels} x {SAMPLE_BYTES[fmt]} bytes",
+            )
+        if fmt == 1:
+            samples = np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+        else:
+            samples = np.frombuffer(data, "<f4").astype(np.float32)
+            if not np.isfinite(samples).all():
+                raise InvalidParams(f"{name}.pcm.data", "<non-finite samples>", "must be finite numbers")
+        samples = np.clip(samples.reshape(-1, channels), -1.0, 1.0)
+    elif isinstance(source, MediaFile):
+        data = source.data
+        if not data:
+            raise InvalidParams(f"{name}.file", "<0 bytes>", "must be an audio file (wav, ogg, mp3, flac)")
+        if len(data) > max_bytes:
+            raise InvalidParams(f"{name}.file", f"<{len(data)} bytes>", f"must be at most {max_bytes} bytes")
+        pieces: list[np.ndarray] = []
+        try:
+            with av.open(io.BytesIO(data), mode="r") as container:
+                if not container.streams.audio:
+                    raise InvalidParams(f"{name}.file", f"<{len(data)} bytes>", "has no audio stream")
+                stream = container.streams.audio[0]
+                rate = int(stream.rate or 0)
+                low, high = rate_range
+                if not low <= rate <= high:
+                    rule = f"must have a sample rate between {low} and {high}"
+                    raise InvalidParams(f"{name}.file", f"<{rate} Hz>", rule)
+                channels = 1 if stream.channels == 1 else 2
+                # Interleaved float at the file's own rate; 5.1 and up mixed down to stereo.
+                resampler = av.AudioResampler(format="flt", layout="mono" if channels == 1 else "stereo", rate=rate)
+                limit = int(max_seconds * rate) + rate
+                total = 0
+                for frame in container.decode(stream):
+                    for out in resampler.resample(frame):
+                        pieces.append(out.to_ndarray().reshape(-1, channels))
+                        total += len(pieces[-1])
+                    if total > limit:
+                        raise InvalidParams(
+                            f"{name}.file", f"<more than {max_seconds:g} s>", f"must be at most {max_seconds:g} s long"
+                        )
+                for out in resampler.resample(None):
+                    pieces.append(out.to_ndarray().reshape(-1, channels))
+        except av.FFmpegError as exc:
+            if not pieces:
+                raise InvalidParams(
+                    f"{name}.file", f"<{len(data)} bytes>", f"could not be decoded as audio ({exc})"
+                ) from None
+        if not pieces or not sum(len(p) for p in pieces):
+            raise InvalidParams(f"{name}.file", f"<{len(data)} bytes>", "has no decodable audio")
+        samples = np.clip(np.concatenate(pieces).astype(np.float32), -1.0, 1.0)
+    else:
+        raise InvalidParams(name, source, "must be raw PCM or an audio file")
+    if len(samples) / rate > max_seconds:
+        raise InvalidParams(name, f"<{len(samples) / rate:.2f} s>", f"must be at most {max_seconds:g} s long")
+    samples = np.ascontiguousarray(samples)
+    return AudioInput(samples, rate, _digest("audio", rate, samples.shape, samples.tobytes()))

@@ -1,0 +1,100 @@
+"""Encoding a request's media into the latents a mode holds clean, and the given sound as the stream's.
+
+- Frames (video-to-audio) go through the video VAE's encoder, the posterior's mode as diffusers'
+  image-to-video pipeline takes it; frames padded to 8k+1 repeat the last one.
+- Sound (audio-to-video) goes through a mel front end and the audio VAE's encoder. diffusers has no
+  waveform-to-mel step, so this is Lightricks' (ltx-core `model/audio_vae/ops.py`): torchaudio's
+  MelSpectrogram with a periodic Hann window of 1024, the checkpoint's hop and mel bins, f_min 0,
+  f_max at Nyquist, magnitude (power 1), Slaney mel scale and norm, centre reflect padding, then
+  log(max(mel, 1e-5)), one spectrogram per channel at the audio VAE's rate, mono repeated to its
+  input channels. torch.stft and the filterbank below stand in for torchaudio, which is not used.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from .audio import VideoSpanAudio, resample
+from .events import ClipFormat
+from .media_input import AudioInput, VideoInput
+
+N_FFT = 1024  # Lightricks' filter_length; the diffusers audio VAE config does not carry it
+LOG_FLOOR = 1e-5
+
+
+def encode_frames(pipe: Any, video: VideoInput, num_frames: int) -> torch.Tensor:
+    """Clean video latents [1, C, F, h, w] (denormalized, as the VAE gives them) of `video`'s frames,
+    the last one repeated up to `num_frames` (8k+1)."""
+    frames = video.frames
+    if len(frames) < num_frames:
+        frames = np.concatenate([frames, np.repeat(frames[-1:], num_frames - len(frames), axis=0)])
+    vae = pipe.vae
+    pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).unsqueeze(0)
+    pixels = pixels.to(vae.device, torch.float32) / 127.5 - 1.0
+    with torch.no_grad():
+        latents = vae.encode(pixels.to(vae.dtype)).latent_dist.mode()
+    return latents.float()
+
+
+def _hz_to_mel(hz: float) -> float:
+    # Slaney: linear below 1 kHz, logarithmic above.
+    return hz / (200.0 / 3) if hz < 1000.0 else 15.0 + math.log(hz / 1000.0) / (math.log(6.4) / 27.0)
+
+
+def _mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
+    return torch.where(mel >= 15.0, 1000.0 * torch.exp(math.log(6.4) / 27.0 * (mel - 15.0)), mel * (200.0 / 3))
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
+    """(n_fft // 2 + 1, n_mels) triangular filters, Slaney scale and area norm (torchaudio's
+    `melscale_fbanks(..., norm="slaney", mel_scale="slaney")`), 0 Hz to Nyquist."""
+    freqs = torch.linspace(0, sample_rate // 2, n_fft // 2 + 1, dtype=torch.float64)
+    points = _mel_to_hz(torch.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2), n_mels + 2, dtype=torch.float64))
+    widths = points[1:] - points[:-1]
+    slopes = points[None, :] - freqs[:, None]
+    rising, falling = -slopes[:, :-2] / widths[:-1], slopes[:, 2:] / widths[1:]
+    bank = torch.clamp(torch.minimum(rising, falling), min=0.0)
+    return (bank * (2.0 / (points[2:] - points[:-2]))[None, :]).float()
+
+
+def log_mel(wave: torch.Tensor, sample_rate: int, hop: int, n_mels: int) -> torch.Tensor:
+    """[C, S] float32 at `sample_rate` -> the encoder's input [1, C, frames, n_mels]."""
+    window = torch.hann_window(N_FFT, dtype=wave.dtype, device=wave.device)
+    spec = torch.stft(
+        wave, N_FFT, hop_length=hop, win_length=N_FFT, window=window, center=True, pad_mode="reflect",
+        normalized=False, onesided=True, return_complex=True,
+    ).abs()  # fmt: skip
+    mel = spec.transpose(-1, -2) @ mel_filterbank(sample_rate, N_FFT, n_mels).to(wave)
+    return torch.log(torch.clamp(mel, min=LOG_FLOOR)).unsqueeze(0)
+
+
+def encode_sound(pipe: Any, sound: AudioInput, latent_frames: int) -> torch.Tensor:
+    """Clean audio latents [1, C, latent_frames, M] (denormalized) of `sound`, silence after its end."""
+    vae = pipe.audio_vae
+    config = vae.config
+    rate, hop = int(config.sample_rate), int(config.mel_hop_length)
+    wave = resample(sound.samples, sound.sample_rate, rate)
+    if wave.shape[1] != config.in_channels:
+        wave = np.repeat(wave.mean(axis=1, keepdims=True), config.in_channels, axis=1)
+    # Enough samples for `latent_frames` latents (4 mel frames each, causal: 4(L-1)+1 mel frames).
+    needed = hop * pipe.audio_vae_temporal_compression_ratio * latent_frames
+    if len(wave) < needed:
+        wave = np.concatenate([wave, np.zeros((needed - len(wave), wave.shape[1]), np.float32)])
+    mel = log_mel(torch.from_numpy(np.ascontiguousarray(wave.T)).to(vae.device), rate, hop, config.mel_bins)
+    with torch.no_grad():
+        latents = vae.encode(mel.to(vae.dtype)).latent_dist.mode().float()
+    return latents[:, :, :latent_frames]
+
+
+def given_sound(sound: AudioInput, fmt: ClipFormat) -> VideoSpanAudio:
+    """The request's sound as the stream's audio: resampled to the delivered rate, mixed to its
+    channels, then (after its end) the short fade to silence of every clip's tail."""
+    wave = resample(sound.samples, sound.sample_rate, fmt.sample_rate)
+    if wave.shape[1] != fmt.channels:
+        wave = np.repeat(wave.mean(axis=1, keepdims=True), fmt.channels, axis=1)
+    wave = np.ascontiguousarray(wave[: fmt.num_samples], dtype=np.float32)
+    return VideoSpanAudio(lambda first, end: wave[first:end], len(wave), fmt.num_samples, fmt.sample_rate, fmt.channels)
