@@ -4,11 +4,13 @@ from .control import JobControl
 from .engine_api import AdapterInfo, Engine, ModelInfo, job_fingerprint
 from .errors import Cancelled, CheckpointError, InvalidParams, Ltx2Error, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
-from .params import GenerationParams, Limits, LoraWeight, SampleFormat, frames_for_duration, prepare_params
+from .media_input import AudioInput, MediaFile, RawAudio, RawFrames, VideoInput
+from .params import GenerationParams, Limits, LoraWeight, Mode, SampleFormat, frames_for_duration, prepare_params
 
 __all__ = [
     "AdapterInfo",
     "AudioChunk",
+    "AudioInput",
     "Cancelled",
     "CheckpointError",
     "ClipFormat",
@@ -21,13 +23,18 @@ __all__ = [
     "Limits",
     "LoraWeight",
     "Ltx2Error",
+    "MediaFile",
+    "Mode",
     "ModelInfo",
     "OutOfMemory",
     "Phase",
     "Progress",
+    "RawAudio",
+    "RawFrames",
     "SampleFormat",
     "Timings",
     "VideoChunk",
+    "VideoInput",
     "frames_for_duration",
     "job_fingerprint",
     "prepare_params",

@@ -342,7 +342,7 @@ OPTIONS: tuple[Option, ...] = (
         "bridge_max_frame",
         "Largest msgpack frame a bridge client may send, in bytes (units K, M, G accepted).",
         _size,
-        MIB,
+        16 * MIB,
         "BYTES",
         group="network",
     ),
@@ -491,7 +491,8 @@ class DaemonConfig:
     bridge_port: int | None = DEFAULT_BRIDGE_PORT
     metrics_port: int | None = None
     token: str | None = field(default=None, repr=False)  # a secret: kept out of logs
-    bridge_max_frame: int = MIB
+    # Room for a request's media (Limits.max_input_bytes, 12 MiB) and the rest of it, as over gRPC.
+    bridge_max_frame: int = 16 * MIB
     ready_file: Path | None = None
     queue_capacity: int = 16
     stall_limit: float = 30.0

@@ -13,6 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 from ltx2 import GenerationParams, Limits
+from ltx2.media_input import MediaFile, RawAudio, RawFrames
 from ltx2.params import LoraWeight
 from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 
@@ -36,9 +37,25 @@ def _value(msg: pb.GenerateRequest, name: str) -> Any:
         return f32(value)
     if name == "loras":  # unset strength: the one the adapter was loaded with
         return tuple(LoraWeight(w.name, f32(w.strength) if w.HasField("strength") else None) for w in value)
+    if name in ("video_input", "audio_input"):
+        return _media(value)
     if _REQUEST.fields_by_name[name].message_type is not None:  # the tags map
         return dict(value)
     return value
+
+
+def _media(msg: pb.VideoInput | pb.AudioInput) -> RawFrames | RawAudio | MediaFile | None:
+    """A request's media as the engine takes it, still undecoded (an empty oneof: None, refused later)."""
+    source = msg.WhichOneof("source")
+    if source == "file":
+        return MediaFile(msg.file)
+    if source == "frames":
+        f = msg.frames
+        return RawFrames(f.width, f.height, f32(f.frame_rate), f.rgb)
+    if source == "pcm":
+        a = msg.pcm
+        return RawAudio(a.sample_rate, a.channels, a.sample_format or 1, a.data)
+    return None
 
 
 def _is_set(msg: pb.GenerateRequest, name: str) -> bool:

@@ -629,7 +629,7 @@ class Scheduler:
         except Exception as exc:
             self._thread_ended(job, exc)
             return False
-        split, audio_only = self._messages, job.params.audio_only
+        split, audio_only = self._messages, not job.params.sends_video
         job.stream = as_stream(events, abandon=lambda: control.cancel("the consumer left")).expanded(
             lambda event: _chunk_messages(event, split, audio_only)
         )

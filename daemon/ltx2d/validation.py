@@ -23,15 +23,16 @@ JPEG_QUALITY_RANGE = (1, 100)
 E = TypeVar("E", bound=IntEnum)
 
 
-def _enum(kind: type[E], name: str, value: int | None, default: E) -> E:
-    """`value` as `kind`: None and 0 (the wire's UNSPECIFIED) give `default`."""
+def _enum(kind: type[E], name: str, value: int | None, default: E, prefix: str = "") -> E:
+    """`value` as `kind`: None and 0 (the wire's UNSPECIFIED) give `default`. `prefix`: the wire
+    enum's value prefix, when it is not the field's name."""
     if value is None or value == 0:
         return default
     try:
         return kind(value)
     except ValueError:
         # Named as the wire contract names them: PRIORITY_REALTIME (1), ...
-        prefix = name.upper()
+        prefix = prefix or name.upper()
         names = [f"{prefix}_UNSPECIFIED (0)", *(f"{prefix}_{m.name} ({m.value})" for m in kind if m.value != 0)]
         raise invalid(name, value, f"must be one of {', '.join(names)}") from None
 
@@ -62,6 +63,9 @@ def prepare(
         sample_format = values.get("sample_format")
         if sample_format is not None and not isinstance(sample_format, ltx2.SampleFormat):
             values["sample_format"] = _enum(ltx2.SampleFormat, "sample_format", sample_format, defaults.sample_format)  # type: ignore[arg-type]
+        mode = values.get("mode")
+        if mode is not None and not isinstance(mode, ltx2.Mode):
+            values["mode"] = _enum(ltx2.Mode, "mode", mode, defaults.mode, "GENERATION_MODE")  # type: ignore[arg-type]
         params = ltx2.prepare_params(defaults, values, limits, duration_s=request.duration_s)
     except ltx2.InvalidParams as exc:
         raise ServiceError(

@@ -33,7 +33,7 @@ def test_defaults_without_flags_or_environment() -> None:
     assert c.metrics_port is None
     assert c.token is None
     assert c.model is None  # the embedded tiny checkpoint
-    assert c.bridge_max_frame == 1024 * 1024
+    assert c.bridge_max_frame == 16 * 1024 * 1024  # room for a request's media
     assert c.cache_dir == Path("/home/someone/.cache/ltx2d/results")
 
 

@@ -362,3 +362,97 @@ def test_cancel_and_disconnect_stop_real_jobs_and_the_next_one_runs(
     events = list(stub.Generate(grpc_request(seed=9), timeout=120))
     assert events[-1].HasField("completed")
     assert not stub.Cancel(pb.CancelRequest(job_id=abandoned), timeout=10).found
+
+
+def _rgb(frames: int, seed: int = 0) -> bytes:
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, 256, (frames, 64, 64, 3), np.uint8).tobytes()
+
+
+def test_audio_only_and_video_to_audio_stream_sound_only_over_both_transports(
+    daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub
+) -> None:
+    audio_only = list(stub.Generate(grpc_request(mode=pb.GENERATION_MODE_AUDIO_ONLY, seed=3), timeout=120))
+    order = "".join(e.WhichOneof("event")[0] for e in audio_only)  # a(ccepted|udio) p(rogress) c(ompleted)
+    assert re.fullmatch(r"ap*(ap*)+c", order), order
+    assert {c[0] for c in chunks_of_grpc(audio_only)} == {"audio"}
+    fmt = audio_only[0].accepted.format
+    assert fmt.audio_only and audio_only[-1].completed.num_frames == 0
+    assert sum(c[2] for c in chunks_of_grpc(audio_only)) == fmt.num_samples == round(17 / 24 * fmt.sample_rate)
+
+    # 12 frames at 12 fps: exactly one second of sound, in sync with them.
+    frames = {"width": 64, "height": 64, "frame_rate": 12.0, "rgb": _rgb(12)}
+    request = grpc_request(
+        mode=pb.GENERATION_MODE_VIDEO_TO_AUDIO, video_input=pb.VideoInput(frames=pb.RawFrames(**frames))
+    )
+    request.ClearField("num_frames")
+    over_grpc = list(stub.Generate(request, timeout=120))
+    fmt = over_grpc[0].accepted.format
+    assert fmt.audio_only and (fmt.num_frames, fmt.frame_rate, fmt.num_samples) == (12, 12.0, fmt.sample_rate)
+    chunks = chunks_of_grpc(over_grpc)
+    assert {c[0] for c in chunks} == {"audio"} and sum(c[2] for c in chunks) == fmt.sample_rate
+    maps = bridge_stream(
+        daemon.bridge_address,
+        {
+            "type": "generate",
+            "id": 5,
+            "prompt": PARAMS.prompt,
+            "seed": PARAMS.seed,
+            "mode": "GENERATION_MODE_VIDEO_TO_AUDIO",
+            "video_input": {"frames": frames},
+            "cache_policy": "CACHE_POLICY_BYPASS",
+        },
+    )
+    assert chunks_of_bridge(maps) == chunks
+
+
+def test_audio_to_video_streams_the_given_sound_over_the_bridge(daemon: DaemonProcess) -> None:
+    import numpy as np
+
+    tone = (0.2 * np.sin(np.arange(12000) / 7.0)).astype("<f4")
+    maps = bridge_stream(
+        daemon.bridge_address,
+        {
+            "type": "generate",
+            "id": 6,
+            "prompt": "a drum",
+            "mode": "GENERATION_MODE_AUDIO_TO_VIDEO",
+            "audio_input": {"pcm": {"sample_rate": 24000, "channels": 1, "sample_format": 2, "data": tone.tobytes()}},
+            "sample_format": "SAMPLE_FORMAT_F32LE",
+            "cache_policy": "CACHE_POLICY_BYPASS",
+        },
+    )
+    fmt = maps[0]["format"]
+    # Half a second at 24 fps: 13 frames needed, 17 (8k+1) cover it; the sound is the stream's audio.
+    assert fmt["num_frames"] == 17 and not fmt["audio_only"] and fmt["sample_rate"] == 24000
+    chunks = chunks_of_bridge(maps)
+    assert sum(c[2] for c in chunks if c[0] == "video") == 17
+    audio = np.frombuffer(b"".join(c[3] for c in chunks if c[0] == "audio"), "<f4").reshape(-1, 2)
+    assert len(audio) == round(17 / 24 * 24000)
+    assert np.array_equal(audio[:12000], np.repeat(tone[:, None], 2, axis=1))
+
+
+def test_bad_media_is_refused_over_both_transports(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    request = grpc_request(
+        mode=pb.GENERATION_MODE_VIDEO_TO_AUDIO, video_input=pb.VideoInput(file=b"\0\0\0\x18ftypmp42")
+    )
+    request.ClearField("num_frames")
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.Generate(request, timeout=30))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("video_input.file='<12 bytes>': could not be decoded as a video")
+    maps = bridge_stream(
+        daemon.bridge_address,
+        {
+            "type": "generate",
+            "id": 7,
+            "prompt": "x",
+            "mode": "GENERATION_MODE_VIDEO_TO_AUDIO",
+            "video_input": {"frames": {"width": 64, "height": 64, "frame_rate": 24.0, "rgb": _rgb(2)[:-1]}},
+        },
+    )
+    assert maps[0]["type"] == "error" and maps[0]["field"] == "video_input.frames.rgb"
+    assert "must be whole RGB8 frames of 64x64 (12288 bytes each)" in maps[0]["message"]
+    maps = bridge_stream(daemon.bridge_address, {"type": "generate", "id": 8, "prompt": "x", "mode": 9})
+    assert maps[0]["field"] == "mode" and "GENERATION_MODE_AUDIO_ONLY (2)" in maps[0]["message"]
