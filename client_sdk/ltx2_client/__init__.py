@@ -11,7 +11,7 @@ from .async_client import AsyncClient
 from .async_stream import AsyncGenerationStream
 from .client import Client
 from .clip import Clip
-from .enums import CachePolicy, FrameFormat, Phase, Priority, SampleFormat
+from .enums import CachePolicy, FrameFormat, Mode, Phase, Priority, SampleFormat
 from .errors import (
     Busy,
     Cancelled,
@@ -25,6 +25,7 @@ from .errors import (
 )
 from .events import Accepted, AudioChunk, ClipFormat, Completed, Event, Progress, Timings, VideoChunk
 from .info import Info, Limits, PrefetchResult
+from .inputs import Frames, Sound
 from .options import GenerateOptions
 from .stream import GenerationStream
 
@@ -45,6 +46,7 @@ __all__ = [
     "DeadlineExceeded",
     "Event",
     "FrameFormat",
+    "Frames",
     "GenerateOptions",
     "GenerationStream",
     "Info",
@@ -52,12 +54,14 @@ __all__ = [
     "Limits",
     "Ltx2Error",
     "MissingDependency",
+    "Mode",
     "Phase",
     "PrefetchResult",
     "Priority",
     "Progress",
     "ProtocolError",
     "SampleFormat",
+    "Sound",
     "Timings",
     "Unauthenticated",
     "Unavailable",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, Unpack
 
@@ -12,9 +13,11 @@ import grpc
 from .async_stream import AsyncGenerationStream
 from .client_core import Call, ClientBase
 from .connection import CHANNEL_OPTIONS
+from .enums import Mode
 from .errors import Ltx2Error
 from .health import HEALTH_METHOD, HEALTH_REQUEST
 from .info import Info, PrefetchResult
+from .inputs import Frames
 from .options import GenerateOptions
 from .proto.ltx2d.v1 import ltx2d_pb2 as pb
 from .proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
@@ -66,6 +69,22 @@ class AsyncClient(ClientBase):
             return self._ensure_stub().Generate(request, timeout=remaining, metadata=self._core.metadata)
 
         return AsyncGenerationStream(open_call, self._cancel_quietly, retries=self._core.retries, timeout=timeout)
+
+    def foley(
+        self,
+        frames: Frames | bytes | str | os.PathLike[str],
+        prompt: str,
+        *,
+        timeout: float | None = None,
+        **options: Unpack[GenerateOptions],
+    ) -> AsyncGenerationStream:
+        """Sound for `frames` (video-to-audio): `Frames`, a video file's bytes or its path. The
+        stream carries audio of exactly the frames' duration, in sync with them; the frames set
+        the length and rate (num_frames, frame_rate and duration_s must be unset).
+
+            clip = client.foley(Frames(rgb, 30.0), "glass shatters on stone").result()
+        """
+        return self.generate(prompt, timeout=timeout, mode=Mode.VIDEO_TO_AUDIO, video_input=frames, **options)
 
     async def cancel(self, job_id: str) -> bool:
         """Cancel a queued or running job by id; False when no such job is queued or running."""

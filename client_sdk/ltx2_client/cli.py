@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import cli_generate
+from . import cli_foley, cli_generate
 from .client import Client
 from .connection import ADDRESS_ENV, DEFAULT_ADDRESS, TOKEN_ENV
 from .errors import InvalidArgument, Ltx2Error
@@ -52,6 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='example: ltx2 generate "waves on a pebble beach" -o beach.mp4 --frames 49 --seed 7',
     )
     cli_generate.add_arguments(gen)
+
+    foley = sub.add_parser(
+        "foley",
+        parents=[common],
+        help="generate sound for a video file (video-to-audio) and mux it in",
+        description="Send a video's frames to the daemon, which generates sound of exactly their duration in "
+        "sync with them. -o .mp4 writes the input video (copied, not re-encoded) with the new sound as AAC; "
+        "-o .wav the sound alone.",
+        epilog='example: ltx2 foley capture.mp4 -o capture_foley.mp4 --prompt "a crate smashes on concrete"',
+    )
+    cli_foley.add_arguments(foley)
 
     info = sub.add_parser("info", parents=[common], help="show the model, device, limits, defaults and queue")
     info.add_argument("--json", action="store_true", help="print the info as JSON")
@@ -120,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "generate":
             return cli_generate.run(client, args, parser)
+        if args.command == "foley":
+            return cli_foley.run(client, args, parser)
         if args.command == "info":
             return _print_info(client.info(), as_json=args.json)
         if args.command in ("load", "unload"):

@@ -42,7 +42,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--stg", type=float, dest="stg_scale", help="spatio-temporal guidance scale (0 = off)")
     g.add_argument("--modality-guidance", type=float, dest="modality_scale", help="modality guidance (1 = off)")
     g.add_argument("--guidance-rescale", type=float, help="guidance rescale factor in [0, 1]")
-    g.add_argument("--audio-only", action="store_true", help="skip video (foley); implied when only a wav is asked")
+    g.add_argument(
+        "--audio-only", action="store_true", help="skip decoding the clip's video; implied when only a wav is asked"
+    )
+    g.add_argument(
+        "--mode",
+        choices=["text_to_audio_video", "audio_only", "video_to_audio", "audio_to_video"],
+        help="audio_only: sound alone, with far less video work than --audio-only (a different sound); "
+        "video_to_audio needs --video-input, audio_to_video --audio-input (see also `ltx2 foley`)",
+    )
+    g.add_argument("--video-input", type=Path, help="video file whose frames video_to_audio makes sound for")
+    g.add_argument("--audio-input", type=Path, help="audio file (wav, ogg, mp3, flac) audio_to_video makes frames for")
     g.add_argument("--model", help="a configured model by name (`ltx2 info`: models); default: the daemon's first")
     d = p.add_argument_group("delivery")
     d.add_argument("--priority", choices=["realtime", "interactive", "batch"], help="scheduling class")
@@ -80,8 +90,11 @@ def run(client: Client, args: argparse.Namespace, parser: argparse.ArgumentParse
         wav_path = args.wav
     if mp4_path is None and wav_path is None and args.frames_dir is None:
         parser.error("nothing to write: give -o/--output, --wav or --frames-dir")
-    # Only audio wanted: let the daemon skip video decoding.
-    audio_only = args.audio_only or (mp4_path is None and args.frames_dir is None)
+    # Only audio wanted: let the daemon skip video decoding (the modes other than the default say it themselves).
+    audio_only = (args.audio_only or (mp4_path is None and args.frames_dir is None)) and args.mode in (
+        None,
+        "text_to_audio_video",
+    )
 
     progress = ProgressDisplay(enabled=not args.quiet)
     stream = client.generate(args.prompt, timeout=args.timeout, **_options(args, audio_only, parser))

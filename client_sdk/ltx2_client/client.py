@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, Unpack
@@ -11,9 +12,11 @@ import grpc
 
 from .client_core import Call, ClientBase
 from .connection import CHANNEL_OPTIONS
+from .enums import Mode
 from .errors import Ltx2Error
 from .health import HEALTH_METHOD, HEALTH_REQUEST
 from .info import Info, PrefetchResult
+from .inputs import Frames
 from .options import GenerateOptions
 from .proto.ltx2d.v1 import ltx2d_pb2 as pb
 from .proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
@@ -65,6 +68,22 @@ class Client(ClientBase):
             return self._stub.Generate(request, timeout=remaining, metadata=self._core.metadata)
 
         return GenerationStream(open_call, self._cancel_quietly, retries=self._core.retries, timeout=timeout)
+
+    def foley(
+        self,
+        frames: Frames | bytes | str | os.PathLike[str],
+        prompt: str,
+        *,
+        timeout: float | None = None,
+        **options: Unpack[GenerateOptions],
+    ) -> GenerationStream:
+        """Sound for `frames` (video-to-audio): `Frames`, a video file's bytes or its path. The
+        stream carries audio of exactly the frames' duration, in sync with them; the frames set
+        the length and rate (num_frames, frame_rate and duration_s must be unset).
+
+            clip = client.foley(Frames(rgb, 30.0), "glass shatters on stone").result()
+        """
+        return self.generate(prompt, timeout=timeout, mode=Mode.VIDEO_TO_AUDIO, video_input=frames, **options)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued or running job by id; False when no such job is queued or running."""

@@ -54,6 +54,15 @@ class FrameFormat(_Named):
     JPEG = 2
 
 
+class Mode(_Named):
+    """What a generation makes, and from what (GenerateRequest.mode)."""
+
+    TEXT_TO_AUDIO_VIDEO = 1
+    AUDIO_ONLY = 2  # sound only, from the prompt
+    VIDEO_TO_AUDIO = 3  # sound for given frames (video_input): foley
+    AUDIO_TO_VIDEO = 4  # picture for a given sound (audio_input)
+
+
 class CachePolicy(_Named):
     """How a request uses the daemon's result cache."""
 

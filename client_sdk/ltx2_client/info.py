@@ -43,6 +43,8 @@ class Limits:
     max_seed: int = 2**63 - 1
     max_loras: int = 0
     max_lora_strength: float = 0.0
+    max_input_bytes: int = 0  # video_input / audio_input as sent
+    max_input_frame_bytes: int = 0  # video_input's frames at the size they are encoded at
 
     @classmethod
     def from_pb(cls, m: pb.Limits) -> Limits:

@@ -264,3 +264,38 @@ def write_frames(
         os.replace(temp, path)
         paths.append(path)
     return paths
+
+
+def mux_sound(
+    video_file: str | os.PathLike[str],
+    audio: np.ndarray,
+    sample_rate: int,
+    path: str | os.PathLike[str],
+) -> Path:
+    """Write `video_file`'s video stream, copied as it is (not re-encoded), with `audio` (samples,
+    channels) as its sound (AAC) to `path` (mp4), under a temporary name renamed into place."""
+    av = require_av("writing mp4")
+    path = Path(path)
+    temp = _temp_path(path)
+    samples = _as_float_audio(audio)
+    try:
+        with av.open(str(video_file)) as source, av.open(str(temp), mode="w", format="mp4") as out:
+            video_in = source.streams.video[0]
+            video_out = out.add_stream_from_template(video_in)
+            layout = "mono" if samples.shape[1] == 1 else "stereo"
+            sound = out.add_stream("aac", rate=sample_rate, layout=layout)
+            for packet in source.demux(video_in):
+                if packet.dts is None:  # the demuxer's flush packet
+                    continue
+                packet.stream = video_out
+                out.mux(packet)
+            if len(samples):
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples.T), format="fltp", layout=layout)
+                frame.sample_rate, frame.pts = sample_rate, 0
+                out.mux(sound.encode(frame))
+            out.mux(sound.encode(None))
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return path

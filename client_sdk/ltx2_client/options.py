@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import TypedDict
 
-from .enums import CachePolicy, FrameFormat, Priority, SampleFormat
+from .enums import CachePolicy, FrameFormat, Mode, Priority, SampleFormat
+from .inputs import Frames, Sound
 
 
 class GenerateOptions(TypedDict, total=False):
@@ -39,6 +41,9 @@ class GenerateOptions(TypedDict, total=False):
     frame_format: FrameFormat | str  # "rgb8", "jpeg"
     jpeg_quality: int
     cache_policy: CachePolicy | str  # "default", "bypass", "refresh"
-    audio_only: bool
+    audio_only: bool  # skip decoding the clip's video; mode="audio_only" makes sound alone, cheaper
+    mode: Mode | str  # "text_to_audio_video", "audio_only", "video_to_audio", "audio_to_video"
+    video_input: Frames | bytes | str | os.PathLike[str]  # video_to_audio: frames, or a video file
+    audio_input: Sound | bytes | str | os.PathLike[str]  # audio_to_video: samples, or an audio file
     tags: dict[str, str]
     preview: bool

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .enums import CachePolicy, FrameFormat, Priority, SampleFormat
+from .enums import CachePolicy, FrameFormat, Mode, Priority, SampleFormat
 from .errors import InvalidArgument
+from .inputs import audio_input, video_input
 from .proto.ltx2d.v1 import ltx2d_pb2 as pb
 
 _REQUEST = pb.GenerateRequest.DESCRIPTOR
@@ -20,6 +21,7 @@ _ENUMS = {
     "sample_format": SampleFormat,
     "frame_format": FrameFormat,
     "cache_policy": CachePolicy,
+    "mode": Mode,
 }
 # Every option of generate(): the GenerateRequest fields, read from the proto descriptor.
 FIELDS = frozenset(_REQUEST.fields_by_name)
@@ -42,6 +44,10 @@ def build_request(prompt: str, **options: Any) -> pb.GenerateRequest:
             request.tags.update({str(k): str(v) for k, v in dict(value).items()})
         elif name == "loras":
             _add_loras(request, value)
+        elif name == "video_input":
+            request.video_input.CopyFrom(video_input(value))
+        elif name == "audio_input":
+            request.audio_input.CopyFrom(audio_input(value))
         else:
             try:
                 setattr(request, name, value)
@@ -61,7 +67,9 @@ def _add_loras(request: pb.GenerateRequest, loras: Any) -> None:
         elif isinstance(item, tuple | list) and len(item) == 2:
             name, strength = item
         else:
-            raise InvalidArgument(f"loras[{i}]={item!r}: must be a name, (name, strength) or a map", "loras", "")
+            raise InvalidArgument(
+                f"loras[{i}]={item!r}: must be a name, (name, strength) or a map", field="loras", code=""
+            )
         weight = request.loras.add(name=str(name))
         if strength is not None:
             weight.strength = float(strength)

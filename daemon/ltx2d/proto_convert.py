@@ -44,8 +44,9 @@ def _value(msg: pb.GenerateRequest, name: str) -> Any:
     return value
 
 
-def _media(msg: pb.VideoInput | pb.AudioInput) -> RawFrames | RawAudio | MediaFile | None:
-    """A request's media as the engine takes it, still undecoded (an empty oneof: None, refused later)."""
+def _media(msg: pb.VideoInput | pb.AudioInput) -> RawFrames | RawAudio | MediaFile | str:
+    """A request's media as the engine takes it, still undecoded; an empty one stays a value that
+    validation refuses (naming the field), not an unset field."""
     source = msg.WhichOneof("source")
     if source == "file":
         return MediaFile(msg.file)
@@ -55,7 +56,7 @@ def _media(msg: pb.VideoInput | pb.AudioInput) -> RawFrames | RawAudio | MediaFi
     if source == "pcm":
         a = msg.pcm
         return RawAudio(a.sample_rate, a.channels, a.sample_format or 1, a.data)
-    return None
+    return "<empty: neither frames nor file>" if isinstance(msg, pb.VideoInput) else "<empty: neither pcm nor file>"
 
 
 def _is_set(msg: pb.GenerateRequest, name: str) -> bool:

@@ -456,3 +456,38 @@ def test_bad_media_is_refused_over_both_transports(daemon: DaemonProcess, stub: 
     assert "must be whole RGB8 frames of 64x64 (12288 bytes each)" in maps[0]["message"]
     maps = bridge_stream(daemon.bridge_address, {"type": "generate", "id": 8, "prompt": "x", "mode": 9})
     assert maps[0]["field"] == "mode" and "GENERATION_MODE_AUDIO_ONLY (2)" in maps[0]["message"]
+
+
+def test_ltx2_foley_writes_the_input_video_with_its_new_sound(daemon: DaemonProcess, tmp_path: Any) -> None:
+    import av
+    import numpy as np
+
+    from ltx2_client import Client, Frames
+    from ltx2_client.cli import main
+
+    source = tmp_path / "capture.mp4"
+    with av.open(str(source), mode="w") as container:
+        stream = container.add_stream("mpeg4", rate=20)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for i in range(30):  # 1.5 s
+            image = np.full((64, 96, 3), i * 8, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    out = tmp_path / "capture_foley.mp4"
+    args = ["--address", daemon.grpc_address, "foley", str(source), "-o", str(out), "--prompt", "a crate smashes"]
+    assert main([*args, "--seed", "4", "-q"]) == 0
+    with av.open(str(source)) as original, av.open(str(out)) as result:
+        packets = [bytes(p) for p in original.demux(original.streams.video[0]) if p.size]
+        copied = [bytes(p) for p in result.demux(result.streams.video[0]) if p.size]
+        assert copied == packets  # the video is copied, not re-encoded
+    with av.open(str(out)) as result:
+        sound = np.concatenate([f.to_ndarray() for f in result.decode(audio=0)], axis=1)
+        rate = result.streams.audio[0].rate
+    # The AAC encoder adds its priming and padding: the sound is 1.5 s within a frame of 1024.
+    assert abs(sound.shape[1] - 1.5 * rate) <= 2048 and np.abs(sound).max() > 0
+    assert not list(tmp_path.glob(".*partial"))
+
+    with Client(daemon.grpc_address) as client:
+        rgb = np.random.default_rng(1).integers(0, 256, (10, 64, 64, 3), np.uint8)
+        clip = client.foley(Frames(rgb, 10.0), "footsteps on gravel", seed=2).result()
+    assert clip.num_frames == 0 and clip.audio.shape[0] == clip.sample_rate  # 10 frames at 10 fps: 1 s

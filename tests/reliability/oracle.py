@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 
-from ltx2 import GenerationParams, InvalidParams, Limits, SampleFormat, frames_for_duration
+from ltx2 import GenerationParams, InvalidParams, Limits, Mode, SampleFormat, frames_for_duration
 from ltx2.params import PRESET_FIELDS, resolve_preset
 from ltx2.versions import PRESETS, preset
 from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
@@ -36,6 +36,26 @@ ENUMS = {f.name: f.enum_type for f in DESCRIPTOR.fields if f.type == FieldDescri
 _PARAMS = {p.name for p in dataclasses.fields(GenerationParams)}
 PARAM_FIELDS = tuple(f.name for f in DESCRIPTOR.fields if f.has_presence and f.name in _PARAMS)
 UINT_RANGES = {FieldDescriptor.TYPE_UINT32: 2**32 - 1, FieldDescriptor.TYPE_UINT64: 2**64 - 1}
+# The mode each medium belongs to, and the names its refusal may carry (the strategies never send
+# decodable media).
+MEDIA = {
+    "video_input": (
+        Mode.VIDEO_TO_AUDIO,
+        {
+            "video_input",
+            "video_input.file",
+            *(f"video_input.frames.{k}" for k in ("width", "height", "frame_rate", "rgb")),
+        },
+    ),
+    "audio_input": (
+        Mode.AUDIO_TO_VIDEO,
+        {
+            "audio_input",
+            "audio_input.file",
+            *(f"audio_input.pcm.{k}" for k in ("sample_rate", "channels", "sample_format", "data")),
+        },
+    ),
+}
 
 
 def as_sent(value: float) -> float:
@@ -79,6 +99,19 @@ def grpc_problems(
     )
     if fields.get("model", "") not in MODEL_NAMES:
         bad.add("model")
+    mode = fields.get("mode", 0)
+    if mode in (1, 2):
+        values["mode"] = Mode(mode)
+    for name, (wanted, parts) in MEDIA.items():
+        if mode == wanted:
+            bad |= parts  # missing or undecodable
+            for other in ("num_frames", "duration_s", "frame_rate"):
+                if other in fields:  # set by the medium: refused before it is decoded
+                    bad.add(other)
+        elif name in fields:
+            bad.add(name)
+    if mode == Mode.AUDIO_ONLY and fields.get("audio_only"):
+        bad.add("audio_only")
     chosen = fields.get("preset", "")
     if chosen and chosen not in PRESETS:
         bad.add("preset")
@@ -190,6 +223,11 @@ def bridge_first_problem(message: Mapping[str, Any]) -> tuple[str | None, dict[s
                 if not isinstance(k, str) or not isinstance(v, str):
                     return f"tags[{k!r}]", fields
             fields[key] = dict(value)
+            continue
+        if key in MEDIA:
+            if not isinstance(value, Mapping):
+                return key, fields
+            fields[key] = value
             continue
         if _bridge_value_problem(field, value):
             return key, fields

@@ -1,0 +1,93 @@
+"""Media a request carries: frames for video-to-audio (`foley`), a sound for audio-to-video.
+
+`video_input` takes `Frames` (RGB8 frames and their rate), a video file's bytes, or its path;
+`audio_input` takes `Sound` (samples and their rate), an audio file's bytes, or its path. Files
+are sent as they are and decoded by the daemon (mp4, webm, mkv; wav, ogg, mp3, flac), which
+checks every bound and names the field it refuses.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InvalidArgument
+from .proto.ltx2d.v1 import ltx2d_pb2 as pb
+
+
+@dataclass(frozen=True)
+class Frames:
+    """RGB8 frames, uint8 shaped (frames, height, width, 3), and their frame rate."""
+
+    rgb: np.ndarray
+    frame_rate: float
+
+
+@dataclass(frozen=True)
+class Sound:
+    """Samples shaped (samples, channels) or (samples,): float in [-1, 1] or int16, and their rate."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+
+def _file_bytes(value: object, field: str) -> bytes | None:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str | os.PathLike):
+        try:
+            return Path(value).read_bytes()
+        except OSError as exc:
+            raise InvalidArgument(
+                f"{field}={str(value)!r}: cannot be read ({exc.strerror})", field=field, code=""
+            ) from None
+    return None
+
+
+def video_input(value: object) -> pb.VideoInput:
+    """The VideoInput of `Frames`, a video file's bytes or a path."""
+    data = _file_bytes(value, "video_input")
+    if data is not None:
+        return pb.VideoInput(file=data)
+    if isinstance(value, Frames):
+        rgb = np.asarray(value.rgb)
+        if rgb.ndim != 4 or rgb.shape[3] != 3 or rgb.dtype != np.uint8:
+            raise InvalidArgument(
+                f"video_input=<frames {rgb.shape} {rgb.dtype}>: must be uint8 (frames, height, width, 3)",
+                field="video_input",
+                code="",
+            )
+        frames = pb.RawFrames(
+            width=rgb.shape[2], height=rgb.shape[1], frame_rate=float(value.frame_rate), rgb=rgb.tobytes()
+        )
+        return pb.VideoInput(frames=frames)
+    raise InvalidArgument(
+        f"video_input={value!r}: must be Frames, a video file's bytes or a path", field="video_input", code=""
+    )
+
+
+def audio_input(value: object) -> pb.AudioInput:
+    """The AudioInput of a `Sound`, an audio file's bytes or a path."""
+    data = _file_bytes(value, "audio_input")
+    if data is not None:
+        return pb.AudioInput(file=data)
+    if isinstance(value, Sound):
+        samples = np.asarray(value.samples)
+        if samples.ndim == 1:
+            samples = samples[:, None]
+        if samples.ndim != 2:
+            raise InvalidArgument(
+                f"audio_input=<samples {samples.shape}>: must be (samples, channels)", field="audio_input", code=""
+            )
+        if samples.dtype == np.int16:
+            data, fmt = samples.astype("<i2").tobytes(), pb.SAMPLE_FORMAT_S16LE
+        else:
+            data, fmt = samples.astype("<f4").tobytes(), pb.SAMPLE_FORMAT_F32LE
+        pcm = pb.RawAudio(sample_rate=int(value.sample_rate), channels=samples.shape[1], sample_format=fmt, data=data)
+        return pb.AudioInput(pcm=pcm)
+    raise InvalidArgument(
+        f"audio_input={value!r}: must be Sound, an audio file's bytes or a path", field="audio_input", code=""
+    )
