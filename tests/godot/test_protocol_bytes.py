@@ -66,25 +66,21 @@ HELLO_TOKEN_MAP = {
 # build_generate(2, LTX2Requests.foley("a heavy oak door slams shut", 1.0, 1, "door_slam")):
 # what LTX2FoleyPlayer.play_event("door_slam", {"material": "oak"}) sends.
 GENERATE_FOLEY = _hex(
-    "8b",  # fixmap, 11 entries
+    "89",  # fixmap, 9 entries
     "a4 74797065",  # "type"
     "a8 67656e6572617465",  # "generate"
     "a2 6964",  # "id"
     "02",  # 2
     "a6 70726f6d7074",  # "prompt"
     "bb 61206865617679206f616b20646f6f7220736c616d732073687574",  # 27-byte fixstr
-    "a5 7769647468",  # "width"
-    "40",  # 64
-    "a6 686569676874",  # "height"
-    "40",  # 64
+    "a4 6d6f6465",  # "mode"
+    "02",  # GENERATION_MODE_AUDIO_ONLY
     "aa 6475726174696f6e5f73",  # "duration_s"
     "cb 3ff0000000000000",  # 1.0 as float64
     "a4 73656564",  # "seed"
     "01",  # 1
     "a8 7072696f72697479",  # "priority"
     "01",  # PRIORITY_REALTIME
-    "aa 617564696f5f6f6e6c79",  # "audio_only"
-    "c3",  # true
     "ad 73616d706c655f666f726d6174",  # "sample_format"
     "01",  # SAMPLE_FORMAT_S16LE
     "a4 74616773",  # "tags"
@@ -96,12 +92,10 @@ GENERATE_FOLEY_MAP = {
     "type": "generate",
     "id": 2,
     "prompt": "a heavy oak door slams shut",
-    "width": 64,
-    "height": 64,
+    "mode": 2,
     "duration_s": 1.0,
     "seed": 1,
     "priority": 1,
-    "audio_only": True,
     "sample_format": 1,
     "tags": {"event": "door_slam"},
 }

@@ -1,0 +1,77 @@
+extends "res://test/test_case.gd"
+## The request builders of the modes (video_to_audio, dialogue) and LTX2CaptureRecorder without a
+## renderer: what they send, and how they refuse.
+
+## A 0.3 s silent mono MP3 at 8 kHz (LAME, via PyAV).
+const SILENT_MP3 := "49443304000000000023545353450000000f0000034c61766636322e31322e3130320000000000000000000000ffe338c0000000000000000000496e666f0000000f000000060000028800717171717171717171717171717171718e8e8e8e8e8e8e8e8e8e8e8e8e8e8e8e8eaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaac7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3ffffffffffffffffffffffffffffffff000000004c617666000000000000000000000000000000000024024000000000000002889fd588500000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000ffe318c40000000348000000004c414d45332e313030555555555555555555555555555555555555555555555555555555555555554c414d45332e31303055555555555555555555ffe318c43b0000034800000000555555555555555555555555555555555555555555555555555555555555555555555555555555554c414d45332e31303055555555555555555555ffe318c47600000348000000005555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555ffe318c4b100000348000000005555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555ffe318c4c400000348000000005555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555ffe318c4c400000348000000005555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555555"
+
+
+func test_video_to_audio_sends_whole_rgb8_frames_with_their_size_and_rate() -> void:
+	var rgb := PackedByteArray()
+	rgb.resize(3 * 32 * 16 * 3)
+	var request := LTX2Requests.video_to_audio("glass shatters", rgb, 32, 16, 12.0, 4)
+	expect_eq(request["mode"], LTX2Requests.Mode.VIDEO_TO_AUDIO)
+	expect_eq(request["video_input"]["frames"]["width"], 32)
+	expect_eq(request["video_input"]["frames"]["height"], 16)
+	expect_eq(request["video_input"]["frames"]["frame_rate"], 12.0)
+	expect_eq(request["video_input"]["frames"]["rgb"].size(), rgb.size())
+	expect_eq(request["seed"], 4)
+	expect(not request.has("num_frames"), "the frames set the length")
+	# The nested maps survive the wire encoding.
+	var decoded := LTX2Msgpack.decode(LTX2Msgpack.encode(request))
+	expect(decoded.ok(), decoded.error)
+	expect_eq(decoded.value["video_input"]["frames"]["rgb"], rgb)
+
+
+func test_a_dialogue_line_goes_as_pcm_and_an_mp3_as_its_file() -> void:
+	var wav := AudioStreamWAV.new()
+	wav.format = AudioStreamWAV.FORMAT_16_BITS
+	wav.mix_rate = 22050
+	wav.stereo = false
+	var pcm := PackedByteArray()
+	pcm.resize(200)
+	pcm.encode_s16(0, -1234)
+	wav.data = pcm
+	var request := LTX2Requests.dialogue("a knight speaks", wav, 64, 64, 3)
+	expect_eq(request["mode"], LTX2Requests.Mode.AUDIO_TO_VIDEO)
+	var sound: Dictionary = request["audio_input"]["pcm"]
+	expect_eq([sound["sample_rate"], sound["channels"], sound["sample_format"]], [22050, 1, 1])
+	expect_eq(sound["data"], pcm)
+	var mp3 := AudioStreamMP3.new()
+	mp3.data = SILENT_MP3.hex_decode()
+	expect_eq(LTX2Requests.sound_input(mp3), {"file": mp3.data})
+
+
+func test_an_8_bit_line_is_widened_and_an_ogg_line_refused() -> void:
+	var wav := AudioStreamWAV.new()
+	wav.format = AudioStreamWAV.FORMAT_8_BITS
+	wav.mix_rate = 8000
+	wav.stereo = true
+	wav.data = PackedByteArray([0x7F, 0x80, 0x00, 0x01])  # 127, -128, 0, 1 as signed bytes
+	var sound: Dictionary = LTX2Requests.sound_input(wav)["pcm"]
+	expect_eq(sound["channels"], 2)
+	var data: PackedByteArray = sound["data"]
+	expect_eq([data.decode_s16(0), data.decode_s16(2), data.decode_s16(4), data.decode_s16(6)], [32512, -32768, 0, 256])
+	expect_eq(LTX2Requests.dialogue("x", AudioStreamOggVorbis.new()), {})
+
+
+func test_the_capture_recorder_fails_cleanly_without_a_renderer() -> void:
+	# Headless: the viewport gives no image, so the recording cannot start.
+	var recorder := LTX2CaptureRecorder.new()
+	recorder.autoplay = false
+	tree.root.add_child(recorder)
+	var failures := []
+	recorder.failed.connect(func(code: String, message: String) -> void: failures.append([code, message]))
+	recorder.record("a crate smashes")
+	expect(recorder.is_busy(), "recording")
+	var ended := func() -> bool: return not failures.is_empty()
+	expect(await wait_until(ended, 2.0), "failed is emitted")
+	expect_eq(failures[0][0], "FAILED_PRECONDITION")
+	expect(str(failures[0][1]).contains("no image"), str(failures))
+	expect(not recorder.is_busy(), "not busy after failing")
+	recorder.record("again")
+	recorder.record("twice at once")  # refused, after the call
+	expect(await wait_until(func() -> bool: return failures.size() >= 2, 2.0), "refusals arrive")
+	expect(failures.any(func(f: Array) -> bool: return str(f[1]).contains("already running")), str(failures))
+	recorder.queue_free()
+	await settle()
