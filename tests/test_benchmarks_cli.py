@@ -20,7 +20,9 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("name", [*DAEMON_BENCHMARKS, "cold_oneshot", "save_full_size", "guidance_cost", "modes", "run_all"])
+@pytest.mark.parametrize(
+    "name", [*DAEMON_BENCHMARKS, "cold_oneshot", "save_full_size", "guidance_cost", "modes", "run_all"]
+)
 def test_help_exits_zero_and_names_the_options(name: str) -> None:
     done = run("-m", f"benchmarks.{name}", "--help")
     assert done.returncode == 0, done.stderr

@@ -4,8 +4,10 @@ extends Node2D
 ## Crates fall onto the floor: every hard landing plays "impact" through an LTX2FoleyPlayer on
 ## the crate (2D positional, generated once, then cached). A ball rolls into the gate trigger:
 ## that starts a cutscene, streamed live from the daemon, or played from
-## res://cutscenes/gate.res when it has been baked with the dock. Esc skips, P pauses,
-## Space drops another crate. The level is built in code so that it reads top to bottom.
+## res://cutscenes/gate.res when it has been baked with the dock. X blows the crates apart: an
+## LTX2CaptureRecorder records the next second of what the player sees and plays sound made for
+## exactly those frames. Esc skips, P pauses, Space drops another crate. The level is built in
+## code so that it reads top to bottom.
 
 const BAKED_CUTSCENE := "res://cutscenes/gate.res"
 const CUTSCENE_PROMPT := (
@@ -21,6 +23,7 @@ var _cutscene: LTX2CutscenePlayer
 var _overlay: CanvasLayer
 var _status: Label
 var _triggered := false
+var _capture: LTX2CaptureRecorder
 
 
 func _ready() -> void:
@@ -40,6 +43,16 @@ func _ready() -> void:
 	for i in range(3):
 		_drop_crate(Vector2(200 + 150 * i, 80 - 60 * i))
 	_roll_ball()
+	_capture = LTX2CaptureRecorder.new()
+	_capture.duration_s = 1.0
+	_capture.recorded.connect(
+		func(_n: int) -> void: _status.text = "generating the explosion's sound ..."
+	)
+	_capture.generated.connect(
+		func(_s: AudioStreamWAV) -> void: _status.text = "the explosion, as you saw it"
+	)
+	_capture.failed.connect(func(code: String, m: String) -> void: _status.text = "%s: %s" % [code, m])
+	add_child(_capture)
 	# Warm the cache at level load so the first impact needs no round trip.
 	var foley := _make_foley()
 	add_child(foley)
@@ -53,6 +66,19 @@ func _unhandled_input(event: InputEvent) -> void:
 		_cutscene.pause(_cutscene.get_state() != LTX2CutscenePlayer.PlayState.PAUSED)
 	elif event.is_action_pressed("ui_accept"):
 		_drop_crate(Vector2(randf_range(150, 650), -40))
+	elif event is InputEventKey and event.pressed and event.keycode == KEY_X:
+		_explode()
+
+
+# The gameplay event: every crate is blown away from the middle, and what the player sees next
+# is recorded for its sound.
+func _explode() -> void:
+	for child in get_children():
+		if child is RigidBody2D and child.name != "Ball":
+			var away: Vector2 = (child.position - Vector2(480, 520)).normalized()
+			(child as RigidBody2D).apply_central_impulse(away * 900.0 + Vector2(0, -400))
+	_status.text = "recording the explosion ..."
+	_capture.record("a wooden crate explodes, splinters and planks clattering on stone")
 
 
 func _make_foley() -> LTX2FoleyPlayer:

@@ -189,8 +189,8 @@ func test_foley_fills_templates() -> void:
 	expect_eq(foley.prompt_for("unknown"), "")
 	var request := foley.request_for("hit", {"material": "oak", "thing": "log", "surface": "ice"})
 	expect_eq(request["priority"], LTX2Requests.Priority.REALTIME)
-	expect_eq(request["audio_only"], true)
-	expect_eq([request["width"], request["height"]], [64, 64])
+	expect_eq(request["mode"], LTX2Requests.Mode.AUDIO_ONLY)
+	expect(not request.has("audio_only") and not request.has("width"), "sound alone: no size")
 	foley.free()
 
 

@@ -162,6 +162,18 @@ def test_the_baker_writes_res_wav_json_into_the_project(e2e: dict[str, Any], god
     assert sidecar["format"]["num_frames"] == 49
 
 
+def test_a_dialogue_line_drives_a_cutscene_through_audio_to_video(e2e: dict[str, Any]) -> None:
+    fact = _case(e2e, "dialogue")
+    assert fact["state"] == COMPLETED and fact["failures"] == [], fact
+    fmt = fact["format"]
+    # 0.5 s at 24 fps needs 12 frames: 17 (8k+1) cover it; the sound spans the 17 frames.
+    assert (fmt["width"], fmt["height"], fmt["num_frames"], fmt["audio_only"]) == (64, 64, 17, False)
+    assert fact["frames_received"] == 17 and fact["clip_samples"] == fmt["num_samples"] == round(17 / 24 * 24000)
+    # The stream's sound is the line itself (float PCM back to 16-bit: at most one step apart).
+    assert fact["line_max_diff"] <= 1
+    _check_playback(fact, 17)
+
+
 def test_cancel_mid_stream_ends_cancelled_and_the_next_request_runs(e2e: dict[str, Any]) -> None:
     fact = _case(e2e, "cancel")
     assert fact["state"] == CANCELLED and fact["code"] == "CANCELLED"

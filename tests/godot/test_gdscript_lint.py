@@ -50,7 +50,7 @@ def test_script_parses_and_lints(path: Path) -> None:
     gdparser.parse(code)  # Raises with the line and column of a syntax error.
     problems = linter.lint_code(code, _config())
     assert not problems, "\n".join(
-        f"{path.relative_to(ADDON)}:{p.position.line}: {p.name}: {p.description}" for p in problems
+        f"{path.relative_to(ADDON)}:{p.line}: {p.name}: {p.description}" for p in problems
     )
 
 

@@ -45,7 +45,12 @@ static func foley(prompt: String, duration_s: float, seed_value: int, event: Str
 ## with exactly their duration, as 16-bit PCM at REALTIME priority. The daemon encodes the frames
 ## at their own size scaled to fit its default size (multiples of 32).
 static func video_to_audio(
-	prompt: String, rgb: PackedByteArray, width: int, height: int, frame_rate: float, seed_value: int = -1
+	prompt: String,
+	rgb: PackedByteArray,
+	width: int,
+	height: int,
+	frame_rate: float,
+	seed_value: int = -1
 ) -> Dictionary:
 	var request := {
 		"prompt": prompt,
@@ -72,7 +77,11 @@ static func dialogue(
 	if sound.is_empty():
 		return {}
 	var request := {
-		"prompt": prompt, "mode": Mode.AUDIO_TO_VIDEO, "audio_input": sound, "width": width, "height": height
+		"prompt": prompt,
+		"mode": Mode.AUDIO_TO_VIDEO,
+		"audio_input": sound,
+		"width": width,
+		"height": height,
 	}
 	if seed_value >= 0:
 		request["seed"] = seed_value

@@ -6,7 +6,8 @@ extends Node
 ## The game side of each case runs here, through the LTX2 autoload and the addon's nodes as a
 ## game uses them; what happened is printed as one "E2E {json}" line per case for the test to
 ## check. "E2E kill" asks the test to kill the daemon (it starts a new one on the same port).
-## Cases: online (stream + bake, cancel, foley, daemon killed), offline (no daemon: the caches
+## Cases: online (stream + bake, cancel, foley, a dialogue line driving a cutscene, daemon
+## killed), offline (no daemon: the caches
 ## and the baked clip, and what a game sees when the daemon is down).
 
 const PROMPT := "a castle gate creaks open at dawn, chains rattling"
@@ -26,10 +27,11 @@ func _ready() -> void:
 		func(code: String, _m: String) -> void: _failures_seen.append([Time.get_ticks_msec(), code])
 	)
 	var plans := {
-		"online": [_stream_and_bake, _cancel_mid_stream, _foley_online, _daemon_killed],
+		"online": [_stream_and_bake, _cancel_mid_stream, _foley_online, _dialogue, _daemon_killed],
 		"offline": [_foley_offline, _baked_clip_offline, _daemon_down],
 	}
-	for name: String in ["stream_and_bake", "cancel_mid_stream", "foley_online", "daemon_killed"]:
+	var alone := ["stream_and_bake", "cancel_mid_stream", "foley_online", "dialogue", "daemon_killed"]
+	for name: String in alone:
 		plans[name] = [Callable(self, "_" + name)]  # One case alone, to debug it.
 	var case := LTX2Settings.user_arg("case", "")
 	if not plans.has(case):
@@ -216,6 +218,46 @@ func _foley_online() -> void:
 		}
 	)
 	await _until(func() -> bool: return foley.get_child_count(true) == 0, 5.0)
+
+
+# A dialogue line from the project (here made in code: 0.5 s of 16-bit mono at 24 kHz) drives a
+# cutscene through audio_to_video: its frames follow the line, and its sound is the line.
+func _dialogue() -> void:
+	var line := AudioStreamWAV.new()
+	line.format = AudioStreamWAV.FORMAT_16_BITS
+	line.mix_rate = 24000
+	line.stereo = false
+	var pcm := PackedByteArray()
+	pcm.resize(12000 * 2)
+	for i in range(12000):
+		pcm.encode_s16(i * 2, int(8000.0 * sin(i * 0.05)))
+	line.data = pcm
+	var player := _screen_player()
+	var made := {}
+	var start := func() -> void:
+		made["job"] = LTX2.generate(LTX2Requests.dialogue("a knight speaks to camera", line, 64, 64, 3))
+		made["recorder"] = LTX2ClipRecorder.new(made["job"])
+		player.play_job(made["job"])
+	var facts := await _watch(player, start)
+	var job: LTX2Job = made["job"]
+	var clip: LTX2Clip = made["recorder"].clip
+	facts["state"] = job.state
+	facts["format"] = job.format
+	facts["frames_received"] = job.frames_done
+	if clip != null:
+		facts["clip_hashes"] = _frame_hashes(clip)
+	if clip != null and clip.audio != null:
+		# The clip's sound against the line, sample by sample (s16 stereo against s16 mono).
+		var data := clip.audio.data
+		var worst := 0
+		for i in range(12000):
+			var given := pcm.decode_s16(i * 2)
+			worst = maxi(worst, absi(data.decode_s16(i * 4) - given))
+			worst = maxi(worst, absi(data.decode_s16(i * 4 + 2) - given))
+		facts["line_max_diff"] = worst
+		facts["clip_samples"] = data.size() / 4
+	_report("dialogue", facts)
+	player.queue_free()
 
 
 func _daemon_killed() -> void:

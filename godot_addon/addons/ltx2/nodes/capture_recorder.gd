@@ -46,6 +46,9 @@ var viewport: Viewport = null
 var connection: LTX2Connection = null
 ## The sound of the last recording, once it arrived.
 var sound: AudioStreamWAV = null
+## The frames of the last recording as sent: RGB8, [member size], frame after frame (to replay
+## what was captured with its sound).
+var frames := PackedByteArray()
 
 var _frames: Array[PackedByteArray] = []
 var _tasks: Array[int] = []
@@ -80,6 +83,12 @@ func record(prompt: String) -> void:
 	set_process(true)
 
 
+## Stops the playback of the sound (the recording and the generation carry on).
+func stop() -> void:
+	if _player != null:
+		_player.stop()
+
+
 ## Whether a recording or its generation is running.
 func is_busy() -> bool:
 	return _recording or _job != null
@@ -93,7 +102,8 @@ func _process(delta: float) -> void:
 		var image := _grab()
 		if image == null:
 			_stop_recording()
-			failed.emit("FAILED_PRECONDITION", "the viewport gave no image (a headless display server renders none)")
+			var why := "the viewport gave no image (a headless display server renders none)"
+			failed.emit("FAILED_PRECONDITION", why)
 			return
 		_tasks.append(WorkerThreadPool.add_task(_convert.bind(_tasks.size(), image)))
 	_elapsed += delta
@@ -132,12 +142,13 @@ func _stop_recording() -> void:
 
 
 func _send() -> void:
-	var rgb := PackedByteArray()
+	frames = PackedByteArray()
 	for frame in _frames:
-		rgb.append_array(frame)
-	recorded.emit(_frames.size())
-	var request := LTX2Requests.video_to_audio(_prompt, rgb, size.x, size.y, fps, foley_seed)
+		frames.append_array(frame)
+	var count := _frames.size()
 	_frames.clear()
+	recorded.emit(count)
+	var request := LTX2Requests.video_to_audio(_prompt, frames, size.x, size.y, fps, foley_seed)
 	_pcm = PackedByteArray()
 	_job = _get_connection().generate(request)
 	_job.audio_received.connect(_on_audio)
