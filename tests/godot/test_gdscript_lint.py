@@ -49,9 +49,7 @@ def test_script_parses_and_lints(path: Path) -> None:
     code = path.read_text()
     gdparser.parse(code)  # Raises with the line and column of a syntax error.
     problems = linter.lint_code(code, _config())
-    assert not problems, "\n".join(
-        f"{path.relative_to(ADDON)}:{p.line}: {p.name}: {p.description}" for p in problems
-    )
+    assert not problems, "\n".join(f"{path.relative_to(ADDON)}:{p.line}: {p.name}: {p.description}" for p in problems)
 
 
 def test_class_names_are_unique() -> None:
