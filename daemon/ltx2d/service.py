@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -152,9 +153,16 @@ class Ltx2dService:
 
     # -- generate ------------------------------------------------------------------------------
 
-    def _prepare(self, request: ClipRequest, where: str = "") -> PreparedRequest:
+    async def _prepare(self, request: ClipRequest, where: str = "") -> PreparedRequest:
         """The request validated, with its seed resolved; ServiceError INVALID_ARGUMENT otherwise."""
-        return validation.prepare(request, self.defaults, self.limits, where, models=self.models.names)
+        prepare = functools.partial(
+            validation.prepare, request, self.defaults, self.limits, where, models=self.models.names
+        )
+        if request.values.get("video_input") is None and request.values.get("audio_input") is None:
+            return prepare()
+        # Decoding a request's media (FFmpeg, scaling every frame) takes up to seconds: off the
+        # event loop, so that the other streams keep flowing meanwhile.
+        return await asyncio.to_thread(prepare)
 
     async def _fingerprint(self, request: PreparedRequest) -> str:
         # From the checkpoint's and the adapters' files: a hit loads no model.
@@ -184,7 +192,7 @@ class Ltx2dService:
         failure. Stopping the iteration (aclose or task cancel) cancels the job."""
         accepted_at = time.monotonic()
         self._check_open()
-        request = self._prepare(clip_request)
+        request = await self._prepare(clip_request)
         params = request.params
         job_id = new_job_id()
         fields = _log_fields(job_id, request)
@@ -435,7 +443,7 @@ class Ltx2dService:
         prepared: list[PreparedRequest] = []
         for i, clip_request in enumerate(requests):  # every rule of every request first ...
             # Checked as sent (a bad cache_policy is refused, not ignored), then queued as prefetch.
-            request = self._prepare(clip_request, f"requests[{i}].")
+            request = await self._prepare(clip_request, f"requests[{i}].")
             prepared.append(replace(request, priority=Priority.BATCH, cache_policy=CachePolicy.USE))
         for i, clip_request in enumerate(requests):  # ... then the one of prefetch
             if clip_request.values.get("seed") is None:

@@ -90,39 +90,58 @@ def test_with_nothing_held_the_loop_is_the_pipelines_bit_for_bit(version, versio
     assert video.abs().max() > 0 and audio.abs().max() > 0
 
 
-def _reference_v2a(engine, params: GenerationParams, clean_video: torch.Tensor) -> torch.Tensor:
-    """Flow-matching Euler on the transformer called directly: video clean at timestep 0, audio
-    noise drawn as the pipeline draws it, one unguided pass a step."""
-    pipe = engine.pipeline
-    emb = engine._encode(params)
-    video_text, audio_text, mask = pipe.connectors(emb.prompt_embeds, emb.prompt_attention_mask, padding_side="left")
-    _, _, frames, h, w = clean_video.shape
-    vae = pipe.vae
-    video = pipe._pack_latents(
-        pipe._normalize_latents(clean_video, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
-    )
-    length = engine.audio_latent_frames(params)
-    generator = torch.Generator("cpu").manual_seed(params.seed)
-    noise = torch.randn((1, pipe.audio_vae.config.latent_channels, length, 16), generator=generator)
-    audio = pipe._pack_audio_latents(noise)
-    scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+def _reference(
+    engine, params: GenerationParams, *, video: torch.Tensor | None = None, audio: torch.Tensor | None = None
+):
+    """Flow-matching Euler on the transformer called directly, one unguided pass a step: the given
+    stream clean at timestep 0, the other from noise drawn as the pipeline draws it (video first).
+    Returns (video latents, audio latents), unpacked and denormalized."""
     from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift
 
-    mu = calculate_shift(video.shape[1], 1024, 4096, 0.95, 2.05)
-    sigmas = np.linspace(1.0, 1 / params.steps, params.steps)
-    scheduler.set_timesteps(sigmas=sigmas, mu=mu)
+    pipe, vae, audio_vae = engine.pipeline, engine.pipeline.vae, engine.pipeline.audio_vae
+    emb = engine._encode(params)
+    video_text, audio_text, mask = pipe.connectors(emb.prompt_embeds, emb.prompt_attention_mask, padding_side="left")
+    frames, h, w = params.latent_frames, params.height // 32, params.width // 32
+    length = engine.audio_latent_frames(params)
+    generator = torch.Generator("cpu").manual_seed(params.seed)
+    if video is None:
+        v = pipe._pack_latents(torch.randn((1, vae.config.latent_channels, frames, h, w), generator=generator))
+    else:
+        v = pipe._pack_latents(
+            pipe._normalize_latents(video, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
+        )
+    if audio is None:
+        a = pipe._pack_audio_latents(
+            torch.randn((1, audio_vae.config.latent_channels, length, 16), generator=generator)
+        )
+    else:
+        a = pipe._normalize_audio_latents(
+            pipe._pack_audio_latents(audio), audio_vae.latents_mean, audio_vae.latents_std
+        )
+    scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+    scheduler.set_timesteps(
+        sigmas=np.linspace(1.0, 1 / params.steps, params.steps), mu=calculate_shift(v.shape[1], 1024, 4096, 0.95, 2.05)
+    )
+    zero = torch.zeros(1)
     for i, t in enumerate(scheduler.timesteps):
-        zero = torch.zeros(1)
-        _, velocity = pipe.transformer(
-            hidden_states=video, audio_hidden_states=audio, encoder_hidden_states=video_text,
-            audio_encoder_hidden_states=audio_text, timestep=zero, sigma=zero, audio_timestep=t.expand(1),
-            audio_sigma=t.expand(1), encoder_attention_mask=mask, audio_encoder_attention_mask=mask,
+        t_video, t_audio = (zero, t.expand(1)) if video is not None else (t.expand(1), zero)
+        velocity_video, velocity_audio = pipe.transformer(
+            hidden_states=v, audio_hidden_states=a, encoder_hidden_states=video_text,
+            audio_encoder_hidden_states=audio_text, timestep=t_video, sigma=t_video, audio_timestep=t_audio,
+            audio_sigma=t_audio, encoder_attention_mask=mask, audio_encoder_attention_mask=mask,
             num_frames=frames, height=h, width=w, fps=params.frame_rate, audio_num_frames=length,
             use_cross_timestep=True, return_dict=False,
         )  # fmt: skip
-        audio = audio + (scheduler.sigmas[i + 1] - scheduler.sigmas[i]) * velocity.float()
-    audio = pipe._denormalize_audio_latents(audio, pipe.audio_vae.latents_mean, pipe.audio_vae.latents_std)
-    return pipe._unpack_audio_latents(audio, length, num_mel_bins=16)
+        dt = scheduler.sigmas[i + 1] - scheduler.sigmas[i]
+        if video is None:
+            v = v + dt * velocity_video.float()
+        if audio is None:
+            a = a + dt * velocity_audio.float()
+    out_video = pipe._denormalize_latents(
+        pipe._unpack_latents(v, frames, h, w), vae.latents_mean, vae.latents_std, vae.config.scaling_factor
+    )
+    out_audio = pipe._denormalize_audio_latents(a, audio_vae.latents_mean, audio_vae.latents_std)
+    return out_video, pipe._unpack_audio_latents(out_audio, length, num_mel_bins=16)
 
 
 def test_video_to_audio_holds_the_frames_latents_and_matches_a_direct_transformer_loop(engine):
@@ -145,8 +164,22 @@ def test_video_to_audio_holds_the_frames_latents_and_matches_a_direct_transforme
     assert len(recorder.video) == params.steps
     assert all(torch.equal(v, recorder.video[0]) for v in recorder.video)
     assert not torch.equal(recorder.audio[0], recorder.audio[1])
-    reference = _reference_v2a(engine, params, clean)
+    reference = _reference(engine, params, video=clean)[1]
     assert torch.allclose(audio, reference, atol=1e-5), (audio - reference).abs().max()
+
+
+def test_audio_to_video_matches_a_direct_transformer_loop(engine):
+    tone = _tone(1.0, 16000, 1)
+    values = {"mode": Mode.AUDIO_TO_VIDEO, "audio_input": RawAudio(16000, 1, 2, tone.tobytes()), **NEUTRAL}
+    params = engine.resolve(prepare_params(DEFAULTS, values, Limits()))
+    clean = encode_sound(engine.pipeline, params.audio_input, engine.audio_latent_frames(params))
+    video, audio = modal_denoise(
+        engine.pipeline, _kwargs(engine, params), JobControl(), lambda e: None, _job(params), Hold(audio=clean)
+    )
+    assert audio is clean
+    reference = _reference(engine, params, audio=clean)[0]
+    assert video.shape == reference.shape and video.abs().max() > 0
+    assert torch.allclose(video, reference, atol=1e-5), (video - reference).abs().max()
 
 
 def test_video_to_audio_streams_sound_of_exactly_the_given_frames(engine):
