@@ -16,9 +16,11 @@ from ltx2.params import Mode
 DEFAULTS = GenerationParams(prompt="x", width=64, height=64, num_frames=25, steps=2, seed=1)
 
 
-def mp4(frames: int, width: int = 160, height: int = 96, rate: int = 24, codec: str = "mpeg4") -> bytes:
+def mp4(
+    frames: int, width: int = 160, height: int = 96, rate: int = 24, codec: str = "mpeg4", fmt: str = "mp4"
+) -> bytes:
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
+    with av.open(buffer, mode="w", format=fmt) as container:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for i in range(frames):
@@ -58,6 +60,13 @@ def test_an_mp4_becomes_the_frames_of_a_video_to_audio_job_scaled_to_fit():
         DEFAULTS, {"mode": Mode.VIDEO_TO_AUDIO, "video_input": MediaFile(mp4(9)), "width": 128, "height": 96}, Limits()
     )
     assert explicit.video_input.frames.shape == (9, 96, 128, 3)
+
+
+def test_a_webm_is_read_as_well():
+    data = mp4(12, 128, 64, rate=12, codec="libvpx", fmt="webm")
+    params = prepare_params(DEFAULTS, {"mode": Mode.VIDEO_TO_AUDIO, "video_input": MediaFile(data)}, Limits())
+    assert params.video_input.num_frames == 12 and params.frame_rate == 12.0
+    assert (params.width, params.height) == (64, 64)
 
 
 def test_fit_size_keeps_the_aspect_and_never_scales_up():

@@ -101,6 +101,18 @@ func _exit_tree() -> void:
 
 
 ## The hello map the client sends first.
+## The connection a node uses when it was given none: the LTX2 autoload, or, when the plugin is
+## not enabled, a private connection added under [param user].
+static func for_node(user: Node) -> LTX2Connection:
+	var found: LTX2Connection = null
+	if user.is_inside_tree():  # Absolute paths only resolve inside the tree.
+		found = user.get_node_or_null("/root/LTX2") as LTX2Connection
+	if found == null:
+		found = LTX2Connection.new()
+		user.add_child(found, false, Node.INTERNAL_MODE_BACK)
+	return found
+
+
 static func build_hello(request_id: int, hello_token: String) -> Dictionary:
 	var message := {"type": "hello", "id": request_id}
 	if not hello_token.is_empty():

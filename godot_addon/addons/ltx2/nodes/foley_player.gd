@@ -418,10 +418,6 @@ func _emitter() -> Node:
 
 
 func _get_connection() -> LTX2Connection:
-	if connection == null and is_inside_tree():  # Absolute paths only resolve inside the tree.
-		connection = get_node_or_null("/root/LTX2") as LTX2Connection
 	if connection == null:
-		# No autoload (plugin not enabled): keep a private connection.
-		connection = LTX2Connection.new()
-		add_child(connection, false, Node.INTERNAL_MODE_BACK)
+		connection = LTX2Connection.for_node(self)
 	return connection
