@@ -184,7 +184,7 @@ class Ltx2Engine:
             return
         scheduler = copy.deepcopy(self._pipe.scheduler)
         sigmas = np.linspace(1.0, 1 / params.steps, params.steps)
-        hold = Hold(no_video=params.mode is Mode.AUDIO_ONLY)
+        hold = Hold(no_video=params.mode == Mode.AUDIO_ONLY)
         mu = schedule_shift(scheduler, schedule_tokens(self._pipe, params.video_tokens, hold))
         try:
             with warnings.catch_warnings():
@@ -219,7 +219,7 @@ class Ltx2Engine:
 
     def _hold(self, params: GenerationParams) -> Hold | None:
         """What the job's mode holds clean (None: nothing, the pipeline's own loop runs)."""
-        if params.mode is Mode.AUDIO_ONLY:
+        if params.mode == Mode.AUDIO_ONLY:
             return Hold(no_video=True)
         if params.video_input is not None:
             return Hold(video=encode_frames(self._pipe, params.video_input, params.num_frames))

@@ -19,6 +19,41 @@ import numpy as np
 from .errors import InvalidParams
 
 SAMPLE_BYTES = {1: 2, 2: 4}  # SampleFormat: S16LE, F32LE
+# The frame size FFmpeg may decode a file's frames at before they are scaled: a 4K frame.
+MAX_SOURCE_PIXELS = 3840 * 2160
+# A file's sound is kept at most at this rate (every model's audio is 48 kHz or less): a long
+# 192 kHz file would otherwise be held at four times the size for nothing.
+MAX_KEPT_SAMPLE_RATE = 48_000
+VIDEO_CONTAINERS = {"mov": "mp4 / mov", "matroska": "webm / mkv"}
+AUDIO_CONTAINERS = {"wav": "wav", "ogg": "ogg", "mp3": "mp3", "flac": "flac"}
+
+
+def sniff_container(data: bytes) -> str | None:
+    """FFmpeg's demuxer for `data` by its magic bytes (mp4/mov, webm/mkv, wav, ogg, mp3, flac), else
+    None. The demuxer is named to FFmpeg, never probed: a probed one (hls, concat) could open URLs
+    or local files named inside the bytes."""
+    if data[4:8] == b"ftyp":
+        return "mov"
+    if data[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "wav"
+    if data[:4] == b"OggS":
+        return "ogg"
+    if data[:4] == b"fLaC":
+        return "flac"
+    if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
+        return "mp3"
+    return None
+
+
+def _open(data: bytes, field: str, kinds: dict[str, str]) -> object:
+    import av
+
+    container = sniff_container(data)
+    if container not in kinds:
+        raise InvalidParams(field, f"<{len(data)} bytes>", f"must be a {', '.join(kinds.values())} file")
+    return av.open(io.BytesIO(data), mode="r", format=container)
 
 
 @dataclass(frozen=True)
@@ -121,14 +156,25 @@ def decode_video(
     min_size: int,
     max_frames: int,
     max_bytes: int,
+    max_frame_bytes: int,
     frame_rate_range: tuple[float, float],
     name: str = "video_input",
 ) -> VideoInput:
     """`source` (RawFrames or MediaFile) decoded and scaled to `size` (None: `fit_size` in `box`).
 
     Raises InvalidParams naming `name.<part>` for wrong sizes, truncated or undecodable files, more
-    than `max_frames` frames or more than `max_bytes` of input."""
+    than `max_frames` frames, more than `max_bytes` of input, or more than `max_frame_bytes` of
+    frames at the scaled size (checked as they are decoded: nothing past the bound is held)."""
     import av
+
+    def held(count: int, width: int, height: int, part: str) -> None:
+        if count * width * height * 3 > max_frame_bytes:
+            raise InvalidParams(
+                part,
+                f"<{count} frames of {width}x{height}>",
+                f"must be at most {max_frame_bytes} bytes of RGB8 at the size they are encoded at "
+                "(send fewer frames, or a smaller width and height)",
+            )
 
     if isinstance(source, RawFrames):
         w, h = source.width, source.height
@@ -151,42 +197,50 @@ def decode_video(
             raise InvalidParams(f"{name}.frames.rgb", f"<{count} frames>", f"must be at most {max_frames} frames")
         array = np.frombuffer(data, np.uint8).reshape(count, h, w, 3)
         out_w, out_h = size or fit_size(w, h, *box, multiple, min_size)
-        frames = [av.VideoFrame.from_ndarray(frame, format="rgb24") for frame in array]
+        held(count, out_w, out_h, f"{name}.frames.rgb")
+        scaled = [
+            av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(width=out_w, height=out_h).to_ndarray()
+            for frame in array
+        ]
     elif isinstance(source, MediaFile):
         data = source.data
         if not data:
             raise InvalidParams(f"{name}.file", "<0 bytes>", "must be a video file (mp4, webm)")
         if len(data) > max_bytes:
             raise InvalidParams(f"{name}.file", f"<{len(data)} bytes>", f"must be at most {max_bytes} bytes")
-        frames, rate = [], 0.0
+        scaled, rate = [], 0.0
+        part = f"{name}.file"
         try:
-            with av.open(io.BytesIO(data), mode="r") as container:
+            with _open(data, part, VIDEO_CONTAINERS) as container:
                 if not container.streams.video:
-                    raise InvalidParams(f"{name}.file", f"<{len(data)} bytes>", "has no video stream")
+                    raise InvalidParams(part, f"<{len(data)} bytes>", "has no video stream")
                 stream = container.streams.video[0]
-                rate = _frame_rate(
-                    f"{name}.file", float(stream.average_rate or stream.guessed_rate or 0), *frame_rate_range
-                )
-                out_w, out_h = size or fit_size(stream.width, stream.height, *box, multiple, min_size)
+                rate = _frame_rate(part, float(stream.average_rate or stream.guessed_rate or 0), *frame_rate_range)
+                width, height = stream.width or 0, stream.height or 0
+                if not 1 <= width * height <= MAX_SOURCE_PIXELS:
+                    rule = f"must have frames of 1 to {MAX_SOURCE_PIXELS} pixels (3840x2160)"
+                    raise InvalidParams(part, f"<{width}x{height} frames>", rule)
+                out_w, out_h = size or fit_size(width, height, *box, multiple, min_size)
                 for frame in container.decode(stream):
-                    if len(frames) == max_frames:
-                        raise InvalidParams(
-                            f"{name}.file", f"<more than {max_frames} frames>", f"must be at most {max_frames} frames"
-                        )
+                    if len(scaled) == max_frames:
+                        rule = f"must be at most {max_frames} frames"
+                        raise InvalidParams(part, f"<more than {max_frames} frames>", rule)
+                    held(len(scaled) + 1, out_w, out_h, part)
                     # Scaled as decoded: the job never holds the file's own resolution.
-                    frames.append(frame.reformat(width=out_w, height=out_h, format="rgb24"))
+                    scaled.append(frame.reformat(width=out_w, height=out_h, format="rgb24").to_ndarray())
         except av.FFmpegError as exc:
-            if not frames:
+            if not scaled:
                 raise InvalidParams(
                     f"{name}.file", f"<{len(data)} bytes>", f"could not be decoded as a video ({exc})"
                 ) from None
             # A truncated file: its frames up to the damage are what the game captured.
-        if not frames:
-            raise InvalidParams(f"{name}.file", f"<{len(data)} bytes>", "has no decodable frame")
+        if not scaled:
+            raise InvalidParams(part, f"<{len(data)} bytes>", "has no decodable frame")
     else:
         raise InvalidParams(name, source, "must be raw RGB8 frames or a video file")
-    scaled = np.stack([f.reformat(width=out_w, height=out_h, format="rgb24").to_ndarray() for f in frames])
-    return VideoInput(scaled, rate, _digest("video", rate, scaled.shape, scaled.tobytes()))
+    stacked = np.stack(scaled)
+    del scaled
+    return VideoInput(stacked, rate, _digest("video", rate, stacked.shape, memoryview(stacked).cast("B")))
 
 
 def decode_audio_input(
@@ -198,8 +252,11 @@ def decode_audio_input(
     name: str = "audio_input",
 ) -> AudioInput:
     """`source` (RawAudio or MediaFile) as float32 (samples, channels), mono or stereo (more
-    channels are mixed down to stereo). Raises InvalidParams naming `name.<part>`."""
+    channels are mixed down to stereo), a file's at most at 48 kHz. Raises InvalidParams naming
+    `name.<part>`; `max_seconds` is (max_frames - 1) / frame_rate, which the message says."""
     import av
+
+    too_long = f"must be at most {max_seconds:g} s long (max_frames - 1 frames at the request's frame_rate)"
 
     if isinstance(source, RawAudio):
         low, high = rate_range
@@ -234,7 +291,7 @@ def decode_audio_input(
             raise InvalidParams(f"{name}.file", f"<{len(data)} bytes>", f"must be at most {max_bytes} bytes")
         pieces: list[np.ndarray] = []
         try:
-            with av.open(io.BytesIO(data), mode="r") as container:
+            with _open(data, f"{name}.file", AUDIO_CONTAINERS) as container:
                 if not container.streams.audio:
                     raise InvalidParams(f"{name}.file", f"<{len(data)} bytes>", "has no audio stream")
                 stream = container.streams.audio[0]
@@ -244,7 +301,8 @@ def decode_audio_input(
                     rule = f"must have a sample rate between {low} and {high}"
                     raise InvalidParams(f"{name}.file", f"<{rate} Hz>", rule)
                 channels = 1 if stream.channels == 1 else 2
-                # Interleaved float at the file's own rate; 5.1 and up mixed down to stereo.
+                # Interleaved float, at most 48 kHz; 5.1 and up mixed down to stereo.
+                rate = min(rate, MAX_KEPT_SAMPLE_RATE)
                 resampler = av.AudioResampler(format="flt", layout="mono" if channels == 1 else "stereo", rate=rate)
                 limit = int(max_seconds * rate) + rate
                 total = 0
@@ -253,9 +311,7 @@ def decode_audio_input(
                         pieces.append(out.to_ndarray().reshape(-1, channels))
                         total += len(pieces[-1])
                     if total > limit:
-                        raise InvalidParams(
-                            f"{name}.file", f"<more than {max_seconds:g} s>", f"must be at most {max_seconds:g} s long"
-                        )
+                        raise InvalidParams(f"{name}.file", f"<more than {max_seconds:g} s>", too_long)
                 for out in resampler.resample(None):
                     pieces.append(out.to_ndarray().reshape(-1, channels))
         except av.FFmpegError as exc:
@@ -269,6 +325,7 @@ def decode_audio_input(
     else:
         raise InvalidParams(name, source, "must be raw PCM or an audio file")
     if len(samples) / rate > max_seconds:
-        raise InvalidParams(name, f"<{len(samples) / rate:.2f} s>", f"must be at most {max_seconds:g} s long")
+        part = f"{name}.file" if isinstance(source, MediaFile) else f"{name}.pcm.data"
+        raise InvalidParams(part, f"<{len(samples) / rate:.2f} s>", too_long)
     samples = np.ascontiguousarray(samples)
-    return AudioInput(samples, rate, _digest("audio", rate, samples.shape, samples.tobytes()))
+    return AudioInput(samples, rate, _digest("audio", rate, samples.shape, memoryview(samples).cast("B")))

@@ -133,7 +133,9 @@ def modal_denoise(
     streams = (video, audio)
     denoised = [s for s in streams if s.denoised]
     cfg = any(s.cfg > 1.0 for s in denoised)
-    stg = any(s.stg > 0.0 for s in denoised)
+    # An STG scale of float32's smallest normal is the engine's stand-in for 0 (the pipeline reads
+    # a 0 audio STG as "the video's"): it must not buy a pass on its own.
+    stg = any(s.stg > float(np.finfo(np.float32).tiny) for s in denoised)
     # Isolated already (no video): the modality pass would repeat the main one.
     modality = not hold.no_video and any(s.modality > 1.0 for s in denoised)
 

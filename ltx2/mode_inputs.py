@@ -34,7 +34,9 @@ def encode_frames(pipe: Any, video: VideoInput, num_frames: int) -> torch.Tensor
         frames = np.concatenate([frames, np.repeat(frames[-1:], num_frames - len(frames), axis=0)])
     vae = pipe.vae
     pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).unsqueeze(0)
-    pixels = pixels.to(vae.device, torch.float32) / 127.5 - 1.0
+    # The execution device, not the VAE's: with model offload the VAE waits on the CPU until its
+    # forward hook moves it, and its input must already be where it is going.
+    pixels = pixels.to(pipe._execution_device, torch.float32) / 127.5 - 1.0
     with torch.no_grad():
         latents = vae.encode(pixels.to(vae.dtype)).latent_dist.mode()
     return latents.float()
@@ -84,7 +86,8 @@ def encode_sound(pipe: Any, sound: AudioInput, latent_frames: int) -> torch.Tens
     needed = hop * pipe.audio_vae_temporal_compression_ratio * latent_frames
     if len(wave) < needed:
         wave = np.concatenate([wave, np.zeros((needed - len(wave), wave.shape[1]), np.float32)])
-    mel = log_mel(torch.from_numpy(np.ascontiguousarray(wave.T)).to(vae.device), rate, hop, config.mel_bins)
+    wave_t = torch.from_numpy(np.ascontiguousarray(wave.T)).to(pipe._execution_device)
+    mel = log_mel(wave_t, rate, hop, config.mel_bins)
     with torch.no_grad():
         latents = vae.encode(mel.to(vae.dtype)).latent_dist.mode().float()
     return latents[:, :, :latent_frames]

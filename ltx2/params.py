@@ -488,6 +488,7 @@ def _prepare_inputs(
             min_size=limits.min_size,
             max_frames=limits.max_frames,
             max_bytes=limits.max_input_bytes,
+            max_frame_bytes=limits.max_input_frame_bytes,
             frame_rate_range=(limits.min_frame_rate, limits.max_frame_rate),
         )
         frames = frames_covering(decoded.num_frames, limits)

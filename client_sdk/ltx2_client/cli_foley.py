@@ -10,10 +10,10 @@ import numpy as np
 from .client import Client
 from .errors import ProtocolError
 from .events import AudioChunk
-from .media import mux_sound, write_wav
+from .media import mux_problem, mux_sound, write_wav
 from .progress import ProgressDisplay
 
-OUTPUT_TYPES = (".mp4", ".wav")
+OUTPUT_TYPES = (".mp4", ".mkv", ".wav")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--output",
         type=Path,
         required=True,
-        help=".mp4: the input video (copied, not re-encoded) with the generated sound; .wav: the sound alone",
+        help=".mp4 or .mkv: the input video (copied, not re-encoded) with the generated sound; .wav: the sound alone",
     )
     p.add_argument("--prompt", required=True, help="what the sound is, e.g. 'glass shatters on a stone floor'")
     g = p.add_argument_group("generation (unset options take the daemon's defaults)")
@@ -52,6 +52,11 @@ def run(client: Client, args: argparse.Namespace, parser: argparse.ArgumentParse
         parser.error(f"--output {str(args.output)!r}: the extension must be one of {', '.join(OUTPUT_TYPES)}")
     if not args.input.is_file():
         parser.error(f"input {str(args.input)!r}: no such file")
+    if suffix != ".wav":
+        # Before generating: a video that cannot be copied into the output would waste the job.
+        problem = mux_problem(args.input, args.output)
+        if problem is not None:
+            parser.error(f"input {str(args.input)!r}: {problem}")
     options = {name: getattr(args, name) for name in OPTIONS if getattr(args, name) is not None}
     progress = ProgressDisplay(enabled=not args.quiet)
     stream = client.foley(args.input, args.prompt, timeout=args.timeout, **options)

@@ -266,6 +266,29 @@ def write_frames(
     return paths
 
 
+# Video codecs an mp4 can carry as they are (others go into .mkv).
+MP4_VIDEO_CODECS = frozenset({"h264", "hevc", "mpeg4", "av1", "vp9", "mjpeg"})
+MUX_FORMATS = {".mp4": "mp4", ".mkv": "matroska"}
+
+
+def mux_problem(video_file: str | os.PathLike[str], path: str | os.PathLike[str]) -> str | None:
+    """Why `video_file`'s video cannot be copied into `path` (by its extension), or None."""
+    av = require_av("writing mp4")
+    suffix = Path(path).suffix.lower()
+    if suffix not in MUX_FORMATS:
+        return f"the output must be one of {', '.join(MUX_FORMATS)}"
+    try:
+        with av.open(str(video_file)) as source:
+            if not source.streams.video:
+                return "it has no video stream"
+            codec = source.streams.video[0].codec_context.name
+    except av.FFmpegError as exc:
+        return f"it cannot be read ({exc})"
+    if suffix == ".mp4" and codec not in MP4_VIDEO_CODECS:
+        return f"its {codec} video cannot go into an mp4 as it is; write .mkv instead"
+    return None
+
+
 def mux_sound(
     video_file: str | os.PathLike[str],
     audio: np.ndarray,
@@ -273,13 +296,15 @@ def mux_sound(
     path: str | os.PathLike[str],
 ) -> Path:
     """Write `video_file`'s video stream, copied as it is (not re-encoded), with `audio` (samples,
-    channels) as its sound (AAC) to `path` (mp4), under a temporary name renamed into place."""
+    channels) as its sound (AAC) to `path` (.mp4 or .mkv), under a temporary name renamed into
+    place. The sound starts with the video's first frame (`mux_problem` says what cannot be done)."""
     av = require_av("writing mp4")
     path = Path(path)
     temp = _temp_path(path)
     samples = _as_float_audio(audio)
+    container_format = MUX_FORMATS.get(path.suffix.lower(), "mp4")
     try:
-        with av.open(str(video_file)) as source, av.open(str(temp), mode="w", format="mp4") as out:
+        with av.open(str(video_file)) as source, av.open(str(temp), mode="w", format=container_format) as out:
             video_in = source.streams.video[0]
             video_out = out.add_stream_from_template(video_in)
             layout = "mono" if samples.shape[1] == 1 else "stereo"
@@ -291,7 +316,10 @@ def mux_sound(
                 out.mux(packet)
             if len(samples):
                 frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples.T), format="fltp", layout=layout)
-                frame.sample_rate, frame.pts = sample_rate, 0
+                # In step with the first frame, wherever the video's timeline starts.
+                start = video_in.start_time or 0
+                offset = round(float(start * video_in.time_base) * sample_rate) if video_in.time_base else 0
+                frame.sample_rate, frame.pts = sample_rate, offset
                 out.mux(sound.encode(frame))
             out.mux(sound.encode(None))
         os.replace(temp, path)

@@ -41,6 +41,7 @@ from .result_cache import CacheReader, CacheWriter, DamagedEntry, ResultCache, c
 from .scheduler import DEFAULT_STALL_LIMIT_S, Job, Replay, Scheduler, kv
 
 log = logging.getLogger("ltx2d.service")
+MAX_CONCURRENT_DECODES = 2
 
 JobListener = Callable[[StreamRecord], None]
 
@@ -71,6 +72,9 @@ class Ltx2dService:
         self._listeners: list[JobListener] = []
         self._background: set[asyncio.Task[object]] = set()
         self._closing = False
+        # Requests whose media are being decoded at once: each may hold up to
+        # Limits.max_input_frame_bytes while it decodes; the others wait their turn.
+        self._decoding = asyncio.Semaphore(MAX_CONCURRENT_DECODES)
 
     # -- read-only views (metrics read these) -------------------------------------------------
 
@@ -158,11 +162,12 @@ class Ltx2dService:
         prepare = functools.partial(
             validation.prepare, request, self.defaults, self.limits, where, models=self.models.names
         )
-        if request.values.get("video_input") is None and request.values.get("audio_input") is None:
+        if not _has_media(request):
             return prepare()
         # Decoding a request's media (FFmpeg, scaling every frame) takes up to seconds: off the
-        # event loop, so that the other streams keep flowing meanwhile.
-        return await asyncio.to_thread(prepare)
+        # event loop, so that the other streams keep flowing meanwhile, a few at a time.
+        async with self._decoding:
+            return await asyncio.to_thread(prepare)
 
     async def _fingerprint(self, request: PreparedRequest) -> str:
         # From the checkpoint's and the adapters' files: a hit loads no model.
@@ -440,6 +445,15 @@ class Ltx2dService:
                 StatusCode.FAILED_PRECONDITION,
                 "the result cache is disabled, so prefetched clips cannot be kept",
             )
+        with_media = sum(_has_media(r) for r in requests)
+        if with_media > self.scheduler.capacity:
+            # Each decoded medium is held until its job runs: no more than the queue can take.
+            raise ServiceError(
+                StatusCode.INVALID_ARGUMENT,
+                f"requests=<{with_media} with video_input or audio_input>: at most {self.scheduler.capacity} "
+                "(the queue capacity) may carry media",
+                "requests",
+            )
         prepared: list[PreparedRequest] = []
         for i, clip_request in enumerate(requests):  # every rule of every request first ...
             # Checked as sent (a bad cache_policy is refused, not ignored), then queued as prefetch.
@@ -514,3 +528,7 @@ def _log_fields(job_id: str, request: PreparedRequest) -> dict[str, object]:
     if request.params.tags:
         fields["tags"] = dict(request.params.tags)
     return fields
+
+
+def _has_media(request: ClipRequest) -> bool:
+    return request.values.get("video_input") is not None or request.values.get("audio_input") is not None

@@ -94,3 +94,19 @@ func test_the_capture_recorder_fails_cleanly_without_a_renderer() -> void:
 	expect(failures.any(refused), str(failures))
 	recorder.queue_free()
 	await settle()
+
+
+func test_a_recording_the_daemon_would_refuse_fails_before_it_starts() -> void:
+	var recorder := LTX2CaptureRecorder.new()
+	recorder.duration_s = 10.0
+	recorder.fps = 60.0  # 600 frames: more than the daemon's 257
+	tree.root.add_child(recorder)
+	var failures := []
+	recorder.failed.connect(func(code: String, m: String) -> void: failures.append([code, m]))
+	recorder.record("a long explosion")
+	expect(not recorder.is_busy(), "nothing is recorded")
+	expect(await wait_until(func() -> bool: return not failures.is_empty(), 2.0), "failed arrives")
+	expect_eq(failures[0][0], "INVALID_ARGUMENT")
+	expect(str(failures[0][1]).contains("600 frames of 256x160"), str(failures))
+	recorder.queue_free()
+	await settle()

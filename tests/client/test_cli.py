@@ -174,3 +174,23 @@ def test_help_for_every_command():
     env = {**os.environ, "COLUMNS": "100"}
     done = subprocess.run([*CLI, "--help"], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0 and "generate" in done.stdout and "serve" in done.stdout
+
+
+def test_foley_refuses_a_video_an_mp4_cannot_carry_before_generating(tmp_path, capsys):
+    import av
+    import numpy as np
+
+    from ltx2_client.cli import main
+
+    source = tmp_path / "capture.webm"
+    with av.open(str(source), mode="w") as container:
+        stream = container.add_stream("libvpx", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")))
+        container.mux(stream.encode(None))
+    # Port 9 (discard): no daemon is asked anything, the refusal comes first.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--address", "127.0.0.1:9", "foley", str(source), "-o", str(tmp_path / "out.mp4"), "--prompt", "x"])
+    assert exit_info.value.code == 2
+    assert "its vp8 video cannot go into an mp4 as it is; write .mkv instead" in capsys.readouterr().err

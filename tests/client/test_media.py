@@ -132,3 +132,29 @@ def test_missing_pyav_is_a_clear_error(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert "pip install 'ltx2-client[media]'" in out.stdout
     assert (tmp_path / "ok.wav").exists() and not (tmp_path / "x.mp4").exists()
+
+
+def test_mux_sound_copies_a_webm_video_into_mkv_with_the_sound_from_its_first_frame(tmp_path):
+    import av
+
+    from ltx2_client.media import mux_problem, mux_sound
+
+    source = tmp_path / "capture.webm"
+    with av.open(str(source), mode="w") as container:
+        stream = container.add_stream("libvpx", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(10):
+            image = np.full((48, 64, 3), i * 20, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    out = tmp_path / "capture.mkv"
+    assert mux_problem(source, out) is None and "write .mkv" in mux_problem(source, tmp_path / "x.mp4")
+    sound = (0.25 * np.sin(np.arange(24000) / 5.0)).astype(np.float32)[:, None].repeat(2, axis=1)
+    assert mux_sound(source, sound, 24000, out) == out
+    with av.open(str(source)) as original, av.open(str(out)) as result:
+        packets = [bytes(p) for p in original.demux(original.streams.video[0]) if p.size]
+        assert [bytes(p) for p in result.demux(result.streams.video[0]) if p.size] == packets
+    with av.open(str(out)) as result:
+        audio = np.concatenate([f.to_ndarray() for f in result.decode(audio=0)], axis=1)
+    assert abs(audio.shape[1] - 24000) <= 2048 and np.abs(audio).max() > 0.1
+    assert not list(tmp_path.glob(".*partial"))

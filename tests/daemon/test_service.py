@@ -386,6 +386,30 @@ def test_prefetch_refuses_seedless_or_invalid_requests_and_queues_nothing(tmp_pa
     arun(body())
 
 
+def test_prefetch_carries_media_in_no_more_requests_than_the_queue_holds(tmp_path: Path) -> None:
+    """Each decoded medium is held until its job runs: a prefetch cannot make the daemon decode and
+    hold more of them than it could queue."""
+
+    def with_frames(seed: int) -> ClipRequest:
+        frames = ltx2.RawFrames(64, 64, 24.0, bytes(9 * 64 * 64 * 3))
+        values = {"prompt": "glass", "seed": seed, "steps": 2, "mode": ltx2.Mode.VIDEO_TO_AUDIO, "video_input": frames}
+        return ClipRequest(values)
+
+    async def body() -> None:
+        service, _ = make(tmp_path, capacity=2)
+        await service.start()
+        with pytest.raises(ServiceError) as info:
+            await service.prefetch([with_frames(1), with_frames(2), with_frames(3)])
+        assert info.value.code is StatusCode.INVALID_ARGUMENT and info.value.field == "requests"
+        assert "at most 2 (the queue capacity) may carry media" in info.value.message
+        assert service.queue_depth == 0
+        job_ids, cached = await service.prefetch([with_frames(1), with_frames(2)])
+        assert len(job_ids) == 2 and all(job_ids) and cached == 0
+        await service.shutdown(5.0)
+
+    arun(body())
+
+
 def test_prefetch_needs_a_cache() -> None:
     async def body() -> None:
         service, _ = make()

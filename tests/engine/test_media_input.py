@@ -84,7 +84,41 @@ def test_a_truncated_mp4_is_refused_naming_the_field():
         assert info.value.field == "video_input.file" and f"<{len(cut)} bytes>" == info.value.value
     with pytest.raises(InvalidParams) as info:
         prepare_params(DEFAULTS, {"mode": Mode.VIDEO_TO_AUDIO, "video_input": MediaFile(b"not a video")}, Limits())
-    assert info.value.field == "video_input.file" and "could not be decoded" in info.value.rule
+    assert info.value.field == "video_input.file" and "must be a mp4 / mov, webm / mkv file" in info.value.rule
+
+
+def test_only_named_containers_are_opened_never_a_probed_playlist():
+    # An HLS playlist or concat list would make a probing FFmpeg open the files and URLs it names.
+    for data in (b"#EXTM3U\n#EXT-X-VERSION:3\nfile:///etc/passwd\n", b"ffconcat version 1.0\nfile /etc/passwd\n"):
+        with pytest.raises(InvalidParams) as info:
+            prepare_params(DEFAULTS, {"mode": Mode.VIDEO_TO_AUDIO, "video_input": MediaFile(data)}, Limits())
+        assert info.value.field == "video_input.file" and "must be a" in info.value.rule
+    with pytest.raises(InvalidParams) as info:
+        prepare_params(DEFAULTS, {"mode": Mode.AUDIO_TO_VIDEO, "audio_input": MediaFile(mp4(3))}, Limits())
+    assert info.value.field == "audio_input.file" and "wav, ogg, mp3, flac" in info.value.rule
+
+
+def test_frames_are_bounded_at_the_size_they_are_scaled_to_before_they_are_held():
+    from ltx2 import RawFrames
+
+    # 200 small frames asked at 1920x1088 would be 1.25 GB once scaled: refused before scaling.
+    small = RawFrames(32, 32, 24.0, bytes(200 * 32 * 32 * 3))
+    values = {"mode": Mode.VIDEO_TO_AUDIO, "video_input": small, "width": 1920, "height": 1088}
+    with pytest.raises(InvalidParams) as info:
+        prepare_params(DEFAULTS, values, Limits())
+    assert info.value.field == "video_input.frames.rgb" and "a smaller width and height" in info.value.rule
+    # A file stops decoding at the bound.
+    values = {"mode": Mode.VIDEO_TO_AUDIO, "video_input": MediaFile(mp4(30)), "width": 256, "height": 256}
+    with pytest.raises(InvalidParams) as info:
+        prepare_params(DEFAULTS, values, Limits(max_input_frame_bytes=256 * 256 * 3 * 10))
+    assert info.value.field == "video_input.file" and info.value.value == "<11 frames of 256x256>"
+
+
+def test_a_file_of_huge_frames_is_refused_before_its_frames_are_decoded():
+    data = mp4(1, 4096, 2176)
+    with pytest.raises(InvalidParams) as info:
+        prepare_params(DEFAULTS, {"mode": Mode.VIDEO_TO_AUDIO, "video_input": MediaFile(data)}, Limits())
+    assert info.value.field == "video_input.file" and info.value.value == "<4096x2176 frames>"
 
 
 def test_media_over_the_byte_and_frame_limits_is_refused_before_it_is_held():
@@ -115,6 +149,14 @@ def test_an_audio_file_becomes_the_sound_of_an_audio_to_video_job(fmt, codec, la
         assert np.abs(sound.samples[:, 0] - wave).max() < 1 / 16000
 
 
+def test_a_high_rate_file_is_kept_at_48_khz():
+    data, _ = audio_file(0.5, 96000)
+    sound = prepare_params(
+        DEFAULTS, {"mode": Mode.AUDIO_TO_VIDEO, "audio_input": MediaFile(data)}, Limits()
+    ).audio_input
+    assert sound.sample_rate == 48000 and abs(len(sound.samples) - 24000) <= 64
+
+
 def test_a_truncated_or_overlong_audio_file_is_refused_naming_the_field():
     data, _ = audio_file(1.0)
     with pytest.raises(InvalidParams) as info:
@@ -123,4 +165,4 @@ def test_a_truncated_or_overlong_audio_file_is_refused_naming_the_field():
     long, _ = audio_file(12.0, 8000)
     with pytest.raises(InvalidParams) as info:
         decode_audio_input(MediaFile(long), max_seconds=10.0, max_bytes=1 << 20, rate_range=(8000, 192000))
-    assert info.value.field == "audio_input.file" and "at most 10 s" in info.value.rule
+    assert info.value.field == "audio_input.file" and "at most 10 s long (max_frames - 1 frames" in info.value.rule

@@ -247,6 +247,20 @@ def test_audio_only_streams_sound_only_and_ignores_the_video_size(engine):
     assert joint.completed.timings.transformer_passes_per_step == 3.0
 
 
+def test_a_held_streams_zero_stg_buys_no_pass(version_engines):
+    """2.3 has the perturbed-attention processor: video STG on, audio STG 0 is the engine's stand-in
+    (the smallest float), which must not cost video-to-audio an STG pass."""
+    engine = version_engines["2.3"]
+    frames = RawFrames(64, 64, 24.0, _frames(9))
+    base = {"mode": Mode.VIDEO_TO_AUDIO, "video_input": frames, **NEUTRAL, "stg_scale": 1.0}
+
+    def passes(audio_stg: float) -> float:
+        params = prepare_params(DEFAULTS, {**base, "audio_stg_scale": audio_stg}, Limits())
+        return collect(engine.generate(params), params).completed.timings.transformer_passes_per_step
+
+    assert passes(0.0) == 1.0 and passes(1.0) == 2.0
+
+
 def test_mel_filterbank_is_slaneys_as_transformers_computes_it():
     from transformers.audio_utils import mel_filter_bank
 
@@ -299,7 +313,7 @@ def test_mel_filterbank_is_slaneys_as_transformers_computes_it():
         ),
         (
             {"mode": Mode.AUDIO_TO_VIDEO, "audio_input": RawAudio(16000, 1, 2, _tone(11.0).tobytes())},
-            "audio_input",
+            "audio_input.pcm.data",
             "must be at most 10.6667 s long",
         ),
     ],
@@ -316,7 +330,7 @@ def test_decoded_frames_over_the_held_bytes_limit_are_refused():
         prepare_params(
             DEFAULTS, {"mode": Mode.VIDEO_TO_AUDIO, "video_input": RawFrames(64, 64, 24.0, _frames(17))}, limits
         )
-    assert info.value.field == "video_input" and "a smaller width and height" in info.value.rule
+    assert info.value.field == "video_input.frames.rgb" and "a smaller width and height" in info.value.rule
 
 
 def test_mode_inputs_are_part_of_the_cache_key():

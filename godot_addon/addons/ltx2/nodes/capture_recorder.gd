@@ -16,7 +16,10 @@ extends Node
 ## var sound: AudioStreamWAV = await $Capture.generated
 ## [/codeblock]
 ## A viewport renders nothing under a headless display server: [method record] then fails with
-## [code]FAILED_PRECONDITION[/code].
+## [code]FAILED_PRECONDITION[/code]. A recording the daemon would refuse (more than
+## [constant MAX_FRAMES] frames, or more than [constant MAX_BYTES] of RGB8) fails at once,
+## before any time is spent recording. With [member fps] above the game's frame rate, frames
+## repeat (one image is grabbed per game frame at most).
 
 ## The frames were captured: [param frames] frames of [member size], sent to the daemon.
 signal recorded(frames: int)
@@ -25,6 +28,11 @@ signal generated(sound: AudioStreamWAV)
 ## Recording or generating failed: the daemon's error code and message, or
 ## [code]FAILED_PRECONDITION[/code] when the viewport gives no image or a recording is running.
 signal failed(code: String, message: String)
+
+## The daemon's default bounds on what a request carries (GetInfo limits max_frames and
+## max_input_bytes).
+const MAX_FRAMES := 257
+const MAX_BYTES := 12 * 1024 * 1024
 
 ## Seconds of frames to record.
 @export_range(0.1, 10.0, 0.1) var duration_s: float = 1.0
@@ -58,6 +66,8 @@ var _wanted := 0
 var _elapsed := 0.0
 var _recording := false
 var _job: LTX2Job = null
+var _size := Vector2i.ZERO  # size and fps as record() found them (the workers read _size)
+var _fps := 0.0
 var _pcm := PackedByteArray()
 var _player: AudioStreamPlayer = null
 
@@ -66,14 +76,33 @@ func _ready() -> void:
 	set_process(false)
 
 
+func _exit_tree() -> void:
+	# The workers hold this node: let them finish before it goes; a pending job is dropped.
+	if _recording:
+		_stop_recording()
+	if _job != null:
+		_job.cancel()
+		_job = null
+
+
 ## Starts recording [member duration_s] seconds of frames, then asks for sound for them described
 ## by [param prompt]; ends in [signal generated] or [signal failed], never before it returns.
 func record(prompt: String) -> void:
 	if is_busy():
 		_fail_later("FAILED_PRECONDITION", "a recording is already running")
 		return
+	var wanted := maxi(1, roundi(duration_s * fps))
+	var frame_bytes := size.x * size.y * 3
+	if size.x < 1 or size.y < 1 or wanted > MAX_FRAMES or wanted * frame_bytes > MAX_BYTES:
+		var why := "%d frames of %dx%d (%d bytes) is more than the daemon takes" % [
+			wanted, size.x, size.y, wanted * frame_bytes
+		]
+		_fail_later("INVALID_ARGUMENT", "%s: at most %d frames, %d bytes" % [why, MAX_FRAMES, MAX_BYTES])
+		return
 	_prompt = prompt
-	_wanted = maxi(1, roundi(duration_s * fps))
+	_wanted = wanted
+	_size = size
+	_fps = fps
 	_frames.clear()
 	_frames.resize(_wanted)
 	_tasks.clear()
@@ -98,7 +127,7 @@ func _process(delta: float) -> void:
 	if not _recording:
 		return
 	# Frame i is the one shown i / fps seconds after the recording began.
-	while _tasks.size() < _wanted and _tasks.size() / fps <= _elapsed + 1e-6:
+	while _tasks.size() < _wanted and _tasks.size() / _fps <= _elapsed + 1e-6:
 		var image := _grab()
 		if image == null:
 			_stop_recording()
@@ -126,8 +155,8 @@ func _grab() -> Image:
 
 func _convert(index: int, image: Image) -> void:
 	image.convert(Image.FORMAT_RGB8)
-	if image.get_size() != size:
-		image.resize(size.x, size.y, Image.INTERPOLATE_BILINEAR)
+	if image.get_size() != _size:
+		image.resize(_size.x, _size.y, Image.INTERPOLATE_BILINEAR)
 	var data := image.get_data()
 	_lock.lock()
 	_frames[index] = data
@@ -148,7 +177,7 @@ func _send() -> void:
 	var count := _frames.size()
 	_frames.clear()
 	recorded.emit(count)
-	var request := LTX2Requests.video_to_audio(_prompt, frames, size.x, size.y, fps, foley_seed)
+	var request := LTX2Requests.video_to_audio(_prompt, frames, _size.x, _size.y, _fps, foley_seed)
 	_pcm = PackedByteArray()
 	_job = _get_connection().generate(request)
 	_job.audio_received.connect(_on_audio)
