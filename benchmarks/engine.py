@@ -25,8 +25,7 @@ import torch
 
 from ltx2 import Completed, GenerationParams, Phase, Progress, VideoChunk
 from ltx2.engine import Ltx2Engine
-from ltx2.engine_api import ModelInfo
-from ltx2.loader import LoadedPipeline, LoadOptions
+from ltx2.loader import LoadOptions
 
 HERE = Path(__file__).resolve().parent
 # Dense bf16 tensor-core peak (TFLOP/s) by device name; the H200 has the H100's compute.
@@ -122,7 +121,7 @@ def step_flops(engine: Ltx2Engine, params: GenerationParams) -> float:
 
 
 def full_section(args: argparse.Namespace) -> dict[str, object]:
-    from benchmarks.full_size import build_full_size_pipeline
+    from benchmarks.full_size import build_full_size_engine
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         return {"name": "full size", "skipped": "no CUDA device on this machine"}
@@ -134,21 +133,8 @@ def full_section(args: argparse.Namespace) -> dict[str, object]:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
-        pipe = build_full_size_pipeline("cpu" if offload else args.device, dtype, args.layers)
-        if offload:
-            pipe.enable_model_cpu_offload(device=args.device)
-        pipe.set_progress_bar_config(disable=True)
+        engine = build_full_size_engine(args.device, dtype, args.layers, offload=offload)
         build_s = time.perf_counter() - started
-        model = ModelInfo(
-            model_id="ltx2.0-random-full",
-            model_path="<memory>",
-            fingerprint="random",
-            device=args.device,
-            dtype=str(dtype),
-            native_sample_rate=24000,
-            channels=2,
-        )
-        engine = Ltx2Engine(LoadedPipeline(pipe, model, torch.device(args.device), dtype, 1024), prompt_cache_size=4)
         params = GenerationParams(
             prompt="a knight walks through a burning village at night, embers in the wind",
             width=width,
@@ -173,7 +159,7 @@ def full_section(args: argparse.Namespace) -> dict[str, object]:
                 results["gpu"] = name
                 if peak:
                     results["fraction_of_bf16_peak"] = results["achieved_tflops"] / peak
-        del engine, pipe
+        del engine
     return results
 
 

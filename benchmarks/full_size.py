@@ -122,6 +122,35 @@ def build_full_size_pipeline(device: str, dtype: torch.dtype, num_layers: int = 
     )
 
 
+def build_full_size_engine(device: str, dtype: torch.dtype, num_layers: int = 48, offload: bool = False) -> Any:
+    """An `Ltx2Engine` on `build_full_size_pipeline` (random weights), as a loaded checkpoint would be;
+    `offload`: built on the CPU, with diffusers' model CPU offload onto `device`."""
+    from ltx2.engine import Ltx2Engine
+    from ltx2.engine_api import ModelInfo
+    from ltx2.loader import LoadedPipeline
+    from ltx2.versions import detect_version
+
+    # The full-size LTX-2.0 structure is the tiny 2.0 checkpoint's, read the same way.
+    version = detect_version(tiny.ensure_tiny_checkpoint(version="2.0"))
+
+    pipe = build_full_size_pipeline("cpu" if offload else device, dtype, num_layers)
+    if offload:
+        pipe.enable_model_cpu_offload(device=device)
+    pipe.set_progress_bar_config(disable=True)
+    model = ModelInfo(
+        model_id="ltx2.0-random-full",
+        model_path="<memory>",
+        fingerprint="random",
+        device=device,
+        dtype=str(dtype),
+        native_sample_rate=24000,
+        channels=2,
+        version=version.version,
+    )
+    loaded = LoadedPipeline(pipe, model, torch.device(device), dtype, 1024, version)
+    return Ltx2Engine(loaded, prompt_cache_size=4)
+
+
 def build_full_size_video_vae(device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0) -> Any:
     """The full-size LTX-2.0 video VAE with random weights, decoder only (the encoder is dropped).
 

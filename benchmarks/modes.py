@@ -14,6 +14,9 @@ weights, runs on any CPU), times the passes per step of the dev preset:
 
     python -m benchmarks.modes                         # tiny: 256x256x121, 8 steps; full-size FLOPs
     python -m benchmarks.modes --size 64x64x25 --steps 2 --repeats 1 --no-full --no-record   # smoke
+    python -m benchmarks.modes --gpu                   # the GPU check: the modes timed on the full-size
+                                                       # LTX-2.0 architecture (random bf16), 768x512x121
+    python -m benchmarks.modes --gpu --device cpu --layers 1 --size 64x64x9 --steps 2 --no-full   # dry run
 """
 
 from __future__ import annotations
@@ -105,21 +108,40 @@ def pass_flops(width: int, height: int, frames: int, audio_only: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.modes", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", default="256x256x121", help="WIDTHxHEIGHTxFRAMES of the tiny clips")
+    parser.add_argument("--size", help="WIDTHxHEIGHTxFRAMES of the clips (default 256x256x121; with --gpu 768x512x121)")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: the embedded tiny one)")
     parser.add_argument("--no-full", action="store_true", help="skip the full-size FLOP count")
+    parser.add_argument(
+        "--gpu", action="store_true", help="time the modes on the full-size architecture (random weights) instead"
+    )
+    parser.add_argument("--device", default="cuda", help="with --gpu: the device")
+    parser.add_argument("--layers", type=int, default=48, help="with --gpu: transformer blocks (48 is real)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args(argv)
+    args.size = args.size or ("768x512x121" if args.gpu else "256x256x121")
     width, height, frames = (int(v) for v in args.size.split("x"))
     report = Report("modes", sys.argv[1:] if argv is None else list(argv))
 
     from ltx2 import SampleFormat
     from ltx2.engine import Ltx2Engine
 
-    engine = Ltx2Engine.load(args.checkpoint)
+    if args.gpu:
+        from .full_size import build_full_size_engine
+
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            print("error: --gpu needs a CUDA device (or --device cpu for a dry run)", file=sys.stderr)
+            return 1
+        dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
+        engine = build_full_size_engine(args.device, dtype, args.layers)
+        label = f"full-size LTX-2.0 architecture, {args.layers} blocks, random {dtype}, {args.device}"
+        if args.device.startswith("cuda"):
+            label += f" ({torch.cuda.get_device_name()})"
+    else:
+        engine = Ltx2Engine.load(args.checkpoint)
+        label = "tiny checkpoint"
     base = GenerationParams(
         prompt="a crate smashes on a concrete floor", width=width, height=height, num_frames=frames,
         steps=args.steps, seed=5, sample_format=SampleFormat.F32LE, chunk_frames=24,
@@ -127,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     times = time_modes(engine, base, args.repeats)
     reference = median(times["text_to_audio_video"])
     rows = [[mode, f"{median(times[mode]):.3f}", f"{ratio(median(times[mode]), reference):.2f}"] for mode in MODES]
-    report.data["tiny"] = {"size": args.size, "steps": args.steps, "times": times}
+    report.data["gpu" if args.gpu else "tiny"] = {"size": args.size, "steps": args.steps, "times": times}
     report.table(
-        f"tiny checkpoint, {args.size} at 24 fps, {args.steps} steps, dev preset (s, median of {args.repeats})",
+        f"{label}, {args.size} at 24 fps, {args.steps} steps, dev preset (s, median of {args.repeats})",
         ["mode", "total s", "/ text_to_audio_video"],
         rows,
     )
