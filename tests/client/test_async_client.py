@@ -66,3 +66,16 @@ def test_async_cancel_ends_the_stream_quietly(address):
     assert stream.cancelled and stream.completed is None
     assert running != stream.job_id
     assert after.num_frames == 25
+
+
+def test_async_foley_brings_sound_of_exactly_the_frames(address):
+    from ltx2_client import Frames
+
+    rgb = np.random.default_rng(3).integers(0, 256, (10, 64, 64, 3), np.uint8)
+
+    async def main():
+        async with AsyncClient(address) as client:
+            return await client.foley(Frames(rgb, 10.0), "a thud", seed=1, cache_policy="bypass").result()
+
+    clip = asyncio.run(main())
+    assert clip.num_frames == 0 and clip.audio.shape[0] == clip.sample_rate  # 10 frames at 10 fps: 1 s

@@ -491,3 +491,13 @@ def test_ltx2_foley_writes_the_input_video_with_its_new_sound(daemon: DaemonProc
         rgb = np.random.default_rng(1).integers(0, 256, (10, 64, 64, 3), np.uint8)
         clip = client.foley(Frames(rgb, 10.0), "footsteps on gravel", seed=2).result()
     assert clip.num_frames == 0 and clip.audio.shape[0] == clip.sample_rate  # 10 frames at 10 fps: 1 s
+
+    # Sound alone from the command line: a wav of exactly the asked duration.
+    import wave
+
+    rain = tmp_path / "rain.wav"
+    cli = ["--address", daemon.grpc_address, "generate", "rain on a tin roof", "-o", str(rain), "-q"]
+    assert main([*cli, "--mode", "audio_only", "--duration", "0.5", "--seed", "3"]) == 0
+    with wave.open(str(rain)) as w:
+        # 0.5 s at 24 fps is 12 frames, which rounds to 9 (8k+1): 0.375 s at the model's 24 kHz.
+        assert (w.getnframes(), w.getframerate(), w.getnchannels()) == (9000, 24000, 2)
