@@ -27,6 +27,12 @@ _PROBE_MEL = 160
 FADE_S = 0.005  # the padded tail fades from the model's last sample to silence in 5 ms
 
 
+def audio_latent_frames(pipe: Any, num_frames: int, frame_rate: float) -> int:
+    """Audio latent frames of a clip of `num_frames` at `frame_rate`, as LTX2Pipeline sizes them."""
+    per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
+    return round(num_frames / frame_rate * per_second)
+
+
 def decode_mel(pipe: Any, audio_latents: torch.Tensor) -> torch.Tensor:
     """The audio VAE's mel spectrogram [B, C, frames, bins] of denormalized, unpacked latents."""
     with torch.no_grad():

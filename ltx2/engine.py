@@ -23,6 +23,7 @@ from . import lora
 from .audio import (
     AudioDecoder,
     VideoSpanAudio,
+    audio_latent_frames,
     decode_audio,
     resample,
     resampled_length,
@@ -116,9 +117,7 @@ class Ltx2Engine:
     # -- shape of a clip -------------------------------------------------------------------------
 
     def audio_latent_frames(self, params: GenerationParams) -> int:
-        pipe = self._pipe
-        per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
-        return round(params.num_frames / params.frame_rate * per_second)
+        return audio_latent_frames(self._pipe, params.num_frames, params.frame_rate)
 
     def model_samples(self, params: GenerationParams) -> int:
         """Samples of the model's own audio at the requested rate (the rest up to the video's span
@@ -184,8 +183,8 @@ class Ltx2Engine:
             return
         scheduler = copy.deepcopy(self._pipe.scheduler)
         sigmas = np.linspace(1.0, 1 / params.steps, params.steps)
-        hold = Hold(no_video=params.mode == Mode.AUDIO_ONLY)
-        mu = schedule_shift(scheduler, schedule_tokens(self._pipe, params.video_tokens, hold))
+        no_video = params.mode == Mode.AUDIO_ONLY
+        mu = schedule_shift(scheduler, schedule_tokens(self._pipe, params.video_tokens, no_video))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -309,7 +308,7 @@ class Ltx2Engine:
         encoded = time.perf_counter()
 
         latent_shape = None
-        if params.preview and params.mode in (Mode.TEXT_TO_AUDIO_VIDEO, Mode.AUDIO_TO_VIDEO):
+        if params.preview and params.generates_video:
             s = self._pipe.vae_spatial_compression_ratio
             latent_shape = (params.latent_frames, params.height // s, params.width // s)
         adapters = self.info().adapters

@@ -83,8 +83,20 @@ class MediaFile:
     data: bytes = field(repr=False)
 
 
+class _SameByDigest:
+    """Decoded media compare and hash by their digest: arrays have no truth value to compare by."""
+
+    digest: str
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.digest == self.digest  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+
 @dataclass(frozen=True, eq=False)
-class VideoInput:
+class VideoInput(_SameByDigest):
     """Decoded frames at the size they are encoded at: uint8 (frames, height, width, 3)."""
 
     frames: np.ndarray = field(repr=False)
@@ -95,15 +107,9 @@ class VideoInput:
     def num_frames(self) -> int:
         return int(self.frames.shape[0])
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, VideoInput) and other.digest == self.digest
-
-    def __hash__(self) -> int:
-        return hash(self.digest)
-
 
 @dataclass(frozen=True, eq=False)
-class AudioInput:
+class AudioInput(_SameByDigest):
     """Decoded sound: float32 (samples, channels) in [-1, 1] at `sample_rate`."""
 
     samples: np.ndarray = field(repr=False)
@@ -113,12 +119,6 @@ class AudioInput:
     @property
     def duration_s(self) -> float:
         return len(self.samples) / self.sample_rate
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, AudioInput) and other.digest == self.digest
-
-    def __hash__(self) -> int:
-        return hash(self.digest)
 
 
 def _digest(*parts: object) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift, rescale_noise_cfg, retrieve_timesteps
 
+from .audio import audio_latent_frames
 from .control import JobControl
 from .denoise import DenoiseJob, StepHook, job_view
 from .events import Progress
@@ -50,10 +51,10 @@ class Hold:
             raise ValueError("hold one modality at most")
 
 
-def schedule_tokens(pipe: Any, video_tokens: int, hold: Hold) -> int:
-    """Token count of the resolution-dependent shift (mu): the video's, or, with no video, the
-    scheduler's `max_image_seq_len` (4096, Lightricks' audio-only schedule)."""
-    if hold.no_video:
+def schedule_tokens(pipe: Any, video_tokens: int, no_video: bool) -> int:
+    """Token count of the resolution-dependent shift (mu): the video's, or, with no video (audio
+    only), the scheduler's `max_image_seq_len` (4096, Lightricks' audio-only schedule)."""
+    if no_video:
         return int(pipe.scheduler.config.get("max_image_seq_len", 4096))
     return video_tokens
 
@@ -109,8 +110,7 @@ def modal_denoise(
         latent_frames = (num_frames - 1) // temporal + 1
         latent_height, latent_width = height // spatial, width // spatial
     # The audio spans the request's duration, whatever the video stream is.
-    per_second = view.audio_sampling_rate / view.audio_hop_length / float(view.audio_vae_temporal_compression_ratio)
-    audio_frames = hold.audio.shape[2] if hold.audio is not None else round(kw["num_frames"] / fps * per_second)
+    audio_frames = hold.audio.shape[2] if hold.audio is not None else audio_latent_frames(view, kw["num_frames"], fps)
 
     video = _Stream(
         _video_latents(view, hold, height, width, num_frames, device, generator),
@@ -148,17 +148,17 @@ def modal_denoise(
     video_text, audio_text, text_mask = view.connectors(embeds, mask, padding_side=padding_side)
     positive = slice(1, 2) if cfg else slice(0, 1)
     rows = 2 if cfg else 1
-    video_context = _Context(video_text, text_mask, video.denoised, positive, rows)
+    video_context = _Context(video_text, text_mask, video.denoised, positive)
     if hold.no_video:
         # One (real, left padding puts it last) text token: the video stream's cross-attention
         # over the whole prompt would be spent on a stream nobody sees.
-        video_context = _Context(video_text[:, -1:], text_mask[:, -1:], False, positive, rows)
-    audio_context = _Context(audio_text, text_mask, audio.denoised, positive, rows)
+        video_context = _Context(video_text[:, -1:], text_mask[:, -1:], False, positive)
+    audio_context = _Context(audio_text, text_mask, audio.denoised, positive)
 
     steps = kw["num_inference_steps"]
     sigmas = kw.get("sigmas")
     sigmas = np.linspace(1.0, 1 / steps, steps) if sigmas is None else sigmas
-    mu = schedule_shift(view.scheduler, schedule_tokens(view, video.latents.shape[1], hold))
+    mu = schedule_shift(view.scheduler, schedule_tokens(view, video.latents.shape[1], hold.no_video))
     retrieve_timesteps(audio.scheduler, steps, device, None, sigmas=sigmas, mu=mu)
     timesteps, _ = retrieve_timesteps(video.scheduler, steps, device, None, sigmas=sigmas, mu=mu)
     video.scheduler.set_begin_index(0)
@@ -261,7 +261,6 @@ class _Context:
     mask: torch.Tensor
     guided: bool
     positive: slice
-    rows_cfg: int
 
     def rows(self, full: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if not full:

@@ -79,9 +79,7 @@ def encode_sound(pipe: Any, sound: AudioInput, latent_frames: int) -> torch.Tens
     vae = pipe.audio_vae
     config = vae.config
     rate, hop = int(config.sample_rate), int(config.mel_hop_length)
-    wave = resample(sound.samples, sound.sample_rate, rate)
-    if wave.shape[1] != config.in_channels:
-        wave = np.repeat(wave.mean(axis=1, keepdims=True), config.in_channels, axis=1)
+    wave = _with_channels(resample(sound.samples, sound.sample_rate, rate), config.in_channels)
     # Enough samples for `latent_frames` latents (4 mel frames each, causal: 4(L-1)+1 mel frames).
     needed = hop * pipe.audio_vae_temporal_compression_ratio * latent_frames
     if len(wave) < needed:
@@ -93,11 +91,16 @@ def encode_sound(pipe: Any, sound: AudioInput, latent_frames: int) -> torch.Tens
     return latents[:, :, :latent_frames]
 
 
+def _with_channels(wave: np.ndarray, channels: int) -> np.ndarray:
+    """(samples, c) audio as (samples, `channels`): mono repeated, or the channels' mean repeated."""
+    if wave.shape[1] == channels:
+        return wave
+    return np.repeat(wave.mean(axis=1, keepdims=True), channels, axis=1)
+
+
 def given_sound(sound: AudioInput, fmt: ClipFormat) -> VideoSpanAudio:
     """The request's sound as the stream's audio: resampled to the delivered rate, mixed to its
     channels, then (after its end) the short fade to silence of every clip's tail."""
-    wave = resample(sound.samples, sound.sample_rate, fmt.sample_rate)
-    if wave.shape[1] != fmt.channels:
-        wave = np.repeat(wave.mean(axis=1, keepdims=True), fmt.channels, axis=1)
+    wave = _with_channels(resample(sound.samples, sound.sample_rate, fmt.sample_rate), fmt.channels)
     wave = np.ascontiguousarray(wave[: fmt.num_samples], dtype=np.float32)
     return VideoSpanAudio(lambda first, end: wave[first:end], len(wave), fmt.num_samples, fmt.sample_rate, fmt.channels)

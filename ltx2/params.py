@@ -196,9 +196,14 @@ class GenerationParams:
         return self.num_frames / self.frame_rate
 
     @property
+    def generates_video(self) -> bool:
+        """Whether the job denoises a video (the modes that do not hold it or do without it)."""
+        return self.mode in (Mode.TEXT_TO_AUDIO_VIDEO, Mode.AUDIO_TO_VIDEO)
+
+    @property
     def sends_video(self) -> bool:
         """Whether the stream carries VideoChunks."""
-        return not self.audio_only and self.mode in (Mode.TEXT_TO_AUDIO_VIDEO, Mode.AUDIO_TO_VIDEO)
+        return self.generates_video and not self.audio_only
 
     @property
     def delivered_frames(self) -> int:
@@ -279,6 +284,19 @@ def _in_range(name: str, value: float, low: float, high: float) -> None:
         raise InvalidParams(name, value, f"must be between {_number(low)} and {_number(high)}")
 
 
+def _check_size(name: str, value: object, limits: Limits) -> None:
+    """Width or height: an integer multiple of `limits.size_multiple` within the size limits."""
+    value = _integer(name, value)
+    if value % limits.size_multiple:
+        raise InvalidParams(name, value, f"must be a multiple of {limits.size_multiple}")
+    _in_range(name, value, limits.min_size, getattr(limits, f"max_{name}"))
+
+
+def _check_frame_rate(value: object, limits: Limits) -> None:
+    _finite("frame_rate", value)  # type: ignore[arg-type]
+    _in_range("frame_rate", value, limits.min_frame_rate, limits.max_frame_rate)  # type: ignore[arg-type]
+
+
 def check_params(p: GenerationParams, limits: Limits) -> None:
     """Validate every field of `p` against `limits` (see `GenerationParams.validate`)."""
     if not isinstance(p.prompt, str) or not p.prompt.strip():
@@ -295,19 +313,15 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
             f"<{len(p.negative_prompt)} characters>",
             f"must be at most {limits.max_negative_prompt_chars} characters",
         )
-    for name, maximum in (("width", limits.max_width), ("height", limits.max_height)):
-        value = _integer(name, getattr(p, name))
-        if value % limits.size_multiple:
-            raise InvalidParams(name, value, f"must be a multiple of {limits.size_multiple}")
-        _in_range(name, value, limits.min_size, maximum)
+    _check_size("width", p.width, limits)
+    _check_size("height", p.height, limits)
     frames = _integer("num_frames", p.num_frames)
     step = limits.frames_multiple
     if frames < 1 or (frames - 1) % step:
         below = max(1, frames - 1) // step * step + 1
         raise InvalidParams("num_frames", frames, f"must be {step}k+1 (for example {below} or {below + step})")
     _in_range("num_frames", frames, limits.min_frames, limits.max_frames)
-    _finite("frame_rate", p.frame_rate)
-    _in_range("frame_rate", p.frame_rate, limits.min_frame_rate, limits.max_frame_rate)
+    _check_frame_rate(p.frame_rate, limits)
     if p.steps is not None:  # None: the preset's
         _in_range("steps", _integer("steps", p.steps), limits.min_steps, limits.max_steps)
     if p.video_tokens > limits.max_video_tokens:
@@ -473,13 +487,10 @@ def _prepare_inputs(
                 raise InvalidParams(name, updates[name], rule)
         size = None
         if "width" in updates or "height" in updates:
+            # Checked before decoding: the frames are scaled to this size as they decode.
             size = (updates.get("width", defaults.width), updates.get("height", defaults.height))
-            check = replace(defaults, width=size[0], height=size[1], mode=Mode.TEXT_TO_AUDIO_VIDEO)
-            for name in ("width", "height"):
-                value = _integer(name, getattr(check, name))
-                if value % limits.size_multiple:
-                    raise InvalidParams(name, value, f"must be a multiple of {limits.size_multiple}")
-                _in_range(name, value, limits.min_size, getattr(limits, f"max_{name}"))
+            _check_size("width", size[0], limits)
+            _check_size("height", size[1], limits)
         decoded = decode_video(
             video,
             size=size,
@@ -506,8 +517,7 @@ def _prepare_inputs(
             rule = "must not be set with mode=audio_to_video: audio_input sets it"
             raise InvalidParams("num_frames", updates["num_frames"], rule)
         rate = updates.get("frame_rate", defaults.frame_rate)
-        _finite("frame_rate", rate)  # type: ignore[arg-type]
-        _in_range("frame_rate", rate, limits.min_frame_rate, limits.max_frame_rate)  # type: ignore[arg-type]
+        _check_frame_rate(rate, limits)  # before decoding: it bounds the sound's length
         decoded = decode_audio_input(
             audio,
             max_seconds=(limits.max_frames - 1) / rate,  # type: ignore[operator]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_generate import field_options
 from .client import Client
 from .errors import ProtocolError
 from .events import AudioChunk
@@ -40,12 +41,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress display")
 
 
-OPTIONS = (
-    "seed", "steps", "negative_prompt", "audio_guidance_scale", "width", "height", "audio_sample_rate", "model",
-    "cache_policy",
-)  # fmt: skip
-
-
 def run(client: Client, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     suffix = args.output.suffix.lower()
     if suffix not in OUTPUT_TYPES:
@@ -57,7 +52,7 @@ def run(client: Client, args: argparse.Namespace, parser: argparse.ArgumentParse
         problem = mux_problem(args.input, args.output)
         if problem is not None:
             parser.error(f"input {str(args.input)!r}: {problem}")
-    options = {name: getattr(args, name) for name in OPTIONS if getattr(args, name) is not None}
+    options = field_options(args)
     progress = ProgressDisplay(enabled=not args.quiet)
     stream = client.foley(args.input, args.prompt, timeout=args.timeout, **options)
     audio: list[np.ndarray] = []

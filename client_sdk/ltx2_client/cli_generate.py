@@ -66,10 +66,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("-q", "--quiet", action="store_true", help="no progress display")
 
 
+def field_options(args: argparse.Namespace, *skip: str) -> dict[str, object]:
+    """Every flag given whose destination is a GenerateRequest field of that name (read from the
+    proto), but `skip` and the prompt."""
+    names = sorted(FIELDS & set(vars(args)) - {"prompt", *skip})
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
 def _options(args: argparse.Namespace, audio_only: bool, parser: argparse.ArgumentParser) -> dict[str, object]:
-    # Every flag whose destination is a GenerateRequest field of that name (read from the proto).
-    names = sorted(FIELDS & set(vars(args)) - {"prompt", "tags", "audio_only"})
-    options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    options = field_options(args, "tags", "audio_only")
     tags = {}
     for tag in args.tag:
         key, sep, value = tag.partition("=")
