@@ -38,7 +38,7 @@ from .errors import InvalidParams, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
 from .modal_denoise import Hold, modal_denoise, schedule_shift, schedule_tokens
-from .mode_inputs import encode_frames, encode_sound, given_sound
+from .mode_inputs import encode_frames, encode_keyframes, encode_sound, given_sound
 from .params import TEMPORAL_COMPRESSION, GenerationParams, Mode, sample_at
 from .prompt_cache import PromptCache, PromptEmbeddings
 from .versions import preset
@@ -217,14 +217,24 @@ class Ltx2Engine:
         return VideoSpanAudio(span, model, fmt.num_samples, fmt.sample_rate, fmt.channels)
 
     def _hold(self, params: GenerationParams) -> Hold | None:
-        """What the job's mode holds clean (None: nothing, the pipeline's own loop runs)."""
+        """What the job holds clean (None: nothing, the pipeline's own loop runs)."""
         if params.mode == Mode.AUDIO_ONLY:
             return Hold(no_video=True)
         if params.video_input is not None:
             return Hold(video=encode_frames(self._pipe, params.video_input, params.num_frames))
+        keyframes = encode_keyframes(
+            self._pipe,
+            [kf for kf in (params.image, *params.conditions) if kf is not None],
+            params.width,
+            params.height,
+            self.version.default_image_crf,
+        )
+        audio = None
         if params.audio_input is not None:
-            return Hold(audio=encode_sound(self._pipe, params.audio_input, self.audio_latent_frames(params)))
-        return None
+            audio = encode_sound(self._pipe, params.audio_input, self.audio_latent_frames(params))
+        if audio is None and not keyframes:
+            return None
+        return Hold(audio=audio, keyframes=keyframes)
 
     def _fixed_sigmas(self, params: GenerationParams) -> list[float] | None:
         sigmas = preset(params.preset, self.version.version).sigmas if params.preset else None

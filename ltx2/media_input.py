@@ -1,6 +1,7 @@
-"""Media a request carries (video-to-audio frames, audio-to-video sound): what a transport hands
-over (`RawFrames`, `RawAudio`, `MediaFile`), and its decoded, checked form (`VideoInput`,
-`AudioInput`), which is what a job holds and what its cache key names (by digest).
+"""Media a request carries (video-to-audio frames, audio-to-video sound, keyframe images): what a
+transport hands over (`RawFrames`, `RawAudio`, `RawImage`, `MediaFile`), and its decoded, checked
+form (`VideoInput`, `AudioInput`, `ImageInput`), which is what a job holds and what its cache key
+names (by digest).
 
 Decoding runs once, when the request is prepared, with PyAV (FFmpeg) for files. Frames are scaled to
 the size the job encodes them at as they are decoded, so a job holds only that much, whatever the
@@ -12,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -26,12 +29,17 @@ MAX_SOURCE_PIXELS = 3840 * 2160
 MAX_KEPT_SAMPLE_RATE = 48_000
 VIDEO_CONTAINERS = {"mov": "mp4 / mov", "matroska": "webm / mkv"}
 AUDIO_CONTAINERS = {"wav": "wav", "ogg": "ogg", "mp3": "mp3", "flac": "flac"}
+IMAGE_CONTAINERS = {"png_pipe": "png", "jpeg_pipe": "jpeg"}
 
 
 def sniff_container(data: bytes) -> str | None:
-    """FFmpeg's demuxer for `data` by its magic bytes (mp4/mov, webm/mkv, wav, ogg, mp3, flac), else
+    """FFmpeg's demuxer for `data` by its magic bytes (png, jpeg, mp4/mov, webm/mkv, wav, ogg, mp3, flac), else
     None. The demuxer is named to FFmpeg, never probed: a probed one (hls, concat) could open URLs
     or local files named inside the bytes."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png_pipe"
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg_pipe"
     if data[4:8] == b"ftyp":
         return "mov"
     if data[:4] == b"\x1a\x45\xdf\xa3":
@@ -77,8 +85,18 @@ class RawAudio:
 
 
 @dataclass(frozen=True)
+class RawImage:
+    """One RGB8 picture, row-major: width*height*3 bytes."""
+
+    width: int
+    height: int
+    rgb: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class MediaFile:
-    """A media file's bytes: mp4 / webm / mkv for video, wav / ogg / mp3 / flac for audio."""
+    """A media file's bytes: mp4 / webm / mkv for video, wav / ogg / mp3 / flac for audio, png / jpeg
+    for an image."""
 
     data: bytes = field(repr=False)
 
@@ -121,6 +139,19 @@ class AudioInput(_SameByDigest):
         return len(self.samples) / self.sample_rate
 
 
+@dataclass(frozen=True, eq=False)
+class ImageInput(_SameByDigest):
+    """A decoded picture at its own size: uint8 (height, width, 3). Kept at the source's size because
+    the H.264 round trip of image conditioning (crf) runs there, before the picture is fitted."""
+
+    rgb: np.ndarray = field(repr=False)
+    digest: str
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.rgb.nbytes)
+
+
 def _digest(*parts: object) -> str:
     h = hashlib.sha256()
     for part in parts:
@@ -159,8 +190,10 @@ def decode_video(
     max_frame_bytes: int,
     frame_rate_range: tuple[float, float],
     name: str = "video_input",
+    cover: bool = False,
 ) -> VideoInput:
-    """`source` (RawFrames or MediaFile) decoded and scaled to `size` (None: `fit_size` in `box`).
+    """`source` (RawFrames or MediaFile) decoded and scaled to `size` (None: `fit_size` in `box`);
+    `cover`: scaled to cover `size`, aspect kept, and centre-cropped (keyframes), not stretched.
 
     Raises InvalidParams naming `name.<part>` for wrong sizes, truncated or undecodable files, more
     than `max_frames` frames, more than `max_bytes` of input, or more than `max_frame_bytes` of
@@ -198,10 +231,8 @@ def decode_video(
         array = np.frombuffer(data, np.uint8).reshape(count, h, w, 3)
         out_w, out_h = size or fit_size(w, h, *box, multiple, min_size)
         held(count, out_w, out_h, f"{name}.frames.rgb")
-        scaled = [
-            av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(width=out_w, height=out_h).to_ndarray()
-            for frame in array
-        ]
+        fit = _scaler(w, h, out_w, out_h, cover)
+        scaled = [fit(av.VideoFrame.from_ndarray(frame, format="rgb24")) for frame in array]
     elif isinstance(source, MediaFile):
         data = source.data
         if not data:
@@ -221,13 +252,14 @@ def decode_video(
                     rule = f"must have frames of 1 to {MAX_SOURCE_PIXELS} pixels (3840x2160)"
                     raise InvalidParams(part, f"<{width}x{height} frames>", rule)
                 out_w, out_h = size or fit_size(width, height, *box, multiple, min_size)
+                fit = _scaler(width, height, out_w, out_h, cover)
                 for frame in container.decode(stream):
                     if len(scaled) == max_frames:
                         rule = f"must be at most {max_frames} frames"
                         raise InvalidParams(part, f"<more than {max_frames} frames>", rule)
                     held(len(scaled) + 1, out_w, out_h, part)
                     # Scaled as decoded: the job never holds the file's own resolution.
-                    scaled.append(frame.reformat(width=out_w, height=out_h, format="rgb24").to_ndarray())
+                    scaled.append(fit(frame))
         except av.FFmpegError as exc:
             if not scaled:
                 raise InvalidParams(
@@ -241,6 +273,27 @@ def decode_video(
     stacked = np.stack(scaled)
     del scaled
     return VideoInput(stacked, rate, _digest("video", rate, stacked.shape, memoryview(stacked).cast("B")))
+
+
+def cover_size(width: int, height: int, out_width: int, out_height: int) -> tuple[int, int]:
+    """The size `width`x`height` scales to, aspect kept, to cover `out_width`x`out_height` (the
+    condition pipeline's rule: the scale of the side that needs more, sides rounded up)."""
+    scale = max(out_height / height, out_width / width)
+    return max(out_width, math.ceil(width * scale)), max(out_height, math.ceil(height * scale))
+
+
+def _scaler(width: int, height: int, out_w: int, out_h: int, cover: bool) -> Callable[[Any], np.ndarray]:
+    """A frame -> RGB8 (out_h, out_w, 3): stretched, or (cover) scaled to cover and centre-cropped."""
+    if not cover:
+        return lambda frame: frame.reformat(width=out_w, height=out_h, format="rgb24").to_ndarray()
+    cw, ch = cover_size(width, height, out_w, out_h)
+    top, left = (ch - out_h) // 2, (cw - out_w) // 2
+
+    def fit(frame: object) -> np.ndarray:
+        rgb = frame.reformat(width=cw, height=ch, format="rgb24").to_ndarray()  # type: ignore[attr-defined]
+        return np.ascontiguousarray(rgb[top : top + out_h, left : left + out_w])
+
+    return fit
 
 
 def decode_audio_input(
@@ -329,3 +382,53 @@ def decode_audio_input(
         raise InvalidParams(part, f"<{len(samples) / rate:.2f} s>", too_long)
     samples = np.ascontiguousarray(samples)
     return AudioInput(samples, rate, _digest("audio", rate, samples.shape, memoryview(samples).cast("B")))
+
+
+def is_image_file(data: bytes) -> bool:
+    """Whether a file's bytes are a picture (png, jpeg) rather than a video."""
+    return sniff_container(data) in IMAGE_CONTAINERS
+
+
+def decode_image(source: object, *, max_bytes: int, name: str = "image") -> ImageInput:
+    """`source` (RawImage or a png / jpeg MediaFile) as RGB8 at its own size, at most
+    MAX_SOURCE_PIXELS. Raises InvalidParams naming `name.<part>`."""
+    import av
+
+    if isinstance(source, RawImage):
+        w, h, data = source.width, source.height, source.rgb
+        for part, value in (("width", w), ("height", h)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 16384:
+                raise InvalidParams(f"{name}.rgb.{part}", value, "must be a positive number of pixels")
+        if w * h > MAX_SOURCE_PIXELS:
+            rule = f"must be at most {MAX_SOURCE_PIXELS} pixels (3840x2160)"
+            raise InvalidParams(f"{name}.rgb", f"<{w}x{h}>", rule)
+        if len(data) != w * h * 3:
+            rule = f"must be {w * h * 3} bytes (RGB8, {w}x{h})"
+            raise InvalidParams(f"{name}.rgb.rgb", f"<{len(data)} bytes>", rule)
+        rgb = np.frombuffer(data, np.uint8).reshape(h, w, 3).copy()
+    elif isinstance(source, MediaFile):
+        data, part = source.data, f"{name}.file"
+        if not data:
+            raise InvalidParams(part, "<0 bytes>", "must be a png or jpeg file")
+        if len(data) > max_bytes:
+            raise InvalidParams(part, f"<{len(data)} bytes>", f"must be at most {max_bytes} bytes")
+        try:
+            with _open(data, part, IMAGE_CONTAINERS) as container:
+                stream = container.streams.video[0]
+                width, height = stream.width or 0, stream.height or 0
+                if not width * height:
+                    raise InvalidParams(part, f"<{len(data)} bytes>", "could not be decoded as a picture (no size)")
+                # Checked from the header, before a pixel is decoded (a 100000x100000 png is small).
+                if width * height > MAX_SOURCE_PIXELS:
+                    rule = f"must be a picture of 1 to {MAX_SOURCE_PIXELS} pixels (3840x2160)"
+                    raise InvalidParams(part, f"<{width}x{height}>", rule)
+                frame = next(container.decode(stream), None)
+                if frame is None:
+                    raise InvalidParams(part, f"<{len(data)} bytes>", "has no decodable picture")
+                rgb = frame.to_ndarray(format="rgb24")
+        except av.FFmpegError as exc:
+            raise InvalidParams(part, f"<{len(data)} bytes>", f"could not be decoded as a picture ({exc})") from None
+    else:
+        raise InvalidParams(name, source, "must be raw RGB8 pixels or a png / jpeg file")
+    rgb = np.ascontiguousarray(rgb)
+    return ImageInput(rgb, _digest("image", rgb.shape, memoryview(rgb).cast("B")))

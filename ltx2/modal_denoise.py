@@ -1,4 +1,5 @@
-"""Denoising with one modality held clean: audio only (T2A), video-to-audio (V2A), audio-to-video (A2V).
+"""Denoising with parts held clean: audio only (T2A), video-to-audio (V2A), audio-to-video (A2V), and
+keyframes (image-to-video, `conditions`).
 
 diffusers' LTX2Pipeline always denoises both streams, so these modes run their own loop on the
 pipeline's modules (connectors, latent preparation, scheduler, transformer), step for step the
@@ -16,6 +17,15 @@ with the modalities isolated (no audio-video cross-attention) and a one-token te
 video stream costs next to nothing and cannot change the audio; the modality-isolation pass would
 repeat the main pass and is skipped.
 
+Keyframes hold tokens, not a stream, with a mask per token (1: denoise, 0: hold; 1 - strength), the
+condition pipeline's mechanism (pipeline_ltx2_condition.py): each token starts at
+noise*mask + clean*(1-mask) and goes in at timestep t*mask, the predicted x0 is blended the same
+way, and after each step a held token is put back exactly. A keyframe at frame 0 replaces the first
+latent frames' tokens; one at a later pixel frame is appended as tokens of its own, with RoPE
+coordinates at that frame (`_prepare_keyframe_coords`), and sliced off at the end. Its noise is
+drawn after both streams', so a keyframe does not change the noise of the clip itself; the shift
+(mu) counts the clip's tokens only.
+
 With nothing held the loop is the pipeline's (tests/engine/test_modes.py checks it bit for bit), so
 T2AV stays on the pipeline itself (denoise.py).
 """
@@ -30,6 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift, rescale_noise_cfg, retrieve_timesteps
+from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2ConditionPipeline
+from diffusers.utils.torch_utils import randn_tensor
 
 from .audio import audio_latent_frames
 from .control import JobControl
@@ -38,17 +50,32 @@ from .events import Progress
 
 
 @dataclass(frozen=True)
+class KeyframeLatents:
+    """A keyframe, encoded: clean latents [1, C, f, h, w] (denormalized) of `pixel_frames` frames
+    (1: a picture) placed from pixel frame `frame`, held with `strength` (0 to 1)."""
+
+    latents: torch.Tensor
+    frame: int
+    strength: float
+    pixel_frames: int
+
+
+@dataclass(frozen=True)
 class Hold:
-    """What a mode holds clean. `video`/`audio`: clean latents, unpacked and denormalized as the VAEs
-    encode them ([1, C, F, h, w] / [1, C, L, M]); `no_video`: audio only, with a one-token video stream."""
+    """What a job holds clean. `video`/`audio`: a whole stream's clean latents, unpacked and
+    denormalized as the VAEs encode them ([1, C, F, h, w] / [1, C, L, M]); `no_video`: audio only,
+    with a one-token video stream; `keyframes`: tokens of the video stream."""
 
     video: torch.Tensor | None = None
     audio: torch.Tensor | None = None
     no_video: bool = False
+    keyframes: tuple[KeyframeLatents, ...] = ()
 
     def __post_init__(self) -> None:
         if sum((self.video is not None, self.audio is not None, self.no_video)) > 1:
             raise ValueError("hold one modality at most")
+        if self.keyframes and (self.video is not None or self.no_video):
+            raise ValueError("keyframes need a video stream to denoise")
 
 
 def schedule_tokens(pipe: Any, video_tokens: int, no_video: bool) -> int:
@@ -73,7 +100,8 @@ def schedule_shift(scheduler: Any, tokens: int) -> float:
 
 @dataclass
 class _Stream:
-    """One modality's state in the loop: packed float32 latents, its scheduler and guidance knobs."""
+    """One modality's state in the loop: packed float32 latents, its scheduler and guidance knobs,
+    and for a stream held in part, the clean tokens and the mask ([1, N, 1], 1: denoise)."""
 
     latents: torch.Tensor
     scheduler: Any
@@ -82,6 +110,32 @@ class _Stream:
     stg: float
     modality: float
     rescale: float
+    clean: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+
+    def timestep(self, t: torch.Tensor, batch: int) -> torch.Tensor:
+        """The transformer's timestep: (batch,), or (batch, N) per token when held in part."""
+        if not self.denoised:
+            return torch.zeros_like(t).expand(batch)
+        if self.mask is None:
+            return t.expand(batch)
+        return (t * self.mask[..., 0]).expand(batch, -1)
+
+    def sigma(self, t: torch.Tensor, batch: int) -> torch.Tensor:
+        # Scalar per row even when held in part: it modulates the other stream's cross-attention.
+        return (t if self.denoised else torch.zeros_like(t)).expand(batch)
+
+    def hold(self, latents: torch.Tensor) -> torch.Tensor:
+        """`latents` (or an x0) with the held tokens' part taken from the clean ones."""
+        if self.mask is None:
+            return latents
+        return latents * self.mask + self.clean * (1 - self.mask)
+
+    def restore(self, latents: torch.Tensor) -> torch.Tensor:
+        """After a step: held tokens exactly as given, whatever the scheduler computed."""
+        if self.mask is None:
+            return latents
+        return torch.where(self.mask == 0, self.clean, latents)
 
 
 def modal_denoise(
@@ -130,6 +184,12 @@ def modal_denoise(
         modality=kw["audio_modality_scale"],
         rescale=kw["audio_guidance_rescale"],
     )
+    video_coords = view.transformer.rope.prepare_video_coords(
+        1, latent_frames, latent_height, latent_width, device, fps=fps
+    )
+    grid_tokens = video.latents.shape[1]
+    if hold.keyframes:
+        video_coords = _hold_keyframes(view, video, hold.keyframes, video_coords, fps, device, generator)
     streams = (video, audio)
     denoised = [s for s in streams if s.denoised]
     cfg = any(s.cfg > 1.0 for s in denoised)
@@ -158,22 +218,17 @@ def modal_denoise(
     steps = kw["num_inference_steps"]
     sigmas = kw.get("sigmas")
     sigmas = np.linspace(1.0, 1 / steps, steps) if sigmas is None else sigmas
-    mu = schedule_shift(view.scheduler, schedule_tokens(view, video.latents.shape[1], hold.no_video))
+    mu = schedule_shift(view.scheduler, schedule_tokens(view, grid_tokens, hold.no_video))
     retrieve_timesteps(audio.scheduler, steps, device, None, sigmas=sigmas, mu=mu)
     timesteps, _ = retrieve_timesteps(video.scheduler, steps, device, None, sigmas=sigmas, mu=mu)
     video.scheduler.set_begin_index(0)
     audio.scheduler.set_begin_index(0)
 
-    video_coords = view.transformer.rope.prepare_video_coords(
-        1, latent_frames, latent_height, latent_width, device, fps=fps
-    )
     audio_coords = view.transformer.audio_rope.prepare_audio_coords(1, audio_frames, device)
     dtype = kw["prompt_embeds"].dtype
 
     def forward(batch: int, *, isolate: bool = False, stg_blocks: list[int] | None = None) -> list[torch.Tensor]:
         full = batch == 2
-        t_video = (t if video.denoised else torch.zeros_like(t)).expand(batch)
-        t_audio = (t if audio.denoised else torch.zeros_like(t)).expand(batch)
         v_text, v_mask = video_context.rows(full)
         a_text, a_mask = audio_context.rows(full)
         out = view.transformer(
@@ -181,10 +236,10 @@ def modal_denoise(
             audio_hidden_states=torch.cat([audio.latents] * batch).to(dtype),
             encoder_hidden_states=v_text,
             audio_encoder_hidden_states=a_text,
-            timestep=t_video,
-            sigma=t_video,
-            audio_timestep=t_audio,
-            audio_sigma=t_audio,
+            timestep=video.timestep(t, batch),
+            sigma=video.sigma(t, batch),
+            audio_timestep=audio.timestep(t, batch),
+            audio_sigma=audio.sigma(t, batch),
             encoder_attention_mask=v_mask,
             audio_encoder_attention_mask=a_mask,
             num_frames=latent_frames,
@@ -230,16 +285,18 @@ def modal_denoise(
                 guided = guided + delta
             if stream.rescale > 0:
                 guided = rescale_noise_cfg(guided, cond[k], guidance_rescale=stream.rescale)
-            velocity = view.convert_x0_to_velocity(stream.latents, guided, i, stream.scheduler)
-            stream.latents = stream.scheduler.step(velocity, t, stream.latents, return_dict=False)[0]
-        hook(i, video.latents if video.denoised else None)
+            velocity = view.convert_x0_to_velocity(stream.latents, stream.hold(guided), i, stream.scheduler)
+            stepped = stream.scheduler.step(velocity, t, stream.latents, return_dict=False)[0]
+            stream.latents = stream.restore(stepped)
+        hook(i, video.latents[:, :grid_tokens] if video.denoised else None)
 
     video_out = None
     if hold.video is not None:
         video_out = hold.video
     elif not hold.no_video:
         p, pt = view.transformer_spatial_patch_size, view.transformer_temporal_patch_size
-        unpacked = view._unpack_latents(video.latents, latent_frames, latent_height, latent_width, p, pt)
+        grid = video.latents[:, :grid_tokens]  # appended keyframe tokens off
+        unpacked = view._unpack_latents(grid, latent_frames, latent_height, latent_width, p, pt)
         video_out = view._denormalize_latents(
             unpacked, view.vae.latents_mean, view.vae.latents_std, view.vae.config.scaling_factor
         )
@@ -270,17 +327,62 @@ class _Context:
         return self.text[self.positive].repeat(2, 1, 1), self.mask[self.positive].repeat(2, 1)
 
 
+def _pack_video(view: Any, latents: torch.Tensor, device: Any) -> torch.Tensor:
+    """Denormalized [1, C, F, h, w] latents as the transformer's normalized tokens [1, F*h*w, C]."""
+    normalized = view._normalize_latents(
+        latents.to(device, torch.float32), view.vae.latents_mean, view.vae.latents_std, view.vae.config.scaling_factor
+    )
+    return view._pack_latents(normalized, view.transformer_spatial_patch_size, view.transformer_temporal_patch_size)
+
+
+def _hold_keyframes(
+    view: Any,
+    video: _Stream,
+    keyframes: tuple[KeyframeLatents, ...],
+    coords: torch.Tensor,
+    fps: float,
+    device: Any,
+    generator: Any,
+) -> torch.Tensor:
+    """Put `keyframes` into the video stream (its clean tokens and mask, appended tokens and their
+    noise) and return the RoPE coordinates of all its tokens."""
+    clean = torch.zeros_like(video.latents)
+    mask = torch.ones(*video.latents.shape[:2], 1, dtype=torch.float32, device=device)
+    extra_clean, extra_mask, extra_coords = [], [], []
+    for kf in keyframes:
+        tokens = _pack_video(view, kf.latents, device)
+        if kf.frame == 0:
+            # Replaces the first latent frames: the causal encoder's latent 0 is one pixel frame.
+            clean[:, : tokens.shape[1]] = tokens
+            mask[:, : tokens.shape[1]] = 1.0 - kf.strength
+            continue
+        _, _, frames, height, width = kf.latents.shape
+        extra_clean.append(tokens)
+        extra_mask.append(torch.full((1, tokens.shape[1], 1), 1.0 - kf.strength, device=device))
+        extra_coords.append(
+            LTX2ConditionPipeline._prepare_keyframe_coords(
+                view, frames, height, width, kf.frame, kf.pixel_frames, fps, device
+            ).to(coords.dtype)
+        )
+    noise = video.latents
+    if extra_clean:
+        appended = torch.cat(extra_clean, dim=1)
+        # Drawn after both streams' noise: the clip's own noise is the same with or without it.
+        extra = randn_tensor(appended.shape, generator=generator, device=device, dtype=torch.float32)
+        noise = torch.cat([noise, extra], dim=1)
+        clean = torch.cat([clean, appended], dim=1)
+        mask = torch.cat([mask, *extra_mask], dim=1)
+        coords = torch.cat([coords, *extra_coords], dim=2)
+    video.clean, video.mask = clean, mask
+    video.latents = noise * mask + clean * (1 - mask)
+    return coords
+
+
 def _video_latents(
     view: Any, hold: Hold, height: int, width: int, num_frames: int, device: Any, generator: Any
 ) -> torch.Tensor:
     if hold.video is not None:
-        normalized = view._normalize_latents(
-            hold.video.to(device, torch.float32),
-            view.vae.latents_mean,
-            view.vae.latents_std,
-            view.vae.config.scaling_factor,
-        )
-        return view._pack_latents(normalized, view.transformer_spatial_patch_size, view.transformer_temporal_patch_size)
+        return _pack_video(view, hold.video, device)
     channels = view.transformer.config.in_channels
     noise = view.prepare_latents(1, channels, height, width, num_frames, 0.0, torch.float32, device, generator)
     # No video: a clean zero token (drawn all the same, so the audio noise follows the same draw order).

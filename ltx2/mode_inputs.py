@@ -1,4 +1,9 @@
-"""Encoding a request's media into the latents a mode holds clean, and the given sound as the stream's.
+"""Encoding a request's media into the latents a job holds clean, and the given sound as the stream's.
+
+- Keyframes: a picture goes through the H.264 round trip at its own size (crf), is scaled to cover
+  the clip's size and centre-cropped (bilinear, no antialias: the condition pipeline's rule, which is
+  Lightricks' `resize_and_center_crop`), then through the video VAE's encoder, one latent frame;
+  frames (already fitted as they were decoded) give (n-1)/8+1 latent frames.
 
 - Frames (video-to-audio) go through the video VAE's encoder, the posterior's mode as diffusers'
   image-to-video pipeline takes it; frames padded to 8k+1 repeat the last one.
@@ -17,10 +22,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from diffusers.pipelines.ltx2.utils import apply_image_conditioning_crf
 
 from .audio import VideoSpanAudio, resample
 from .events import ClipFormat
-from .media_input import AudioInput, VideoInput
+from .keyframes import Keyframe
+from .media_input import AudioInput, ImageInput, VideoInput, cover_size
+from .modal_denoise import KeyframeLatents
 
 N_FFT = 1024  # Lightricks' filter_length; the diffusers audio VAE config does not carry it
 LOG_FLOOR = 1e-5
@@ -32,14 +40,52 @@ def encode_frames(pipe: Any, video: VideoInput, num_frames: int) -> torch.Tensor
     frames = video.frames
     if len(frames) < num_frames:
         frames = np.concatenate([frames, np.repeat(frames[-1:], num_frames - len(frames), axis=0)])
-    vae = pipe.vae
     pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).unsqueeze(0)
+    return _encode_pixels(pipe, pixels.to(pipe._execution_device, torch.float32) / 127.5 - 1.0)
+
+
+def _encode_pixels(pipe: Any, pixels: torch.Tensor) -> torch.Tensor:
+    """[1, 3, n, H, W] in [-1, 1] on the execution device -> the posterior's mode, float32."""
+    vae = pipe.vae
     # The execution device, not the VAE's: with model offload the VAE waits on the CPU until its
     # forward hook moves it, and its input must already be where it is going.
-    pixels = pixels.to(pipe._execution_device, torch.float32) / 127.5 - 1.0
     with torch.no_grad():
         latents = vae.encode(pixels.to(vae.dtype)).latent_dist.mode()
     return latents.float()
+
+
+def fit_picture(rgb: np.ndarray, width: int, height: int, crf: int, device: Any) -> torch.Tensor:
+    """A picture (uint8 (h, w, 3) at its own size) as the encoder's input [1, 3, 1, height, width]
+    in [-1, 1]: H.264 round trip at `crf` (0: none), scaled to cover, centre-cropped."""
+    rgb = apply_image_conditioning_crf(rgb, crf)
+    src_h, src_w = rgb.shape[:2]
+    new_w, new_h = cover_size(src_w, src_h, width, height)
+    pixels = torch.from_numpy(np.ascontiguousarray(rgb)).to(device, torch.float32).permute(2, 0, 1).unsqueeze(0)
+    pixels = torch.nn.functional.interpolate(pixels, size=(new_h, new_w), mode="bilinear", align_corners=False)
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    pixels = pixels[:, :, top : top + height, left : left + width]
+    return (pixels / 127.5 - 1.0).unsqueeze(2)
+
+
+def encode_keyframes(
+    pipe: Any, keyframes: list[Keyframe], width: int, height: int, default_crf: int
+) -> tuple[KeyframeLatents, ...]:
+    """The keyframes of strength above 0 (one of 0 holds nothing and is skipped), encoded."""
+    device = pipe._execution_device
+    out = []
+    for kf in keyframes:
+        if kf.strength <= 0:
+            continue
+        if isinstance(kf.media, ImageInput):
+            crf = default_crf if kf.crf is None else kf.crf
+            pixels = fit_picture(kf.media.rgb, width, height, crf, device)
+        elif isinstance(kf.media, VideoInput):
+            frames = torch.from_numpy(np.ascontiguousarray(kf.media.frames)).permute(3, 0, 1, 2).unsqueeze(0)
+            pixels = frames.to(device, torch.float32) / 127.5 - 1.0
+        else:
+            raise TypeError(f"keyframe media must be decoded, not {type(kf.media).__name__}")
+        out.append(KeyframeLatents(_encode_pixels(pipe, pixels), kf.frame, float(kf.strength), kf.num_frames))
+    return tuple(out)
 
 
 def _hz_to_mel(hz: float) -> float:

@@ -16,6 +16,7 @@ from enum import IntEnum
 import numpy as np
 
 from .errors import InvalidParams
+from .keyframes import Keyframe, check_keyframes, prepare_keyframes
 from .media_input import AudioInput, MediaFile, RawAudio, RawFrames, VideoInput, decode_audio_input, decode_video
 from .versions import PRESETS, Preset
 
@@ -120,6 +121,10 @@ class Limits:
     # video_input's frames at the size they are encoded at (width x height x 3 bytes each): what a
     # queued job holds (768x512x121 is 143 MB; 1280x704x257 is 695 MB and must be sent smaller).
     max_input_frame_bytes: int = 256 * 1024 * 1024
+    # Keyframes (`image` and `conditions`) one request may carry, and the bytes of one picture file
+    # as sent (decoded, a picture is at most 3840x2160 and counts against max_input_frame_bytes).
+    max_conditions: int = 8
+    max_image_bytes: int = 12 * 1024 * 1024
 
 
 def sample_at(frame: int, frame_rate: float, sample_rate: int) -> int:
@@ -188,6 +193,10 @@ class GenerationParams:
     # decodes what a transport sends). They set num_frames (and, for frames, frame_rate and size).
     video_input: VideoInput | None = None
     audio_input: AudioInput | None = None
+    # Keyframes: the picture the clip starts from (image-to-video), and pictures or frames placed
+    # at pixel frame indices (`ltx2.keyframes`); decoded by `prepare_params` like the media above.
+    image: Keyframe | None = None
+    conditions: tuple[Keyframe, ...] = ()
     preview: bool = False
     tags: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
@@ -237,6 +246,10 @@ class GenerationParams:
                 value = int(value)
             elif isinstance(value, VideoInput | AudioInput):
                 value = value.digest
+            elif isinstance(value, Keyframe):
+                value = value.key()
+            elif f.name == "conditions":
+                value = [kf.key() for kf in value]
             elif f.name == "loras":
                 value = [[lora.name, lora.strength] for lora in value]
             out[f.name] = value
@@ -362,6 +375,17 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
     except ValueError:
         raise InvalidParams("sample_format", p.sample_format, "must be S16LE (1) or F32LE (2)") from None
     check_mode(p, limits)
+    check_keyframes(
+        p.image,
+        p.conditions,
+        num_frames=frames,
+        width=p.width,
+        height=p.height,
+        frames_multiple=limits.frames_multiple,
+        max_conditions=limits.max_conditions,
+        held_budget=limits.max_input_frame_bytes,
+        finite=_finite,  # type: ignore[arg-type]
+    )
     if not isinstance(p.tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in p.tags.items()):
         raise InvalidParams("tags", p.tags, "must map strings to strings")
     tag_chars = sum(len(k) + len(v) for k, v in p.tags.items())
@@ -435,6 +459,11 @@ def check_mode(p: GenerationParams, limits: Limits) -> None:
             raise InvalidParams(name, value, f"is required with mode={mode.label}")
         if mode is not wanted and value is not None:
             raise InvalidParams(name, "<set>", f"must only be set with mode={wanted.label} (mode={mode.label})")
+    if not p.generates_video:
+        for name in ("image", "conditions"):
+            if getattr(p, name):
+                rule = f"must only be set with a mode that generates video (mode={mode.label})"
+                raise InvalidParams(name, "<set>", rule)
     if p.audio_only and mode is not Mode.TEXT_TO_AUDIO_VIDEO:
         raise InvalidParams("audio_only", True, f"must not be set with mode={mode.label}")
     if p.video_input is not None:
@@ -526,6 +555,24 @@ def _prepare_inputs(
         )
         covered = math.ceil(decoded.duration_s * rate - 1e-9)  # type: ignore[operator]
         updates.update(audio_input=decoded, num_frames=frames_covering(covered, limits))
+    if updates.get("image") is not None or updates.get("conditions"):
+        width, height = updates.get("width", defaults.width), updates.get("height", defaults.height)
+        # Checked before decoding: frames are fitted to this size as they decode.
+        _check_size("width", width, limits)
+        _check_size("height", height, limits)
+        image, conditions = prepare_keyframes(
+            updates.get("image"),
+            updates.get("conditions", ()),
+            width=width,  # type: ignore[arg-type]
+            height=height,  # type: ignore[arg-type]
+            max_image_bytes=limits.max_image_bytes,
+            max_bytes=limits.max_input_bytes,
+            max_frames=limits.max_frames,
+            max_frame_bytes=limits.max_input_frame_bytes,
+            frame_rate_range=(limits.min_frame_rate, limits.max_frame_rate),
+            max_conditions=limits.max_conditions,
+        )
+        updates.update(image=image, conditions=conditions)
     return updates
 
 

@@ -31,6 +31,11 @@ from .errors import CheckpointError
 # tests check the two agree).
 DISTILLED_SIGMAS: tuple[float, ...] = (1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875)
 
+# diffusers.pipelines.ltx2.utils.DEFAULT_IMAGE_CRF / LTX2_5_IMAGE_CRF (tests check they agree): the
+# H.264 CRF keyframe pictures were compressed at in training, up to 2.3 and from 2.5.
+DEFAULT_IMAGE_CRF = 33
+LTX2_5_IMAGE_CRF = 18
+
 PRESETS = ("dev", "distilled")
 # Request features a checkpoint may or may not support (names used in load reports and GetInfo).
 FEATURE_DEV = "preset:dev"
@@ -117,6 +122,12 @@ class ModelVersion:
     @property
     def default_preset(self) -> str:
         return "distilled" if self.distilled else "dev"
+
+    @property
+    def default_image_crf(self) -> int:
+        """The H.264 CRF a keyframe picture is round-tripped at when the request sets none: what the
+        model was trained on (diffusers' and Lightricks' constants: 33 up to 2.3, 18 from 2.5)."""
+        return LTX2_5_IMAGE_CRF if self.text_encoder_family == "gemma4" else DEFAULT_IMAGE_CRF
 
     @property
     def features(self) -> tuple[str, ...]:
