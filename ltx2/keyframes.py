@@ -146,6 +146,10 @@ def check_keyframes(
 
     `held_budget`: bytes of decoded pixels the keyframes may hold together (what is left of
     `Limits.max_input_frame_bytes`)."""
+    if image is not None and not isinstance(image, Keyframe):
+        raise InvalidParams("image", image, "must be a keyframe (an image with strength and crf)")
+    if not isinstance(conditions, tuple | list) or not all(isinstance(kf, Keyframe) for kf in conditions):
+        raise InvalidParams("conditions", conditions, "must be a list of keyframes")
     if len(conditions) > max_conditions:
         raise InvalidParams("conditions", f"<{len(conditions)} keyframes>", f"must be at most {max_conditions}")
     named = keyframe_names(image, conditions)

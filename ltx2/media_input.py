@@ -398,13 +398,13 @@ def decode_image(source: object, *, max_bytes: int, name: str = "image") -> Imag
         w, h, data = source.width, source.height, source.rgb
         for part, value in (("width", w), ("height", h)):
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 16384:
-                raise InvalidParams(f"{name}.rgb.{part}", value, "must be a positive number of pixels")
+                raise InvalidParams(f"{name}.pixels.{part}", value, "must be a positive number of pixels")
         if w * h > MAX_SOURCE_PIXELS:
             rule = f"must be at most {MAX_SOURCE_PIXELS} pixels (3840x2160)"
-            raise InvalidParams(f"{name}.rgb", f"<{w}x{h}>", rule)
+            raise InvalidParams(f"{name}.pixels", f"<{w}x{h}>", rule)
         if len(data) != w * h * 3:
             rule = f"must be {w * h * 3} bytes (RGB8, {w}x{h})"
-            raise InvalidParams(f"{name}.rgb.rgb", f"<{len(data)} bytes>", rule)
+            raise InvalidParams(f"{name}.pixels.rgb", f"<{len(data)} bytes>", rule)
         rgb = np.frombuffer(data, np.uint8).reshape(h, w, 3).copy()
     elif isinstance(source, MediaFile):
         data, part = source.data, f"{name}.file"

@@ -218,7 +218,11 @@ def _fill(msg: Message, data: Any, path: str) -> None:
                 else:
                     target.append(_scalar(field, item, f"{name}[{i}]"))
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
-            _fill(getattr(msg, key), value, name)
+            child = getattr(msg, key)
+            # Present even when empty, as over gRPC: an empty map is a value (which validation may
+            # refuse, naming the field), not an unset field.
+            child.SetInParent()
+            _fill(child, value, name)
         else:
             setattr(msg, key, _scalar(field, value, name))
 

@@ -13,7 +13,8 @@ from dataclasses import fields
 from typing import Any
 
 from ltx2 import GenerationParams, Limits
-from ltx2.media_input import MediaFile, RawAudio, RawFrames
+from ltx2.keyframes import Keyframe
+from ltx2.media_input import MediaFile, RawAudio, RawFrames, RawImage
 from ltx2.params import LoraWeight
 from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 
@@ -39,6 +40,10 @@ def _value(msg: pb.GenerateRequest, name: str) -> Any:
         return tuple(LoraWeight(w.name, f32(w.strength) if w.HasField("strength") else None) for w in value)
     if name in ("video_input", "audio_input"):
         return _media(value)
+    if name == "image":
+        return _keyframe(value)
+    if name == "conditions":
+        return tuple(_keyframe(c) for c in value)
     if _REQUEST.fields_by_name[name].message_type is not None:  # the tags map
         return dict(value)
     return value
@@ -57,6 +62,21 @@ def _media(msg: pb.VideoInput | pb.AudioInput) -> RawFrames | RawAudio | MediaFi
         a = msg.pcm
         return RawAudio(a.sample_rate, a.channels, a.sample_format or 1, a.data)
     return "<empty: neither frames nor file>" if isinstance(msg, pb.VideoInput) else "<empty: neither pcm nor file>"
+
+
+def _keyframe(msg: pb.Condition) -> Keyframe:
+    """A keyframe with its media still undecoded (an empty source stays a value validation refuses)."""
+    source = msg.WhichOneof("source")
+    media: object = "<empty: neither file, pixels nor frames>"
+    if source == "file":
+        media = MediaFile(msg.file)
+    elif source == "pixels":
+        media = RawImage(msg.pixels.width, msg.pixels.height, msg.pixels.rgb)
+    elif source == "frames":
+        f = msg.frames
+        media = RawFrames(f.width, f.height, f32(f.frame_rate), f.rgb)
+    strength = f32(msg.strength) if msg.HasField("strength") else 1.0
+    return Keyframe(media, msg.frame, strength, msg.crf if msg.HasField("crf") else None)
 
 
 def _is_set(msg: pb.GenerateRequest, name: str) -> bool:
@@ -98,7 +118,7 @@ def params_to_proto(params: GenerationParams) -> pb.GenerateRequest:
     )
     for name in PARAM_FIELDS:
         value = getattr(params, name)
-        if value is None:
+        if value is None or value == ():
             continue
         if name == "tags":
             msg.tags.update(value)

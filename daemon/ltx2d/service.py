@@ -450,7 +450,7 @@ class Ltx2dService:
             # Each decoded medium is held until its job runs: no more than the queue can take.
             raise ServiceError(
                 StatusCode.INVALID_ARGUMENT,
-                f"requests=<{with_media} with video_input or audio_input>: at most {self.scheduler.capacity} "
+                f"requests=<{with_media} with media (video_input, audio_input, image, conditions)>: at most {self.scheduler.capacity} "
                 "(the queue capacity) may carry media",
                 "requests",
             )
@@ -531,4 +531,6 @@ def _log_fields(job_id: str, request: PreparedRequest) -> dict[str, object]:
 
 
 def _has_media(request: ClipRequest) -> bool:
-    return request.values.get("video_input") is not None or request.values.get("audio_input") is not None
+    """Whether the request carries media to decode (frames, sound, keyframes)."""
+    values = request.values
+    return any(values.get(name) for name in ("video_input", "audio_input", "image", "conditions"))

@@ -501,3 +501,67 @@ def test_ltx2_foley_writes_the_input_video_with_its_new_sound(daemon: DaemonProc
     with wave.open(str(rain)) as w:
         # 0.5 s at 24 fps is 12 frames, which rounds to 9 (8k+1): 0.375 s at the model's 24 kHz.
         assert (w.getnframes(), w.getframerate(), w.getnchannels()) == (9000, 24000, 2)
+
+
+def _picture_png(width: int = 80, height: int = 48) -> tuple[bytes, bytes]:
+    """A random picture as a png file and as its raw RGB8 pixels."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.random.default_rng(7).integers(0, 256, (height, width, 3), np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, "PNG")
+    return out.getvalue(), rgb.tobytes()
+
+
+def test_an_image_keyframe_streams_the_same_clip_over_both_transports(
+    daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub
+) -> None:
+    png, rgb = _picture_png()
+    plain = chunks_of_grpc(list(stub.Generate(grpc_request(), timeout=120)))
+    over_grpc = list(stub.Generate(grpc_request(image=pb.Condition(file=png, crf=0)), timeout=120))
+    assert over_grpc[-1].HasField("completed")
+    chunks = chunks_of_grpc(over_grpc)
+    assert [c[:3] for c in chunks] == [c[:3] for c in plain] and chunks != plain
+    # The png's pixels, raw, over the bridge: the same picture, the same clip.
+    maps = bridge_stream(
+        daemon.bridge_address,
+        {
+            "type": "generate",
+            "id": 9,
+            "prompt": PARAMS.prompt,
+            "seed": PARAMS.seed,
+            "num_frames": PARAMS.num_frames,
+            "image": {"pixels": {"width": 80, "height": 48, "rgb": rgb}, "crf": 0},
+            "cache_policy": "CACHE_POLICY_BYPASS",
+        },
+    )
+    assert chunks_of_bridge(maps) == chunks
+    # A keyframe at the last frame, as a condition.
+    last = grpc_request(conditions=[pb.Condition(file=png, frame=PARAMS.num_frames - 1, strength=0.9)])
+    assert chunks_of_grpc(list(stub.Generate(last, timeout=120))) not in (plain, chunks)
+
+
+def test_bad_keyframes_are_refused_over_both_transports(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    png, _ = _picture_png()
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.Generate(grpc_request(conditions=[pb.Condition(file=png, frame=PARAMS.num_frames)]), timeout=30))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details() == f"conditions[0].frame={PARAMS.num_frames}: must be between 0 and 16 (num_frames=17)"
+    maps = bridge_stream(
+        daemon.bridge_address,
+        {
+            "type": "generate",
+            "id": 10,
+            "prompt": "x",
+            "image": {"pixels": {"width": 4, "height": 4, "rgb": b"\0" * 47}},
+        },
+    )
+    assert maps[0]["type"] == "error" and maps[0]["field"] == "image.pixels.rgb"
+    assert "must be 48 bytes (RGB8, 4x4)" in maps[0]["message"]
+    maps = bridge_stream(
+        daemon.bridge_address, {"type": "generate", "id": 11, "prompt": "x", "image": {"file": png, "strength": 2}}
+    )
+    assert maps[0]["field"] == "image.strength" and "between 0 and 1" in maps[0]["message"]

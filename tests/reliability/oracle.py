@@ -57,6 +57,14 @@ MEDIA = {
     ),
 }
 
+# What a keyframe's refusal may name, under its field (`image`, `conditions[i]`): the strategies
+# never send a decodable one.
+KEYFRAME_PARTS = ("", ".file", ".pixels", ".pixels.width", ".pixels.height", ".pixels.rgb", ".frames.rgb")
+
+
+def _keyframe_names(name: str) -> set[str]:
+    return {name + part for part in KEYFRAME_PARTS}
+
 
 def as_sent(value: float) -> float:
     """The float a proto float field carries, as the decimal the client meant."""
@@ -110,6 +118,10 @@ def grpc_problems(
                     bad.add(other)
         elif name in fields:
             bad.add(name)
+    if "image" in fields:
+        bad |= _keyframe_names("image")
+    for i, _ in enumerate(fields.get("conditions", [])):
+        bad |= _keyframe_names(f"conditions[{i}]")
     if mode == Mode.AUDIO_ONLY and fields.get("audio_only"):
         bad.add("audio_only")
     chosen = fields.get("preset", "")
@@ -224,7 +236,15 @@ def bridge_first_problem(message: Mapping[str, Any]) -> tuple[str | None, dict[s
                     return f"tags[{k!r}]", fields
             fields[key] = dict(value)
             continue
-        if key in MEDIA:
+        if key == "conditions":
+            if not isinstance(value, list | tuple):
+                return key, fields
+            for i, item in enumerate(value):
+                if not isinstance(item, Mapping):
+                    return f"conditions[{i}]", fields
+            fields[key] = list(value)
+            continue
+        if key in MEDIA or key == "image":
             if not isinstance(value, Mapping):
                 return key, fields
             fields[key] = value

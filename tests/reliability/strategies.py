@@ -99,6 +99,26 @@ audio_inputs = st.sampled_from(
     ]
 )
 
+# Keyframes the test never makes decodable, as Condition maps (strength, crf, frame come after the
+# decoding that refuses them).
+bad_conditions = st.builds(
+    lambda source, extra: {**source, **extra},
+    st.sampled_from(
+        [
+            {},
+            {"file": b""},
+            {"file": b"\x89PNG\r\n\x1a\n"},
+            {"file": b"GIF89a"},
+            {"pixels": {"width": 0, "height": 8, "rgb": b""}},
+            {"pixels": {"width": 2, "height": 2, "rgb": b"\0" * 5}},
+            {"frames": {"width": 8, "height": 8, "frame_rate": 24.0, "rgb": b"\0" * 5}},
+        ]
+    ),
+    st.fixed_dictionaries(
+        {}, optional={"frame": st.integers(0, 300), "strength": float_values, "crf": st.integers(0, 99)}
+    ),
+)
+
 
 def grpc_values(name: str) -> st.SearchStrategy[Any]:
     """Values a gRPC client can put in field `name` (any value of its proto type)."""
@@ -124,6 +144,10 @@ def grpc_values(name: str) -> st.SearchStrategy[Any]:
         return video_inputs
     if name == "audio_input":
         return audio_inputs
+    if name == "image":
+        return bad_conditions
+    if name == "conditions":
+        return st.lists(bad_conditions, max_size=2)
     raise AssertionError(f"no strategy for {name}")
 
 
@@ -143,6 +167,8 @@ assert sorted(GRPC_FIELDS) == sorted(
         "loras",
         "video_input",
         "audio_input",
+        "image",
+        "conditions",
     ]
 ), "a GenerateRequest field has no strategy"
 
@@ -161,9 +187,11 @@ wrong_types = st.one_of(
 
 def bridge_values(name: str) -> st.SearchStrategy[Any]:
     """Values a bridge client can put under key `name`: proto-typed ones, names, or anything."""
-    if name in ("video_input", "audio_input"):
+    if name in ("video_input", "audio_input", "image"):
         # Maps of the wrong keys are the nested message's concern (tested in test_msgpack_codec).
         return st.one_of(grpc_values(name), wrong_types.filter(lambda v: not isinstance(v, dict)))
+    if name == "conditions":
+        return st.one_of(grpc_values(name), wrong_types.filter(lambda v: not isinstance(v, list | dict)))
     options = [grpc_values(name), wrong_types]
     if name in ENUMS:
         names = list(ENUMS[name].values_by_name)

@@ -23,7 +23,7 @@ from ltx2d.config import DaemonConfig
 from ltx2d.testing import DaemonProcess
 from tests.reliability import strategies as S
 from tests.reliability.harness import RawBridge, assert_serving, count, tiny_generation, wait_idle
-from tests.reliability.oracle import MEDIA, bridge_problems, grpc_problems
+from tests.reliability.oracle import MEDIA, bridge_first_problem, bridge_problems, grpc_problems
 
 SETTINGS = settings(
     derandomize=True,
@@ -181,7 +181,13 @@ def prefetch_lists(draw: st.DrawFn, values: Any) -> list[dict[str, Any]]:
 
 
 def prefetch_problems(requests: list[dict[str, Any]], config: DaemonConfig, bridge: bool) -> set[str]:
-    """The fields a Prefetch may name: of the first request with a problem (seeds come last)."""
+    """The fields a Prefetch may name: of the first request with a problem (seeds come last). Over
+    the bridge, the whole message is typed first: a typing problem of any request comes first."""
+    if bridge:
+        for i, request in enumerate(requests):
+            first, _ = bridge_first_problem(request)
+            if first is not None:
+                return {f"requests[{i}].{first}"}
     for i, request in enumerate(requests):
         problems = bridge_problems if bridge else grpc_problems
         bad, _ = problems(request, config.defaults, config.limits)

@@ -74,7 +74,7 @@ PHASE_DECODING: Phase
 PHASE_PAUSED: Phase
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_frames", "duration_s", "frame_rate", "steps", "seed", "video_guidance_scale", "audio_guidance_scale", "chunk_frames", "priority", "audio_sample_rate", "sample_format", "frame_format", "jpeg_quality", "cache_policy", "tags", "audio_only", "stg_scale", "modality_scale", "guidance_rescale", "preview", "audio_stg_scale", "audio_modality_scale", "preset", "loras", "model", "mode", "video_input", "audio_input")
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_frames", "duration_s", "frame_rate", "steps", "seed", "video_guidance_scale", "audio_guidance_scale", "chunk_frames", "priority", "audio_sample_rate", "sample_format", "frame_format", "jpeg_quality", "cache_policy", "tags", "audio_only", "stg_scale", "modality_scale", "guidance_rescale", "preview", "audio_stg_scale", "audio_modality_scale", "preset", "loras", "model", "mode", "video_input", "audio_input", "image", "conditions")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +114,8 @@ class GenerateRequest(_message.Message):
     MODE_FIELD_NUMBER: _ClassVar[int]
     VIDEO_INPUT_FIELD_NUMBER: _ClassVar[int]
     AUDIO_INPUT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    CONDITIONS_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
     width: int
@@ -146,7 +148,35 @@ class GenerateRequest(_message.Message):
     mode: GenerationMode
     video_input: VideoInput
     audio_input: AudioInput
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., duration_s: _Optional[float] = ..., frame_rate: _Optional[float] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., video_guidance_scale: _Optional[float] = ..., audio_guidance_scale: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., priority: _Optional[_Union[Priority, str]] = ..., audio_sample_rate: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., jpeg_quality: _Optional[int] = ..., cache_policy: _Optional[_Union[CachePolicy, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., audio_only: _Optional[bool] = ..., stg_scale: _Optional[float] = ..., modality_scale: _Optional[float] = ..., guidance_rescale: _Optional[float] = ..., preview: _Optional[bool] = ..., audio_stg_scale: _Optional[float] = ..., audio_modality_scale: _Optional[float] = ..., preset: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ..., model: _Optional[str] = ..., mode: _Optional[_Union[GenerationMode, str]] = ..., video_input: _Optional[_Union[VideoInput, _Mapping]] = ..., audio_input: _Optional[_Union[AudioInput, _Mapping]] = ...) -> None: ...
+    image: Condition
+    conditions: _containers.RepeatedCompositeFieldContainer[Condition]
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., duration_s: _Optional[float] = ..., frame_rate: _Optional[float] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., video_guidance_scale: _Optional[float] = ..., audio_guidance_scale: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., priority: _Optional[_Union[Priority, str]] = ..., audio_sample_rate: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., jpeg_quality: _Optional[int] = ..., cache_policy: _Optional[_Union[CachePolicy, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., audio_only: _Optional[bool] = ..., stg_scale: _Optional[float] = ..., modality_scale: _Optional[float] = ..., guidance_rescale: _Optional[float] = ..., preview: _Optional[bool] = ..., audio_stg_scale: _Optional[float] = ..., audio_modality_scale: _Optional[float] = ..., preset: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ..., model: _Optional[str] = ..., mode: _Optional[_Union[GenerationMode, str]] = ..., video_input: _Optional[_Union[VideoInput, _Mapping]] = ..., audio_input: _Optional[_Union[AudioInput, _Mapping]] = ..., image: _Optional[_Union[Condition, _Mapping]] = ..., conditions: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ...) -> None: ...
+
+class Condition(_message.Message):
+    __slots__ = ("file", "pixels", "frames", "frame", "strength", "crf")
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    PIXELS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    CRF_FIELD_NUMBER: _ClassVar[int]
+    file: bytes
+    pixels: RawImage
+    frames: RawFrames
+    frame: int
+    strength: float
+    crf: int
+    def __init__(self, file: _Optional[bytes] = ..., pixels: _Optional[_Union[RawImage, _Mapping]] = ..., frames: _Optional[_Union[RawFrames, _Mapping]] = ..., frame: _Optional[int] = ..., strength: _Optional[float] = ..., crf: _Optional[int] = ...) -> None: ...
+
+class RawImage(_message.Message):
+    __slots__ = ("width", "height", "rgb")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    RGB_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    height: int
+    rgb: bytes
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., rgb: _Optional[bytes] = ...) -> None: ...
 
 class VideoInput(_message.Message):
     __slots__ = ("frames", "file")
@@ -377,7 +407,7 @@ class UnloadRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_width", "max_height", "max_frames", "max_steps", "max_prompt_chars", "min_size", "min_frame_rate", "max_frame_rate", "max_guidance_scale", "size_multiple", "frames_multiple", "min_frames", "min_steps", "max_video_tokens", "max_negative_prompt_chars", "max_tag_chars", "min_guidance_scale", "min_stg_scale", "max_stg_scale", "min_guidance_rescale", "max_guidance_rescale", "min_chunk_frames", "max_chunk_frames", "min_audio_sample_rate", "max_audio_sample_rate", "max_seed", "max_loras", "max_lora_strength", "max_input_bytes", "max_input_frame_bytes")
+    __slots__ = ("max_width", "max_height", "max_frames", "max_steps", "max_prompt_chars", "min_size", "min_frame_rate", "max_frame_rate", "max_guidance_scale", "size_multiple", "frames_multiple", "min_frames", "min_steps", "max_video_tokens", "max_negative_prompt_chars", "max_tag_chars", "min_guidance_scale", "min_stg_scale", "max_stg_scale", "min_guidance_rescale", "max_guidance_rescale", "min_chunk_frames", "max_chunk_frames", "min_audio_sample_rate", "max_audio_sample_rate", "max_seed", "max_loras", "max_lora_strength", "max_input_bytes", "max_input_frame_bytes", "max_conditions", "max_image_bytes")
     MAX_WIDTH_FIELD_NUMBER: _ClassVar[int]
     MAX_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     MAX_FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -408,6 +438,8 @@ class Limits(_message.Message):
     MAX_LORA_STRENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_INPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_INPUT_FRAME_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    MAX_IMAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     max_width: int
     max_height: int
     max_frames: int
@@ -438,7 +470,9 @@ class Limits(_message.Message):
     max_lora_strength: float
     max_input_bytes: int
     max_input_frame_bytes: int
-    def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_frames: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_prompt_chars: _Optional[int] = ..., min_size: _Optional[int] = ..., min_frame_rate: _Optional[float] = ..., max_frame_rate: _Optional[float] = ..., max_guidance_scale: _Optional[float] = ..., size_multiple: _Optional[int] = ..., frames_multiple: _Optional[int] = ..., min_frames: _Optional[int] = ..., min_steps: _Optional[int] = ..., max_video_tokens: _Optional[int] = ..., max_negative_prompt_chars: _Optional[int] = ..., max_tag_chars: _Optional[int] = ..., min_guidance_scale: _Optional[float] = ..., min_stg_scale: _Optional[float] = ..., max_stg_scale: _Optional[float] = ..., min_guidance_rescale: _Optional[float] = ..., max_guidance_rescale: _Optional[float] = ..., min_chunk_frames: _Optional[int] = ..., max_chunk_frames: _Optional[int] = ..., min_audio_sample_rate: _Optional[int] = ..., max_audio_sample_rate: _Optional[int] = ..., max_seed: _Optional[int] = ..., max_loras: _Optional[int] = ..., max_lora_strength: _Optional[float] = ..., max_input_bytes: _Optional[int] = ..., max_input_frame_bytes: _Optional[int] = ...) -> None: ...
+    max_conditions: int
+    max_image_bytes: int
+    def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_frames: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_prompt_chars: _Optional[int] = ..., min_size: _Optional[int] = ..., min_frame_rate: _Optional[float] = ..., max_frame_rate: _Optional[float] = ..., max_guidance_scale: _Optional[float] = ..., size_multiple: _Optional[int] = ..., frames_multiple: _Optional[int] = ..., min_frames: _Optional[int] = ..., min_steps: _Optional[int] = ..., max_video_tokens: _Optional[int] = ..., max_negative_prompt_chars: _Optional[int] = ..., max_tag_chars: _Optional[int] = ..., min_guidance_scale: _Optional[float] = ..., min_stg_scale: _Optional[float] = ..., max_stg_scale: _Optional[float] = ..., min_guidance_rescale: _Optional[float] = ..., max_guidance_rescale: _Optional[float] = ..., min_chunk_frames: _Optional[int] = ..., max_chunk_frames: _Optional[int] = ..., min_audio_sample_rate: _Optional[int] = ..., max_audio_sample_rate: _Optional[int] = ..., max_seed: _Optional[int] = ..., max_loras: _Optional[int] = ..., max_lora_strength: _Optional[float] = ..., max_input_bytes: _Optional[int] = ..., max_input_frame_bytes: _Optional[int] = ..., max_conditions: _Optional[int] = ..., max_image_bytes: _Optional[int] = ...) -> None: ...
 
 class Info(_message.Message):
     __slots__ = ("version", "model_id", "model_path", "model_fingerprint", "loaded", "device", "dtype", "parameter_counts", "memory_bytes", "native_sample_rate", "limits", "defaults", "queue_depth", "queue_capacity", "running_job_id", "keep_alive_s", "protocol_version", "model_version", "text_encoder", "distilled", "default_preset", "features", "adapters", "native_channels", "models", "resident_model")
