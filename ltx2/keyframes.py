@@ -9,6 +9,7 @@ side, fitting and encoding the pictures into latents, is `ltx2.mode_inputs.encod
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -81,7 +82,6 @@ def prepare_keyframes(
     max_bytes: int,
     max_frames: int,
     max_frame_bytes: int,
-    frame_rate_range: tuple[float, float],
     max_conditions: int,
 ) -> tuple[Keyframe | None, tuple[Keyframe, ...]]:
     """`image` and `conditions` with their media decoded: pictures at their own size, frames
@@ -117,7 +117,8 @@ def prepare_keyframes(
                 max_frames=max_frames,
                 max_bytes=max_bytes,
                 max_frame_bytes=max_frame_bytes,
-                frame_rate_range=frame_rate_range,
+                # Keyframe frames take the clip's rate: theirs is not read (0 from the SDK).
+                frame_rate_range=(0.0, math.inf),
                 name=name,
                 cover=True,
             )

@@ -569,7 +569,6 @@ def _prepare_inputs(
             max_bytes=limits.max_input_bytes,
             max_frames=limits.max_frames,
             max_frame_bytes=limits.max_input_frame_bytes,
-            frame_rate_range=(limits.min_frame_rate, limits.max_frame_rate),
             max_conditions=limits.max_conditions,
         )
         updates.update(image=image, conditions=conditions)

@@ -25,7 +25,7 @@ from .errors import (
 )
 from .events import Accepted, AudioChunk, ClipFormat, Completed, Event, Progress, Timings, VideoChunk
 from .info import Info, Limits, PrefetchResult
-from .inputs import Frames, Sound
+from .inputs import Frames, Keyframe, Sound
 from .options import GenerateOptions
 from .stream import GenerationStream
 
@@ -51,6 +51,7 @@ __all__ = [
     "GenerationStream",
     "Info",
     "InvalidArgument",
+    "Keyframe",
     "Limits",
     "Ltx2Error",
     "MissingDependency",

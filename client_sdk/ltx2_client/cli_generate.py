@@ -9,6 +9,7 @@ import numpy as np
 
 from .client import Client
 from .events import AudioChunk, VideoChunk
+from .inputs import Keyframe
 from .media import Mp4Writer, write_frames, write_wav
 from .progress import ProgressDisplay
 from .request import FIELDS
@@ -54,6 +55,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--video-input", type=Path, help="video file whose frames video_to_audio makes sound for")
     g.add_argument("--audio-input", type=Path, help="audio file (wav, ogg, mp3, flac) audio_to_video makes frames for")
     g.add_argument("--model", help="a configured model by name (`ltx2 info`: models); default: the daemon's first")
+    k = p.add_argument_group("keyframes (see docs/keyframes.md)")
+    k.add_argument("--image", type=Path, metavar="PATH", help="picture (png, jpeg) the clip starts from")
+    k.add_argument("--image-strength", type=float, metavar="S", help="how firmly --image is held, 0 to 1 (default 1)")
+    k.add_argument("--image-crf", type=int, metavar="N", help="H.264 CRF --image is round-tripped at (0: none)")
+    k.add_argument(
+        "--keyframe",
+        action="append",
+        default=[],
+        metavar="PATH@FRAME[:STRENGTH]",
+        help="a picture or video file held from pixel frame FRAME on (the last frame is frames - 1); repeatable",
+    )
     d = p.add_argument_group("delivery")
     d.add_argument("--priority", choices=["realtime", "interactive", "batch"], help="scheduling class")
     d.add_argument("--chunk-frames", type=int, help="frames per streamed chunk (multiple of 8)")
@@ -73,8 +85,32 @@ def field_options(args: argparse.Namespace, *skip: str) -> dict[str, object]:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
+def parse_keyframe(text: str) -> Keyframe:
+    """`PATH@FRAME[:STRENGTH]` as a Keyframe; ValueError saying what is wrong."""
+    path, sep, where = text.rpartition("@")
+    if not sep or not path:
+        raise ValueError("must be PATH@FRAME[:STRENGTH], for example door.png@120 or pose.jpg@48:0.8")
+    frame, _, strength = where.partition(":")
+    try:
+        return Keyframe(Path(path), int(frame), float(strength) if strength else None)
+    except ValueError:
+        raise ValueError(f"FRAME must be an integer and STRENGTH a number, not {where!r}") from None
+
+
 def _options(args: argparse.Namespace, audio_only: bool, parser: argparse.ArgumentParser) -> dict[str, object]:
-    options = field_options(args, "tags", "audio_only")
+    options = field_options(args, "tags", "audio_only", "image")
+    if args.image is not None:
+        options["image"] = Keyframe(args.image, 0, args.image_strength, args.image_crf)
+    elif args.image_strength is not None or args.image_crf is not None:
+        parser.error("--image-strength and --image-crf need --image")
+    keyframes = []
+    for text in args.keyframe:
+        try:
+            keyframes.append(parse_keyframe(text))
+        except ValueError as exc:
+            parser.error(f"--keyframe {text!r}: {exc}")
+    if keyframes:
+        options["conditions"] = keyframes
     tags = {}
     for tag in args.tag:
         key, sep, value = tag.partition("=")

@@ -44,7 +44,9 @@ class Limits:
     max_loras: int = 0
     max_lora_strength: float = 0.0
     max_input_bytes: int = 0  # video_input / audio_input as sent
-    max_input_frame_bytes: int = 0  # video_input's frames at the size they are encoded at
+    max_input_frame_bytes: int = 0  # decoded frames and keyframe pictures a request may hold
+    max_conditions: int = 0  # keyframes (image and conditions together)
+    max_image_bytes: int = 0  # one keyframe picture file as sent
 
     @classmethod
     def from_pb(cls, m: pb.Limits) -> Limits:

@@ -1,4 +1,9 @@
-"""Media a request carries: frames for video-to-audio (`foley`), a sound for audio-to-video.
+"""Media a request carries: frames for video-to-audio (`foley`), a sound for audio-to-video,
+keyframes (`image`, `conditions`).
+
+`image` and each of `conditions` take a `Keyframe`, or what a Keyframe's source may be (then at
+frame 0, strength 1): a picture's path or bytes (png, jpeg), a PIL image, an RGB8 ndarray
+(height, width, 3), frames ((n, height, width, 3), or `Frames`), or a video file's path or bytes.
 
 `video_input` takes `Frames` (RGB8 frames and their rate), a video file's bytes, or its path;
 `audio_input` takes `Sound` (samples and their rate), an audio file's bytes, or its path. Files
@@ -32,6 +37,55 @@ class Sound:
 
     samples: np.ndarray
     sample_rate: int
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """A picture or frames the clip holds from pixel frame `frame` on (the last frame is
+    num_frames - 1). `strength`: 1 (None) holds it as given, 0 not at all; `crf`: the H.264 round
+    trip a picture goes through first (None: the model's; 0: none)."""
+
+    source: object
+    frame: int = 0
+    strength: float | None = None
+    crf: int | None = None
+
+
+def condition(value: object, field: str) -> pb.Condition:
+    """The Condition of a `Keyframe` (or of a bare source, at frame 0)."""
+    kf = value if isinstance(value, Keyframe) else Keyframe(value)
+    msg = pb.Condition(frame=int(kf.frame))
+    if kf.strength is not None:
+        msg.strength = float(kf.strength)
+    if kf.crf is not None:
+        msg.crf = int(kf.crf)
+    source = kf.source
+    data = _file_bytes(source, field)
+    if data is not None:
+        msg.file = data
+        return msg
+    if isinstance(source, Frames):
+        source = source.rgb
+    elif hasattr(source, "convert") and hasattr(source, "size"):  # a PIL image
+        source = np.asarray(source.convert("RGB"))
+    if isinstance(source, np.ndarray) and source.dtype == np.uint8 and source.shape[-1:] == (3,):
+        if source.ndim == 3:
+            height, width = source.shape[:2]
+            msg.pixels.CopyFrom(pb.RawImage(width=width, height=height, rgb=np.ascontiguousarray(source).tobytes()))
+            return msg
+        if source.ndim == 4:
+            # The frames take the clip's rate; the daemon does not read theirs.
+            frames = pb.RawFrames(width=source.shape[2], height=source.shape[1], frame_rate=0.0)
+            frames.rgb = np.ascontiguousarray(source).tobytes()
+            msg.frames.CopyFrom(frames)
+            return msg
+    shape = f"<array {source.shape} {source.dtype}>" if isinstance(source, np.ndarray) else repr(source)
+    raise InvalidArgument(
+        f"{field}={shape}: must be a picture (path, bytes, PIL image, uint8 (height, width, 3)), "
+        "frames (uint8 (n, height, width, 3), Frames) or a video file",
+        field=field,
+        code="",
+    )
 
 
 def _file_bytes(value: object, field: str) -> bytes | None:

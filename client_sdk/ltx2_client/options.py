@@ -6,7 +6,7 @@ import os
 from typing import TypedDict
 
 from .enums import CachePolicy, FrameFormat, Mode, Priority, SampleFormat
-from .inputs import Frames, Sound
+from .inputs import Frames, Keyframe, Sound
 
 
 class GenerateOptions(TypedDict, total=False):
@@ -45,5 +45,7 @@ class GenerateOptions(TypedDict, total=False):
     mode: Mode | str  # "text_to_audio_video", "audio_only", "video_to_audio", "audio_to_video"
     video_input: Frames | bytes | str | os.PathLike[str]  # video_to_audio: frames, or a video file
     audio_input: Sound | bytes | str | os.PathLike[str]  # audio_to_video: samples, or an audio file
+    image: Keyframe | object  # the picture the clip starts from: path, bytes, PIL image, ndarray
+    conditions: list[Keyframe]  # pictures or frames at pixel frame indices (first and last included)
     tags: dict[str, str]
     preview: bool

@@ -11,7 +11,7 @@ from typing import Any
 
 from .enums import CachePolicy, FrameFormat, Mode, Priority, SampleFormat
 from .errors import InvalidArgument
-from .inputs import audio_input, video_input
+from .inputs import audio_input, condition, video_input
 from .proto.ltx2d.v1 import ltx2d_pb2 as pb
 
 _REQUEST = pb.GenerateRequest.DESCRIPTOR
@@ -48,6 +48,10 @@ def build_request(prompt: str, **options: Any) -> pb.GenerateRequest:
             request.video_input.CopyFrom(video_input(value))
         elif name == "audio_input":
             request.audio_input.CopyFrom(audio_input(value))
+        elif name == "image":
+            request.image.CopyFrom(condition(value, "image"))
+        elif name == "conditions":
+            request.conditions.extend(condition(kf, f"conditions[{i}]") for i, kf in enumerate(value))
         else:
             try:
                 setattr(request, name, value)

@@ -77,6 +77,32 @@ def test_generate_to_wav_only_asks_for_audio_only(address, tmp_path, capsys):
     assert abs(duration - 17 / 24) <= 1 / 24
 
 
+def test_generate_from_an_image_and_a_last_keyframe(address, tmp_path):
+    from PIL import Image
+
+    first, last = tmp_path / "first.png", tmp_path / "last.jpg"
+    Image.fromarray(np.full((48, 80, 3), 200, np.uint8)).save(first)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(last)
+    common = ["--address", address, "generate", "a door", "--width", "64", "--height", "64", "--frames", "17",
+              "--steps", "2", "--seed", "3", "--cache", "bypass", "-q"]  # fmt: skip
+    plain, keyed = tmp_path / "plain.mp4", tmp_path / "keyed.mp4"
+    assert main([*common[2:], "-o", str(plain), "--address", address]) == 0
+    code = main([*common[2:], "-o", str(keyed), "--address", address, "--image", str(first), "--image-crf", "0",
+                 "--keyframe", f"{last}@16:0.9"])  # fmt: skip
+    assert code == 0
+
+    def frames(path):
+        with av.open(str(path)) as container:
+            return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+    assert frames(keyed).shape == frames(plain).shape == (17, 64, 64, 3)
+    assert not np.array_equal(frames(keyed), frames(plain))
+    done = run_cli(*common, "-o", str(tmp_path / "x.mp4"), "--keyframe", f"{last}@99")
+    assert done.returncode == 2 and "conditions[0].frame=99: must be between 0 and 16" in done.stderr
+    done = run_cli(*common, "-o", str(tmp_path / "x.mp4"), "--keyframe", "nowhere")
+    assert done.returncode == 2 and "--keyframe 'nowhere': must be PATH@FRAME" in done.stderr
+
+
 def test_bad_arguments_exit_2_with_the_daemons_message(address, tmp_path):
     done = run_cli("--address", address, "generate", "x", "-o", str(tmp_path / "a.mp4"), "--width", "70")
     assert done.returncode == 2

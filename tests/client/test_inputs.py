@@ -57,3 +57,46 @@ def test_bad_media_options_are_refused_naming_the_field(options, field):
     with pytest.raises(InvalidArgument) as info:
         build_request("x", **options)
     assert info.value.field == field
+
+
+def test_keyframes_go_as_conditions_from_every_kind_of_source(tmp_path):
+    from PIL import Image
+
+    from ltx2_client import Keyframe
+
+    picture = np.random.default_rng(0).integers(0, 256, (6, 10, 3), np.uint8)
+    path = tmp_path / "door.png"
+    Image.fromarray(picture).save(path)
+    request = build_request(
+        "x",
+        image=Keyframe(path, strength=0.8, crf=0),
+        conditions=[
+            picture,  # a bare source: frame 0, unset strength
+            Keyframe(Image.fromarray(picture), frame=24),
+            Keyframe(np.zeros((9, 4, 6, 3), np.uint8), frame=8),
+            Keyframe(path.read_bytes(), frame=16),
+        ],
+    )
+    image = request.image
+    assert image.file == path.read_bytes() and image.strength == pytest.approx(0.8) and image.HasField("crf")
+    first, pil, frames, raw_file = request.conditions
+    assert (first.pixels.width, first.pixels.height, first.pixels.rgb) == (10, 6, picture.tobytes())
+    assert not first.HasField("strength") and not first.HasField("crf") and first.frame == 0
+    assert pil.frame == 24 and pil.pixels.rgb == picture.tobytes()
+    assert (frames.frame, frames.frames.width, frames.frames.height, len(frames.frames.rgb)) == (8, 6, 4, 9 * 4 * 6 * 3)
+    assert raw_file.file == path.read_bytes() and raw_file.frame == 16
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"image": np.zeros((4, 4, 3), np.float32)}, "image"),
+        ({"image": 7}, "image"),
+        ({"image": "/no/such/picture.png"}, "image"),
+        ({"conditions": [np.zeros((4, 4), np.uint8)]}, "conditions[0]"),
+    ],
+)
+def test_bad_keyframes_are_refused_naming_the_field(options, field):
+    with pytest.raises(InvalidArgument) as info:
+        build_request("x", **options)
+    assert info.value.field == field
