@@ -40,6 +40,37 @@ func test_video_to_audio_sends_whole_rgb8_frames_with_their_size_and_rate() -> v
 	expect_eq(decoded.value["video_input"]["frames"]["rgb"], rgb)
 
 
+func test_an_image_keyframe_is_covered_and_centre_cropped_to_multiples_of_32() -> void:
+	# 200x60: left half red, right half blue, a green band in the middle 40 columns.
+	var image := Image.create(200, 60, false, Image.FORMAT_RGBA8)
+	image.fill_rect(Rect2i(0, 0, 100, 60), Color.RED)
+	image.fill_rect(Rect2i(100, 0, 100, 60), Color.BLUE)
+	image.fill_rect(Rect2i(80, 0, 40, 60), Color.GREEN)
+	var condition := LTX2Requests.image_input(image, 70, 70, 0.8, 0)
+	var pixels: Dictionary = condition["pixels"]
+	# 70 snaps to 64: the 200x60 picture covers 64x64 at 213x64, of which the middle 64 columns stay.
+	expect_eq(pixels["width"], 64)
+	expect_eq(pixels["height"], 64)
+	var rgb: PackedByteArray = pixels["rgb"]
+	expect_eq(rgb.size(), 64 * 64 * 3)
+	var centre := (32 * 64 + 32) * 3
+	expect_eq([rgb[centre], rgb[centre + 1], rgb[centre + 2]], [0, 255, 0], "the middle is the green band")
+	var edge := (32 * 64) * 3  # the left edge: red (the crop dropped the outer 74 columns)
+	expect_eq([rgb[edge], rgb[edge + 1], rgb[edge + 2]], [255, 0, 0])
+	expect_eq(condition["strength"], 0.8)
+	expect_eq(condition["crf"], 0)
+	expect_eq(condition["frame"], 0)
+	var request := LTX2Requests.cutscene_from_image("the hero walks on", condition, 25, 3)
+	expect_eq([request["width"], request["height"], request["num_frames"]], [64, 64, 25])
+	expect_eq(request["image"], condition)
+	expect(not LTX2Requests.image_input(image, 64, 64).has("crf"), "unset crf: the model's")
+
+
+func test_capture_viewport_is_empty_without_a_renderer() -> void:
+	# Headless: the viewport has nothing to read back.
+	expect_eq(LTX2Requests.capture_viewport(Engine.get_main_loop().root, 64, 64), {})
+
+
 func test_a_dialogue_line_goes_as_pcm_and_an_mp3_as_its_file() -> void:
 	var wav := AudioStreamWAV.new()
 	wav.format = AudioStreamWAV.FORMAT_16_BITS

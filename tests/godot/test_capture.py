@@ -1,6 +1,6 @@
 """LTX2CaptureRecorder in a rendered game against a real `ltx2d` on the tiny model (GODOT_BIN and
 Xvfb needed): one second of a changing screen is recorded at 12 fps and comes back as exactly one
-second of sound, in the engine.
+second of sound, in the engine; then the frame on screen starts a cutscene (capture_viewport).
 
     GODOT_BIN=../shared/bin/godot pytest tests/godot/test_capture.py
 """
@@ -42,4 +42,7 @@ def test_a_recorded_second_comes_back_as_a_second_of_sound(godot_project: GodotP
     assert facts["mix_rate"] == 24000 and facts["stereo"] is True
     assert facts["samples"] == 24000 and facts["length_s"] == pytest.approx(1.0)
     assert facts["playing"] is True
+    # The frame on screen, captured, covered-and-cropped to 64x64, started a 17-frame cutscene.
+    assert facts["image"] == [64, 64, 64 * 64 * 3]
+    assert facts["cutscene"] == {"frames": 17, "done": True}, facts["cutscene"]
     run.assert_clean()

@@ -135,3 +135,57 @@ static func cutscene(
 	request["priority"] = priority
 	request["sample_format"] = SampleFormat.F32LE
 	return request
+
+
+## [param value] rounded to the nearest multiple of 32 (LTX-2's size rule), at least 64.
+static func snap_size(value: int) -> int:
+	return maxi(64, int(round(value / 32.0)) * 32)
+
+
+## A keyframe map (proto Condition) of [param image]: scaled to cover [param width] x
+## [param height] (each rounded to a multiple of 32, see [method snap_size]), aspect kept, then
+## centre-cropped, and sent as raw RGB8 pixels. [param strength] 1 holds it as given (0: not at
+## all); [param crf] below 0 takes the model's H.264 round trip, 0 skips it.
+## [param frame] places it at that pixel frame (0: the clip starts from it).
+static func image_input(
+	image: Image, width: int, height: int, strength: float = 1.0, crf: int = -1, frame: int = 0
+) -> Dictionary:
+	var size := Vector2i(snap_size(width), snap_size(height))
+	var picture := image.duplicate() as Image
+	picture.convert(Image.FORMAT_RGB8)
+	var scale := maxf(float(size.x) / picture.get_width(), float(size.y) / picture.get_height())
+	var cover := Vector2i(
+		maxi(size.x, ceili(picture.get_width() * scale)), maxi(size.y, ceili(picture.get_height() * scale))
+	)
+	picture.resize(cover.x, cover.y, Image.INTERPOLATE_BILINEAR)
+	var offset := (cover - size) / 2
+	picture = picture.get_region(Rect2i(offset, size))
+	var condition := {
+		"pixels": {"width": size.x, "height": size.y, "rgb": picture.get_data()},
+		"frame": frame,
+		"strength": strength,
+	}
+	if crf >= 0:
+		condition["crf"] = crf
+	return condition
+
+
+## The current frame of [param viewport] as a keyframe map ([method image_input]); empty when the
+## viewport has nothing to read back (a headless run renders nothing).
+static func capture_viewport(viewport: Viewport, width: int, height: int, strength: float = 1.0) -> Dictionary:
+	var texture := viewport.get_texture()
+	var image := texture.get_image() if texture != null else null
+	if image == null or image.is_empty():
+		return {}
+	return image_input(image, width, height, strength)
+
+
+## A cutscene ([method cutscene]) that starts from [param image], a keyframe map such as
+## [method capture_viewport] gives; its size is the picture's.
+static func cutscene_from_image(
+	prompt: String, image: Dictionary, num_frames: int = 121, seed_value: int = -1
+) -> Dictionary:
+	var pixels: Dictionary = image.get("pixels", {})
+	var request := cutscene(prompt, int(pixels.get("width", 768)), int(pixels.get("height", 512)), num_frames, seed_value)
+	request["image"] = image
+	return request

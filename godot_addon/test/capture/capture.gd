@@ -45,6 +45,17 @@ func _ready() -> void:
 			distinct[frame.hex_encode().md5_text()] = true
 		facts["frame_bytes"] = recorder.frames.size()
 		facts["distinct_frames"] = distinct.size()
+		# A cutscene that starts from the frame on screen now.
+		var condition := LTX2Requests.capture_viewport(get_viewport(), 64, 64)
+		var pixels: Dictionary = condition.get("pixels", {})
+		facts["image"] = [pixels.get("width", 0), pixels.get("height", 0), pixels.get("rgb", PackedByteArray()).size()]
+		var job := LTX2Connection.for_node(self).generate(LTX2Requests.cutscene_from_image("the crates settle", condition, 17, 5))
+		var cutscene := {"frames": 0}
+		job.frames_received.connect(func(chunk: Dictionary) -> void: cutscene["frames"] += int(chunk["num_frames"]))
+		job.completed.connect(func(_summary: Dictionary) -> void: cutscene["done"] = true)
+		job.failed.connect(func(code: String, m: String) -> void: cutscene["failed"] = [code, m])
+		await _until(func() -> bool: return cutscene.has("done") or cutscene.has("failed"), 120.0)
+		facts["cutscene"] = cutscene
 	print("CAPTURE ", JSON.stringify(facts))
 	# A voice still playing when the game quits is reported as leaked: stop it, let the mixer let go.
 	recorder.stop()
