@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 import warnings
 from pathlib import Path
@@ -33,11 +34,13 @@ from .audio import (
 from .control import JobControl
 from .decode import VideoDecoder, frame_spans
 from .denoise import DenoiseJob, PassCounter, denoise
+from .earlier_clip import kept_pcm
 from .engine_api import ModelInfo
 from .errors import InvalidParams, OutOfMemory
 from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
-from .modal_denoise import Hold, modal_denoise, schedule_shift, schedule_tokens
+from .media_input import AudioInput, VideoInput
+from .modal_denoise import Hold, Partial, modal_denoise, schedule_shift, schedule_tokens
 from .mode_inputs import encode_frames, encode_keyframes, encode_sound, given_sound
 from .params import TEMPORAL_COMPRESSION, GenerationParams, Mode, sample_at
 from .prompt_cache import PromptCache, PromptEmbeddings
@@ -200,9 +203,12 @@ class Ltx2Engine:
                 "use more steps or a smaller clip",
             )
 
-    def _audio_spans(self, audio_latents: torch.Tensor, params: GenerationParams, fmt: ClipFormat) -> VideoSpanAudio:
-        """The clip's audio over the video's span: vocoded chunk by chunk at the native rate, or
-        decoded whole and resampled when another rate was asked for (or the vocoder is not local)."""
+    def _audio_spans(
+        self, audio_latents: torch.Tensor, params: GenerationParams, fmt: ClipFormat, total: int
+    ) -> VideoSpanAudio:
+        """The clip's audio over the video's span (`total` samples, from the clip's start): vocoded
+        chunk by chunk at the native rate, or decoded whole and resampled when another rate was
+        asked for (or the vocoder is not local)."""
         native = self.info().native_sample_rate
         model = self.model_samples(params)
         span = None
@@ -214,7 +220,7 @@ class Ltx2Engine:
         if span is None:
             wave = _fit_length(resample(decode_audio(self._pipe, audio_latents), native, fmt.sample_rate), model)
             span = lambda first, end: wave[first:end]  # noqa: E731
-        return VideoSpanAudio(span, model, fmt.num_samples, fmt.sample_rate, fmt.channels)
+        return VideoSpanAudio(span, model, total, fmt.sample_rate, fmt.channels)
 
     def _hold(self, params: GenerationParams) -> Hold | None:
         """What the job holds clean (None: nothing, the pipeline's own loop runs)."""
@@ -222,6 +228,10 @@ class Ltx2Engine:
             return Hold(no_video=True)
         if params.video_input is not None:
             return Hold(video=encode_frames(self._pipe, params.video_input, params.num_frames))
+        if params.continue_from is not None:
+            return self._continuation_hold(params)
+        if params.retake is not None:
+            return self._retake_hold(params)
         keyframes = encode_keyframes(
             self._pipe,
             [kf for kf in (params.image, *params.conditions) if kf is not None],
@@ -235,6 +245,61 @@ class Ltx2Engine:
         if audio is None and not keyframes:
             return None
         return Hold(audio=audio, keyframes=keyframes)
+
+    def _audio_latent_seconds(self) -> float:
+        pipe = self._pipe
+        return pipe.audio_hop_length * pipe.audio_vae_temporal_compression_ratio / pipe.audio_sampling_rate
+
+    def _continuation_hold(self, params: GenerationParams) -> Hold:
+        """The earlier clip's last frames as the first latent frames, held; the sound under them as
+        the first audio latents that lie wholly within them, held."""
+        clip, overlap = params.continue_from.clip, params.overlap_frames
+        tail = clip.video.frames[-overlap:]
+        encoded = encode_frames(self._pipe, VideoInput(tail, params.frame_rate, ""), overlap)
+        held = encoded.shape[2]
+        clean = torch.zeros(*encoded.shape[:2], params.latent_frames, *encoded.shape[3:], device=encoded.device)
+        clean[:, :, :held] = encoded
+        denoise = torch.ones(params.latent_frames)
+        denoise[:held] = 0
+        audio_part = None
+        sound = clip.audio
+        if sound is not None:
+            given = clip.video.num_frames
+            first = sample_at(given - overlap, params.frame_rate, sound.sample_rate)
+            end = sample_at(given, params.frame_rate, sound.sample_rate)
+            latent_frames = self.audio_latent_frames(params)
+            under = AudioInput(sound.samples[first:end], sound.sample_rate, "")
+            audio_clean = encode_sound(self._pipe, under, latent_frames)
+            audio_denoise = torch.ones(latent_frames)
+            audio_denoise[: int(overlap / params.frame_rate / self._audio_latent_seconds() + 1e-9)] = 0
+            audio_part = Partial(audio_clean, audio_denoise)
+        return Hold(video_part=Partial(clean, denoise), audio_part=audio_part)
+
+    def _retake_hold(self, params: GenerationParams) -> Hold:
+        """The earlier clip's latents, denoised only in the window: its latent frames (video) and
+        the audio latents whose span overlaps it (audio); a stream not retaken is held whole."""
+        retake = params.retake
+        video = encode_frames(self._pipe, retake.clip.video, params.num_frames)
+        latent_frames = self.audio_latent_frames(params)
+        audio = encode_sound(self._pipe, retake.clip.audio, latent_frames)
+        video_part = audio_part = None
+        if retake.video:
+            k0, k1 = retake.latent_window(params.frame_rate, params.num_frames)
+            denoise = torch.zeros(params.latent_frames)
+            denoise[k0:k1] = 1
+            video_part = Partial(video, denoise)
+        if retake.audio:
+            seconds = self._audio_latent_seconds()
+            j0, j1 = int(retake.start_s / seconds + 1e-9), math.ceil(retake.end_s / seconds - 1e-9)
+            denoise = torch.zeros(latent_frames)
+            denoise[j0:j1] = 1
+            audio_part = Partial(audio, denoise)
+        return Hold(
+            video=None if retake.video else video,
+            audio=None if retake.audio else audio,
+            video_part=video_part,
+            audio_part=audio_part,
+        )
 
     def _fixed_sigmas(self, params: GenerationParams) -> list[float] | None:
         sigmas = preset(params.preset, self.version.version).sigmas if params.preset else None
@@ -343,32 +408,51 @@ class Ltx2Engine:
 
         emit(Progress(Phase.DECODING, total_steps=params.steps, total_frames=total, elapsed_s=denoised - started))
         control.checkpoint()
+        # Local frames (the generated clip's) [skip, skip + total) are sent as frames from
+        # fmt.first_frame on: a continuation's overlap is generated, not sent.
+        skip, rate = params.overlap_frames, fmt.sample_rate
+        offset = fmt.first_frame - skip
+        local_first_sample = sample_at(skip, params.frame_rate, rate)
         if params.audio_input is not None:
             audio = given_sound(params.audio_input, fmt)
         else:
-            audio = self._audio_spans(audio_latents, params, fmt)
-        decoder = (
-            VideoDecoder(self._pipe.vae, video_latents, push_latents=params.chunk_frames // TEMPORAL_COMPRESSION)
-            if params.sends_video
-            else None
-        )
+            audio = self._audio_spans(audio_latents, params, fmt, local_first_sample + fmt.num_samples)
+        retake = params.retake
+        decoder = None
+        if params.sends_video and (retake is None or retake.video):
+            push = params.chunk_frames // TEMPORAL_COMPRESSION
+            decoder = VideoDecoder(self._pipe.vae, video_latents, push_latents=push)
+            if skip:
+                decoder.frames(0, skip)  # the overlap: decoded (the decoder runs in order), not sent
+        splice = _Splice(retake, params.num_frames, params.frame_rate, rate) if retake is not None else None
 
         first_chunk = 0.0
         # Video-to-audio pads the given frames to 8k+1: the stream spans the given ones.
-        spans = [(f0, min(f1, total)) for f0, f1 in frame_spans(params.num_frames, params.chunk_frames) if f0 < total]
+        spans = [
+            (max(f0, skip), min(f1, skip + total))
+            for f0, f1 in frame_spans(params.num_frames, params.chunk_frames)
+            if max(f0, skip) < min(f1, skip + total)
+        ]
         for f0, f1 in spans:
             control.checkpoint()
-            s0 = sample_at(f0, params.frame_rate, fmt.sample_rate)
-            s1 = sample_at(f1, params.frame_rate, fmt.sample_rate)
+            s0 = sample_at(f0 + offset, params.frame_rate, rate) - fmt.first_sample  # in the stream
+            s1 = sample_at(f1 + offset, params.frame_rate, rate) - fmt.first_sample
             # Both halves of the chunk are computed before either is handed over, so that handing
             # over a chunk's messages costs no compute: the daemon lets a paused job's consumer
             # take the rest of a chunk it has begun, and reports the pause between whole chunks.
-            pcm = to_pcm(audio.span(s0, s1), params.sample_format) if s1 > s0 else b""
-            rgb = decoder.frames(f0, f1).tobytes() if decoder is not None else None
+            pcm = b""
+            if s1 > s0:
+                pcm = to_pcm(audio.span(local_first_sample + s0, local_first_sample + s1), params.sample_format)
+                if splice is not None:
+                    pcm = splice.audio(pcm, s0, s1)
+            rgb = None
+            if params.sends_video:
+                frames = decoder.frames(f0, f1) if decoder is not None else None
+                rgb = (splice.video(frames, f0, f1) if splice is not None else frames).tobytes()
             if s1 > s0:
                 emit(
                     AudioChunk(
-                        first_sample=s0,
+                        first_sample=fmt.first_sample + s0,
                         num_samples=s1 - s0,
                         sample_rate=fmt.sample_rate,
                         channels=fmt.channels,
@@ -379,7 +463,7 @@ class Ltx2Engine:
             if rgb is not None:
                 emit(
                     VideoChunk(
-                        first_frame=f0,
+                        first_frame=f0 + offset,
                         num_frames=f1 - f0,
                         width=params.width,
                         height=params.height,
@@ -393,7 +477,7 @@ class Ltx2Engine:
                 Progress(
                     Phase.DECODING,
                     total_steps=params.steps,
-                    frames_decoded=f1,
+                    frames_decoded=f1 - skip,
                     total_frames=fmt.num_frames,
                     elapsed_s=time.perf_counter() - started,
                 )
@@ -425,3 +509,31 @@ def _fit_length(wave: np.ndarray, samples: int) -> np.ndarray:
     if len(wave) > samples:
         return wave[:samples]
     return np.concatenate([wave, np.zeros((samples - len(wave), wave.shape[1]), wave.dtype)])
+
+
+class _Splice:
+    """A retake's stream: the earlier clip's frames and PCM bytes outside the window, the new ones
+    inside (the whole clip for a stream not retaken)."""
+
+    def __init__(self, retake: Any, num_frames: int, frame_rate: float, rate: int) -> None:
+        self._old_frames = retake.clip.video.frames
+        self._pcm = retake.clip.pcm
+        self._frames = retake.frame_window(frame_rate, num_frames) if retake.video else (0, 0)
+        self._samples = (round(retake.start_s * rate), round(retake.end_s * rate)) if retake.audio else (0, 0)
+
+    def video(self, new: np.ndarray | None, f0: int, f1: int) -> np.ndarray:
+        w0, w1 = self._frames
+        out = np.array(self._old_frames[f0:f1]) if new is None else new
+        inside = np.arange(f0, f1)
+        outside = (inside < w0) | (inside >= w1)
+        if new is not None and outside.any():
+            out[outside] = self._old_frames[f0:f1][outside]
+        return out
+
+    def audio(self, new: bytes, s0: int, s1: int) -> bytes:
+        a0, a1 = self._samples
+        rows = np.frombuffer(new, np.uint8).reshape(s1 - s0, -1).copy()
+        index = np.arange(s0, s1)
+        outside = (index < a0) | (index >= a1)
+        rows[outside] = kept_pcm(self._pcm, s0, s1)[outside]  # the PCM covers the clip (ModelInfo.resolve)
+        return rows.tobytes()

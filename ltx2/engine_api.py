@@ -59,6 +59,20 @@ class ModelInfo:
         `default_preset`) to every sampling field left None, and validated again; InvalidParams naming
         the field, or `preset` when the preset chose the value that broke a rule."""
         params.validate(limits)
+        if params.retake is not None and params.retake.clip.pcm is not None:
+            # Kept bit for bit outside the window: the sound must be what the stream carries.
+            pcm, rate = params.retake.clip.pcm, params.audio_sample_rate or self.native_sample_rate
+            if pcm.sample_rate != rate:
+                rule = f"must be the stream's rate, {rate} Hz, to be kept bit for bit"
+                raise InvalidParams("retake.clip.audio.pcm.sample_rate", pcm.sample_rate, rule)
+            if pcm.channels != self.channels:
+                rule = f"must be the stream's {self.channels} channels, to be kept bit for bit"
+                raise InvalidParams("retake.clip.audio.pcm.channels", pcm.channels, rule)
+            samples = len(pcm.pcm) // (pcm.channels * (2 if pcm.sample_format == 1 else 4))
+            wanted = sample_at(params.num_frames, params.frame_rate, rate)
+            if samples != wanted:
+                rule = f"must be the clip's {wanted} samples ({params.num_frames} frames at {params.frame_rate:g} fps)"
+                raise InvalidParams("retake.clip.audio.pcm.data", f"<{samples} samples>", rule)
         loaded = {a.name: a for a in self.adapters}
         loras = []
         for i, lora in enumerate(params.loras):
@@ -92,19 +106,23 @@ class ModelInfo:
         request and the model's native audio format only, so a model need not be loaded to say it."""
         params = self.resolve(params, limits)
         rate = params.audio_sample_rate or self.native_sample_rate
+        first, frames = params.first_frame, params.delivered_frames
+        first_sample = sample_at(first, params.frame_rate, rate)
         return ClipFormat(
             width=params.width,
             height=params.height,
-            num_frames=params.delivered_frames,
+            num_frames=frames,
             frame_rate=params.frame_rate,
             sample_rate=rate,
             channels=self.channels,
             # Exactly the video's span: the model's audio, then a faded tail (ltx2.audio.VideoSpanAudio).
-            num_samples=sample_at(params.delivered_frames, params.frame_rate, rate),
+            num_samples=sample_at(first + frames, params.frame_rate, rate) - first_sample,
             sample_format=params.sample_format,
             seed=params.seed if params.seed is not None else 0,
             steps=params.steps,
             audio_only=not params.sends_video,
+            first_frame=first,
+            first_sample=first_sample,
         )
 
     def adapter(self, name: str) -> AdapterInfo | None:

@@ -34,6 +34,9 @@ class ClipFormat:
     seed: int
     steps: int
     audio_only: bool = False
+    # A continuation's stream is numbered on from the clip it continues (0 otherwise).
+    first_frame: int = 0
+    first_sample: int = 0
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,16 @@ class KeyframeLatents:
 
 
 @dataclass(frozen=True)
+class Partial:
+    """A stream held in part (continuation, retake): clean latents of the whole stream, unpacked and
+    denormalized as the VAE encodes them, and `denoise`, one value per latent frame (1: denoise it,
+    0: hold it as given)."""
+
+    latents: torch.Tensor
+    denoise: torch.Tensor
+
+
+@dataclass(frozen=True)
 class Hold:
     """What a job holds clean. `video`/`audio`: a whole stream's clean latents, unpacked and
     denormalized as the VAEs encode them ([1, C, F, h, w] / [1, C, L, M]); `no_video`: audio only,
@@ -70,10 +80,16 @@ class Hold:
     audio: torch.Tensor | None = None
     no_video: bool = False
     keyframes: tuple[KeyframeLatents, ...] = ()
+    video_part: Partial | None = None
+    audio_part: Partial | None = None
 
     def __post_init__(self) -> None:
         if sum((self.video is not None, self.audio is not None, self.no_video)) > 1:
             raise ValueError("hold one modality at most")
+        if self.video_part is not None and (self.video is not None or self.no_video):
+            raise ValueError("a video stream held whole or absent cannot be held in part")
+        if self.audio_part is not None and self.audio is not None:
+            raise ValueError("an audio stream held whole cannot be held in part")
         if self.keyframes and (self.video is not None or self.no_video):
             raise ValueError("keyframes need a video stream to denoise")
 
@@ -188,6 +204,11 @@ def modal_denoise(
         1, latent_frames, latent_height, latent_width, device, fps=fps
     )
     grid_tokens = video.latents.shape[1]
+    if hold.video_part is not None:
+        per_token = hold.video_part.denoise.to(device, torch.float32).repeat_interleave(latent_height * latent_width)
+        _hold_part(video, _pack_video(view, hold.video_part.latents, device), per_token)
+    if hold.audio_part is not None:
+        _hold_part(audio, _pack_audio(view, hold.audio_part.latents, device), hold.audio_part.denoise.to(device))
     if hold.keyframes:
         video_coords = _hold_keyframes(view, video, hold.keyframes, video_coords, fps, device, generator)
     streams = (video, audio)
@@ -346,8 +367,10 @@ def _hold_keyframes(
 ) -> torch.Tensor:
     """Put `keyframes` into the video stream (its clean tokens and mask, appended tokens and their
     noise) and return the RoPE coordinates of all its tokens."""
-    clean = torch.zeros_like(video.latents)
+    clean = torch.zeros_like(video.latents) if video.clean is None else video.clean.clone()
     mask = torch.ones(*video.latents.shape[:2], 1, dtype=torch.float32, device=device)
+    if video.mask is not None:
+        mask = video.mask.clone()
     extra_clean, extra_mask, extra_coords = [], [], []
     for kf in keyframes:
         tokens = _pack_video(view, kf.latents, device)
@@ -378,6 +401,18 @@ def _hold_keyframes(
     return coords
 
 
+def _hold_part(stream: _Stream, clean: torch.Tensor, mask: torch.Tensor) -> None:
+    """Hold `stream`'s tokens where `mask` (one per token, 1: denoise) is 0, at `clean`."""
+    stream.clean, stream.mask = clean, mask.to(torch.float32).reshape(1, -1, 1)
+    stream.latents = stream.latents * stream.mask + clean * (1 - stream.mask)
+
+
+def _pack_audio(view: Any, latents: torch.Tensor, device: Any) -> torch.Tensor:
+    """Denormalized [1, C, L, M] audio latents as the transformer's normalized tokens [1, L, C*M]."""
+    packed = view._pack_audio_latents(latents.to(device, torch.float32))
+    return view._normalize_audio_latents(packed, view.audio_vae.latents_mean, view.audio_vae.latents_std)
+
+
 def _video_latents(
     view: Any, hold: Hold, height: int, width: int, num_frames: int, device: Any, generator: Any
 ) -> torch.Tensor:
@@ -391,8 +426,7 @@ def _video_latents(
 
 def _audio_latents(view: Any, hold: Hold, frames: int, device: Any, generator: Any) -> torch.Tensor:
     if hold.audio is not None:
-        packed = view._pack_audio_latents(hold.audio.to(device, torch.float32))
-        return view._normalize_audio_latents(packed, view.audio_vae.latents_mean, view.audio_vae.latents_std)
+        return _pack_audio(view, hold.audio, device)
     vae = view.audio_vae
     return view.prepare_audio_latents(
         1,

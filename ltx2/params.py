@@ -15,6 +15,7 @@ from enum import IntEnum
 
 import numpy as np
 
+from .earlier_clip import Continuation, Retake, check_continuation, check_retake, prepare_earlier
 from .errors import InvalidParams
 from .keyframes import Keyframe, check_keyframes, prepare_keyframes
 from .media_input import AudioInput, MediaFile, RawAudio, RawFrames, VideoInput, decode_audio_input, decode_video
@@ -197,6 +198,9 @@ class GenerationParams:
     # at pixel frame indices (`ltx2.keyframes`); decoded by `prepare_params` like the media above.
     image: Keyframe | None = None
     conditions: tuple[Keyframe, ...] = ()
+    # An earlier clip this one continues, or regenerates part of (`ltx2.earlier_clip`).
+    continue_from: Continuation | None = None
+    retake: Retake | None = None
     preview: bool = False
     tags: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
@@ -216,8 +220,21 @@ class GenerationParams:
 
     @property
     def delivered_frames(self) -> int:
-        """Frames the stream spans: the given frames for video-to-audio (num_frames pads them to 8k+1)."""
-        return self.video_input.num_frames if self.video_input is not None else self.num_frames
+        """Frames the stream spans: the given frames for video-to-audio (num_frames pads them to 8k+1),
+        the frames after the overlap for a continuation."""
+        if self.video_input is not None:
+            return self.video_input.num_frames
+        return self.num_frames - self.overlap_frames
+
+    @property
+    def overlap_frames(self) -> int:
+        """Frames at the clip's start held from the clip it continues, which the stream skips."""
+        return self.continue_from.overlap_frames if isinstance(self.continue_from, Continuation) else 0
+
+    @property
+    def first_frame(self) -> int:
+        """The index of the stream's first frame: where the continued clip ended, else 0."""
+        return self.continue_from.clip.ends_at if isinstance(self.continue_from, Continuation) else 0
 
     @property
     def latent_frames(self) -> int:
@@ -246,7 +263,7 @@ class GenerationParams:
                 value = int(value)
             elif isinstance(value, VideoInput | AudioInput):
                 value = value.digest
-            elif isinstance(value, Keyframe):
+            elif isinstance(value, Keyframe | Continuation | Retake):
                 value = value.key()
             elif f.name == "conditions":
                 value = [kf.key() for kf in value]
@@ -459,6 +476,18 @@ def check_mode(p: GenerationParams, limits: Limits) -> None:
             raise InvalidParams(name, value, f"is required with mode={mode.label}")
         if mode is not wanted and value is not None:
             raise InvalidParams(name, "<set>", f"must only be set with mode={wanted.label} (mode={mode.label})")
+    for name in ("continue_from", "retake"):
+        if getattr(p, name) is None:
+            continue
+        if mode is not Mode.TEXT_TO_AUDIO_VIDEO:
+            raise InvalidParams(name, "<set>", f"must only be set with mode=text_to_audio_video (mode={mode.label})")
+        for other in ("image", "conditions", *(("continue_from",) if name == "retake" else ())):
+            if getattr(p, other):
+                raise InvalidParams(name, "<set>", f"must not be set together with {other}")
+    if p.continue_from is not None:
+        check_continuation(p.continue_from, num_frames=p.num_frames, frames_multiple=limits.frames_multiple)
+    if p.retake is not None:
+        check_retake(p.retake, num_frames=p.num_frames, frame_rate=p.frame_rate, sample_format=p.sample_format)
     if not p.generates_video:
         for name in ("image", "conditions"):
             if getattr(p, name):
@@ -572,6 +601,34 @@ def _prepare_inputs(
             max_conditions=limits.max_conditions,
         )
         updates.update(image=image, conditions=conditions)
+    for name, kind in (("continue_from", Continuation), ("retake", Retake)):
+        value = updates.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, kind):
+            raise InvalidParams(name, value, f"must be a {kind.__name__}")
+        if mode is not Mode.TEXT_TO_AUDIO_VIDEO:  # before decoding anything
+            raise InvalidParams(name, "<set>", f"must only be set with mode=text_to_audio_video (mode={mode.label})")
+        width, height = updates.get("width", defaults.width), updates.get("height", defaults.height)
+        _check_size("width", width, limits)
+        _check_size("height", height, limits)
+        rate = updates.get("frame_rate", defaults.frame_rate)
+        _check_frame_rate(rate, limits)
+        clip = prepare_earlier(
+            f"{name}.clip",
+            value.clip,
+            width=width,  # type: ignore[arg-type]
+            height=height,  # type: ignore[arg-type]
+            raw_pcm=name == "retake",
+            max_bytes=limits.max_input_bytes,
+            max_frames=limits.max_frames,
+            max_frame_bytes=limits.max_input_frame_bytes,
+            max_seconds=(limits.max_frames - 1) / rate + 1.0,  # type: ignore[operator]
+            rate_range=(limits.min_audio_sample_rate, limits.max_audio_sample_rate),
+        )
+        updates[name] = replace(value, clip=clip)
+        if name == "retake" and "num_frames" not in updates and duration_s is None:
+            updates["num_frames"] = clip.video.num_frames  # type: ignore[union-attr]
     return updates
 
 

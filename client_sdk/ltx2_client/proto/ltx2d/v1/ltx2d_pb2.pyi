@@ -74,7 +74,7 @@ PHASE_DECODING: Phase
 PHASE_PAUSED: Phase
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_frames", "duration_s", "frame_rate", "steps", "seed", "video_guidance_scale", "audio_guidance_scale", "chunk_frames", "priority", "audio_sample_rate", "sample_format", "frame_format", "jpeg_quality", "cache_policy", "tags", "audio_only", "stg_scale", "modality_scale", "guidance_rescale", "preview", "audio_stg_scale", "audio_modality_scale", "preset", "loras", "model", "mode", "video_input", "audio_input", "image", "conditions")
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_frames", "duration_s", "frame_rate", "steps", "seed", "video_guidance_scale", "audio_guidance_scale", "chunk_frames", "priority", "audio_sample_rate", "sample_format", "frame_format", "jpeg_quality", "cache_policy", "tags", "audio_only", "stg_scale", "modality_scale", "guidance_rescale", "preview", "audio_stg_scale", "audio_modality_scale", "preset", "loras", "model", "mode", "video_input", "audio_input", "image", "conditions", "continue_from", "retake")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +116,8 @@ class GenerateRequest(_message.Message):
     AUDIO_INPUT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     CONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    CONTINUE_FROM_FIELD_NUMBER: _ClassVar[int]
+    RETAKE_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
     width: int
@@ -150,7 +152,43 @@ class GenerateRequest(_message.Message):
     audio_input: AudioInput
     image: Condition
     conditions: _containers.RepeatedCompositeFieldContainer[Condition]
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., duration_s: _Optional[float] = ..., frame_rate: _Optional[float] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., video_guidance_scale: _Optional[float] = ..., audio_guidance_scale: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., priority: _Optional[_Union[Priority, str]] = ..., audio_sample_rate: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., jpeg_quality: _Optional[int] = ..., cache_policy: _Optional[_Union[CachePolicy, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., audio_only: _Optional[bool] = ..., stg_scale: _Optional[float] = ..., modality_scale: _Optional[float] = ..., guidance_rescale: _Optional[float] = ..., preview: _Optional[bool] = ..., audio_stg_scale: _Optional[float] = ..., audio_modality_scale: _Optional[float] = ..., preset: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ..., model: _Optional[str] = ..., mode: _Optional[_Union[GenerationMode, str]] = ..., video_input: _Optional[_Union[VideoInput, _Mapping]] = ..., audio_input: _Optional[_Union[AudioInput, _Mapping]] = ..., image: _Optional[_Union[Condition, _Mapping]] = ..., conditions: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ...) -> None: ...
+    continue_from: Continuation
+    retake: Retake
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., duration_s: _Optional[float] = ..., frame_rate: _Optional[float] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., video_guidance_scale: _Optional[float] = ..., audio_guidance_scale: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., priority: _Optional[_Union[Priority, str]] = ..., audio_sample_rate: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., jpeg_quality: _Optional[int] = ..., cache_policy: _Optional[_Union[CachePolicy, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., audio_only: _Optional[bool] = ..., stg_scale: _Optional[float] = ..., modality_scale: _Optional[float] = ..., guidance_rescale: _Optional[float] = ..., preview: _Optional[bool] = ..., audio_stg_scale: _Optional[float] = ..., audio_modality_scale: _Optional[float] = ..., preset: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ..., model: _Optional[str] = ..., mode: _Optional[_Union[GenerationMode, str]] = ..., video_input: _Optional[_Union[VideoInput, _Mapping]] = ..., audio_input: _Optional[_Union[AudioInput, _Mapping]] = ..., image: _Optional[_Union[Condition, _Mapping]] = ..., conditions: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., continue_from: _Optional[_Union[Continuation, _Mapping]] = ..., retake: _Optional[_Union[Retake, _Mapping]] = ...) -> None: ...
+
+class EarlierClip(_message.Message):
+    __slots__ = ("job_id", "video", "audio", "end_frame")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    END_FRAME_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    video: VideoInput
+    audio: AudioInput
+    end_frame: int
+    def __init__(self, job_id: _Optional[str] = ..., video: _Optional[_Union[VideoInput, _Mapping]] = ..., audio: _Optional[_Union[AudioInput, _Mapping]] = ..., end_frame: _Optional[int] = ...) -> None: ...
+
+class Continuation(_message.Message):
+    __slots__ = ("clip", "overlap_frames")
+    CLIP_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    clip: EarlierClip
+    overlap_frames: int
+    def __init__(self, clip: _Optional[_Union[EarlierClip, _Mapping]] = ..., overlap_frames: _Optional[int] = ...) -> None: ...
+
+class Retake(_message.Message):
+    __slots__ = ("clip", "start_s", "end_s", "video", "audio")
+    CLIP_FIELD_NUMBER: _ClassVar[int]
+    START_S_FIELD_NUMBER: _ClassVar[int]
+    END_S_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    clip: EarlierClip
+    start_s: float
+    end_s: float
+    video: bool
+    audio: bool
+    def __init__(self, clip: _Optional[_Union[EarlierClip, _Mapping]] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., video: _Optional[bool] = ..., audio: _Optional[bool] = ...) -> None: ...
 
 class Condition(_message.Message):
     __slots__ = ("file", "pixels", "frames", "frame", "strength", "crf")
@@ -227,7 +265,7 @@ class LoraWeight(_message.Message):
     def __init__(self, name: _Optional[str] = ..., strength: _Optional[float] = ...) -> None: ...
 
 class ClipFormat(_message.Message):
-    __slots__ = ("width", "height", "num_frames", "frame_rate", "sample_rate", "channels", "num_samples", "sample_format", "frame_format", "seed", "steps", "audio_only")
+    __slots__ = ("width", "height", "num_frames", "frame_rate", "sample_rate", "channels", "num_samples", "sample_format", "frame_format", "seed", "steps", "audio_only", "first_frame", "first_sample")
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -240,6 +278,8 @@ class ClipFormat(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     AUDIO_ONLY_FIELD_NUMBER: _ClassVar[int]
+    FIRST_FRAME_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SAMPLE_FIELD_NUMBER: _ClassVar[int]
     width: int
     height: int
     num_frames: int
@@ -252,7 +292,9 @@ class ClipFormat(_message.Message):
     seed: int
     steps: int
     audio_only: bool
-    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., frame_rate: _Optional[float] = ..., sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., num_samples: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., seed: _Optional[int] = ..., steps: _Optional[int] = ..., audio_only: _Optional[bool] = ...) -> None: ...
+    first_frame: int
+    first_sample: int
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., frame_rate: _Optional[float] = ..., sample_rate: _Optional[int] = ..., channels: _Optional[int] = ..., num_samples: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., seed: _Optional[int] = ..., steps: _Optional[int] = ..., audio_only: _Optional[bool] = ..., first_frame: _Optional[int] = ..., first_sample: _Optional[int] = ...) -> None: ...
 
 class GenerateEvent(_message.Message):
     __slots__ = ("job_id", "accepted", "progress", "audio_chunk", "video_chunk", "completed")
