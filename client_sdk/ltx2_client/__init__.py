@@ -25,7 +25,7 @@ from .errors import (
 )
 from .events import Accepted, AudioChunk, ClipFormat, Completed, Event, Progress, Timings, VideoChunk
 from .info import Info, Limits, PrefetchResult
-from .inputs import Frames, Keyframe, Sound
+from .inputs import Continue, Frames, Keyframe, Retake, Sound
 from .options import GenerateOptions
 from .stream import GenerationStream
 
@@ -43,6 +43,7 @@ __all__ = [
     "Clip",
     "ClipFormat",
     "Completed",
+    "Continue",
     "DeadlineExceeded",
     "Event",
     "FrameFormat",
@@ -61,6 +62,7 @@ __all__ = [
     "Priority",
     "Progress",
     "ProtocolError",
+    "Retake",
     "SampleFormat",
     "Sound",
     "Timings",

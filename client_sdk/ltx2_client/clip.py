@@ -22,6 +22,9 @@ class Clip:
     timings: Timings = field(default_factory=Timings)
     job_id: str = ""
     cache_hit: bool = False
+    # Where a continuation's frames and samples sit in the clip it continues (0 otherwise).
+    first_frame: int = 0
+    first_sample: int = 0
 
     @property
     def num_frames(self) -> int:
@@ -81,4 +84,6 @@ class ClipBuilder:
             timings=completed.timings,
             job_id=self._accepted.job_id,
             cache_hit=completed.cache_hit,
+            first_frame=fmt.first_frame,
+            first_sample=fmt.first_sample,
         )

@@ -36,6 +36,9 @@ class ClipFormat:
     seed: int
     steps: int
     audio_only: bool
+    # A continuation (continue_from) is numbered on from the clip it continues; 0 otherwise.
+    first_frame: int = 0
+    first_sample: int = 0
 
     @property
     def duration_s(self) -> float:
@@ -57,6 +60,8 @@ class ClipFormat:
             seed=m.seed,
             steps=m.steps,
             audio_only=m.audio_only,
+            first_frame=m.first_frame,
+            first_sample=m.first_sample,
         )
 
 

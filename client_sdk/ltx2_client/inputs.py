@@ -51,6 +51,70 @@ class Keyframe:
     crf: int | None = None
 
 
+@dataclass(frozen=True)
+class Continue:
+    """`continue_from`: go on from `clip`, a job id of this daemon (its clip in the result cache)
+    or a `Clip` (its frames and sound are sent), holding its last `overlap_frames` (8k+1; None:
+    the daemon's 17). The stream is numbered on from the clip's end (`Clip.first_frame`)."""
+
+    clip: object
+    overlap_frames: int | None = None
+
+
+@dataclass(frozen=True)
+class Retake:
+    """`retake`: regenerate [start_s, end_s) of `clip` (a job id or a `Clip`), its `video`, its
+    `audio` or both; everything outside the window comes back as it was."""
+
+    clip: object
+    start_s: float
+    end_s: float
+    video: bool = True
+    audio: bool = True
+
+
+def earlier_clip(clip: object, field: str, sample_format: int) -> pb.EarlierClip:
+    """The EarlierClip of a job id or a `Clip` (its sound as PCM in `sample_format`, the stream's:
+    a retake keeps it as sent)."""
+    if isinstance(clip, str):
+        return pb.EarlierClip(job_id=clip)
+    frames, audio = getattr(clip, "frames", None), getattr(clip, "audio", None)
+    if not isinstance(frames, np.ndarray) or not isinstance(audio, np.ndarray):
+        raise InvalidArgument(f"{field}={clip!r}: must be a job id or a Clip", field=field, code="")
+    msg = pb.EarlierClip(video=video_input(Frames(frames, float(clip.frame_rate))))
+    if sample_format == pb.SAMPLE_FORMAT_F32LE:
+        data = np.ascontiguousarray(audio, "<f4").tobytes()
+    else:  # the inverse of AudioChunk.float_samples: the stream's own int16 values
+        data = np.clip(np.round(audio * 32768.0), -32768, 32767).astype("<i2").tobytes()
+        sample_format = pb.SAMPLE_FORMAT_S16LE
+    pcm = pb.RawAudio(
+        sample_rate=int(clip.sample_rate), channels=audio.shape[1], sample_format=sample_format, data=data
+    )
+    msg.audio.CopyFrom(pb.AudioInput(pcm=pcm))
+    msg.end_frame = int(getattr(clip, "first_frame", 0)) + len(frames)
+    return msg
+
+
+def continuation(value: object, sample_format: int) -> pb.Continuation:
+    c = value if isinstance(value, Continue) else Continue(value)
+    msg = pb.Continuation(clip=earlier_clip(c.clip, "continue_from", sample_format))
+    if c.overlap_frames is not None:
+        msg.overlap_frames = int(c.overlap_frames)
+    return msg
+
+
+def retake(value: object, sample_format: int) -> pb.Retake:
+    if not isinstance(value, Retake):
+        raise InvalidArgument(f"retake={value!r}: must be a Retake(clip, start_s, end_s)", field="retake", code="")
+    return pb.Retake(
+        clip=earlier_clip(value.clip, "retake", sample_format),
+        start_s=float(value.start_s),
+        end_s=float(value.end_s),
+        video=bool(value.video),
+        audio=bool(value.audio),
+    )
+
+
 def condition(value: object, field: str) -> pb.Condition:
     """The Condition of a `Keyframe` (or of a bare source, at frame 0)."""
     kf = value if isinstance(value, Keyframe) else Keyframe(value)

@@ -6,7 +6,7 @@ import os
 from typing import TypedDict
 
 from .enums import CachePolicy, FrameFormat, Mode, Priority, SampleFormat
-from .inputs import Frames, Keyframe, Sound
+from .inputs import Continue, Frames, Keyframe, Retake, Sound
 
 
 class GenerateOptions(TypedDict, total=False):
@@ -47,5 +47,7 @@ class GenerateOptions(TypedDict, total=False):
     audio_input: Sound | bytes | str | os.PathLike[str]  # audio_to_video: samples, or an audio file
     image: Keyframe | object  # the picture the clip starts from: path, bytes, PIL image, ndarray
     conditions: list[Keyframe]  # pictures or frames at pixel frame indices (first and last included)
+    continue_from: Continue | str | object  # go on from a job id or a Clip, without a seam
+    retake: Retake  # regenerate a window of a job's clip or a Clip; the rest comes back as it was
     tags: dict[str, str]
     preview: bool

@@ -23,6 +23,7 @@ class ProgressDisplay:
         self._frame_rate = 0.0
         self._sample_rate = 0
         self._audio_only = False
+        self._first = (0, 0)  # a continuation's first frame and sample
         self._decoded_s = 0.0
         self._line_open = False  # a bar is drawn without its newline yet
         self._started = time.monotonic()
@@ -32,6 +33,7 @@ class ProgressDisplay:
             return
         if isinstance(event, Accepted):
             fmt = event.format
+            self._first = (fmt.first_frame, fmt.first_sample)
             self._duration_s = (
                 fmt.num_samples / fmt.sample_rate if fmt.audio_only and fmt.sample_rate else fmt.duration_s
             )
@@ -48,9 +50,9 @@ class ProgressDisplay:
             elif event.phase in (Phase.QUEUED, Phase.PAUSED, Phase.ENCODING):
                 self._line(event.phase.name.lower())
         elif isinstance(event, VideoChunk) and self._frame_rate:
-            self._decoded((event.first_frame + event.num_frames) / self._frame_rate)
+            self._decoded((event.first_frame - self._first[0] + event.num_frames) / self._frame_rate)
         elif isinstance(event, AudioChunk) and self._audio_only and event.sample_rate:
-            self._decoded((event.first_sample + event.num_samples) / event.sample_rate)
+            self._decoded((event.first_sample - self._first[1] + event.num_samples) / event.sample_rate)
         elif isinstance(event, Completed):
             elapsed = time.monotonic() - self._started
             self._line(f"done in {elapsed:.1f} s", final=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 from .enums import CachePolicy, FrameFormat, Mode, Priority, SampleFormat
 from .errors import InvalidArgument
-from .inputs import audio_input, condition, video_input
+from .inputs import audio_input, condition, continuation, retake, video_input
 from .proto.ltx2d.v1 import ltx2d_pb2 as pb
 
 _REQUEST = pb.GenerateRequest.DESCRIPTOR
@@ -52,6 +52,11 @@ def build_request(prompt: str, **options: Any) -> pb.GenerateRequest:
             request.image.CopyFrom(condition(value, "image"))
         elif name == "conditions":
             request.conditions.extend(condition(kf, f"conditions[{i}]") for i, kf in enumerate(value))
+        elif name in ("continue_from", "retake"):
+            # A Clip's sound goes in the stream's sample format (a retake keeps it as sent).
+            fmt = int(SampleFormat.parse(options.get("sample_format") or "s16le", "sample_format"))
+            convert = continuation if name == "continue_from" else retake
+            getattr(request, name).CopyFrom(convert(value, fmt))
         else:
             try:
                 setattr(request, name, value)

@@ -29,6 +29,8 @@ class StreamChecker:
             if self.format is not None:
                 raise ProtocolError("a second Accepted")
             self.format = event.format
+            # A continuation is numbered on from the clip it continues.
+            self.next_frame, self.next_sample = event.format.first_frame, event.format.first_sample
             return
         if self.format is None:
             raise ProtocolError(f"{type(event).__name__} before Accepted")
@@ -51,10 +53,12 @@ class StreamChecker:
         elif isinstance(event, Completed):
             # An audio-only clip sends no frames; daemons differ on whether Completed then counts
             # the clip's frames or the frames sent, so only the samples are checked.
-            frames_ok = self.format.audio_only or event.num_frames == self.next_frame
-            if not frames_ok or event.num_samples != self.next_sample:
+            frames = self.next_frame - self.format.first_frame
+            samples = self.next_sample - self.format.first_sample
+            frames_ok = self.format.audio_only or event.num_frames == frames
+            if not frames_ok or event.num_samples != samples:
                 raise ProtocolError(
                     f"Completed reports {event.num_frames} frames and {event.num_samples} samples, "
-                    f"the stream sent {self.next_frame} and {self.next_sample}"
+                    f"the stream sent {frames} and {samples}"
                 )
             self.completed = event

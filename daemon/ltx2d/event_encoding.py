@@ -50,6 +50,8 @@ def clip_format_fields(fmt: ltx2.ClipFormat, delivery: Delivery) -> dict[str, An
         "seed": fmt.seed,
         "steps": fmt.steps,
         "audio_only": fmt.audio_only,
+        "first_frame": fmt.first_frame,
+        "first_sample": fmt.first_sample,
     }
 
 

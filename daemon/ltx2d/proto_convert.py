@@ -13,6 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 from ltx2 import GenerationParams, Limits
+from ltx2.earlier_clip import DEFAULT_OVERLAP_FRAMES, Continuation, EarlierClip, Retake
 from ltx2.keyframes import Keyframe
 from ltx2.media_input import MediaFile, RawAudio, RawFrames, RawImage
 from ltx2.params import LoraWeight
@@ -44,6 +45,13 @@ def _value(msg: pb.GenerateRequest, name: str) -> Any:
         return _keyframe(value)
     if name == "conditions":
         return tuple(_keyframe(c) for c in value)
+    if name == "continue_from":
+        overlap = value.overlap_frames if value.HasField("overlap_frames") else DEFAULT_OVERLAP_FRAMES
+        return Continuation(_earlier(value.clip), overlap)
+    if name == "retake":
+        video = value.video if value.HasField("video") else True
+        audio = value.audio if value.HasField("audio") else True
+        return Retake(_earlier(value.clip), f32(value.start_s), f32(value.end_s), video, audio)
     if _REQUEST.fields_by_name[name].message_type is not None:  # the tags map
         return dict(value)
     return value
@@ -77,6 +85,16 @@ def _keyframe(msg: pb.Condition) -> Keyframe:
         media = RawFrames(f.width, f.height, f32(f.frame_rate), f.rgb)
     strength = f32(msg.strength) if msg.HasField("strength") else 1.0
     return Keyframe(media, msg.frame, strength, msg.crf if msg.HasField("crf") else None)
+
+
+def _earlier(msg: pb.EarlierClip) -> EarlierClip:
+    """An earlier clip as sent (the service resolves a job id; validation decodes the media)."""
+    return EarlierClip(
+        video=_media(msg.video) if msg.HasField("video") else None,
+        audio=_media(msg.audio) if msg.HasField("audio") else None,
+        job_id=msg.job_id,
+        end_frame=msg.end_frame if msg.HasField("end_frame") else None,
+    )
 
 
 def _is_set(msg: pb.GenerateRequest, name: str) -> bool:

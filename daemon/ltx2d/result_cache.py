@@ -47,7 +47,8 @@ import ltx2
 
 log = logging.getLogger("ltx2d.result_cache")
 
-FORMAT_VERSION = 3  # 1: one msgpack payload with one checksum, read whole before the first chunk;
+FORMAT_VERSION = 4  # 4: the clip format records first_frame and first_sample (continuations).
+# 1: one msgpack payload with one checksum, read whole before the first chunk;
 # 2: one crc32-checked record per decoded chunk (video records of up to 68 MB at 1280x736, sent as
 # one message). 3: one record per stream message, checked with xxh3_64, which runs at about 50 GB/s
 # where zlib's crc32 runs at 3 (1.0 ms of CPU per 1280x736 frame, a quarter of the daemon's cost of replaying it).
@@ -111,11 +112,15 @@ def _format_meta(fmt: ltx2.ClipFormat) -> list[object]:
         fmt.seed,
         fmt.steps,
         fmt.audio_only,
+        fmt.first_frame,
+        fmt.first_sample,
     ]
 
 
 def _format_from(f: list[object]) -> ltx2.ClipFormat:
-    return ltx2.ClipFormat(f[0], f[1], f[2], f[3], f[4], f[5], f[6], ltx2.SampleFormat(f[7]), f[8], f[9], f[10])  # type: ignore[arg-type]
+    return ltx2.ClipFormat(
+        f[0], f[1], f[2], f[3], f[4], f[5], f[6], ltx2.SampleFormat(f[7]), f[8], f[9], f[10], f[11], f[12]
+    )  # type: ignore[arg-type]
 
 
 def checksum(*parts: bytes) -> int:

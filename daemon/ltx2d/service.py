@@ -34,6 +34,7 @@ from .domain import (
     StreamRecord,
     stream_messages,
 )
+from .earlier_clips import ClipIndex, names_a_job, resolve_earlier
 from .errors import ServiceError, StatusCode, invalid, service_error
 from .model_host import ModelHost
 from .model_pool import ModelPool
@@ -65,6 +66,8 @@ class Ltx2dService:
     ) -> None:
         self.models = host if isinstance(host, ModelPool) else ModelPool.single(host)
         self.cache = cache
+        # Which job made which cached clip, for continue_from / retake by job id.
+        self.clips = ClipIndex()
         # The one copy of the deployment's limits and defaults: every request is checked here.
         self.limits = limits
         self.defaults = defaults
@@ -164,6 +167,17 @@ class Ltx2dService:
         )
         if not _has_media(request):
             return prepare()
+        if names_a_job(request):
+            resolve = functools.partial(resolve_earlier, request, self.cache, self.clips, self.limits)
+            try:
+                request = await asyncio.to_thread(resolve)
+            except ServiceError as exc:
+                if not where:
+                    raise
+                raise ServiceError(exc.code, f"{where}{exc.message}", f"{where}{exc.field}") from None
+            prepare = functools.partial(
+                validation.prepare, request, self.defaults, self.limits, where, models=self.models.names
+            )
         # Decoding a request's media (FFmpeg, scaling every frame) takes up to seconds: off the
         # event loop, so that the other streams keep flowing meanwhile, a few at a time.
         async with self._decoding:
@@ -204,6 +218,7 @@ class Ltx2dService:
         key: str | None = None
         if self.cache is not None and request.cache_policy is not CachePolicy.BYPASS:
             key = cache_key(await self._fingerprint(request), params)
+            self.clips.record(job_id, key)
             if request.cache_policy is CachePolicy.USE:
                 reader = await asyncio.to_thread(self.cache.open, key)
                 if reader is not None:
@@ -450,8 +465,8 @@ class Ltx2dService:
             # Each decoded medium is held until its job runs: no more than the queue can take.
             raise ServiceError(
                 StatusCode.INVALID_ARGUMENT,
-                f"requests=<{with_media} with media (video_input, audio_input, image, conditions)>: at most {self.scheduler.capacity} "
-                "(the queue capacity) may carry media",
+                f"requests=<{with_media} with media (inputs, keyframes, earlier clips)>: at most "
+                f"{self.scheduler.capacity} (the queue capacity) may carry media",
                 "requests",
             )
         prepared: list[PreparedRequest] = []
@@ -477,6 +492,7 @@ class Ltx2dService:
             request = prepared[i]
             params = resolved[i][0]
             job_ids[i] = new_job_id()
+            self.clips.record(job_ids[i], keys[i])
             fields = {**_log_fields(job_ids[i], request), "prefetch": True}
             specs.append((job_ids[i], params, Priority.BATCH, request.deadline, fields, request.model))
         # All or nothing, checked again here: a generate may have taken a slot during the awaits.
@@ -531,6 +547,7 @@ def _log_fields(job_id: str, request: PreparedRequest) -> dict[str, object]:
 
 
 def _has_media(request: ClipRequest) -> bool:
-    """Whether the request carries media to decode (frames, sound, keyframes)."""
+    """Whether the request carries media to decode (frames, sound, keyframes, an earlier clip)."""
     values = request.values
-    return any(values.get(name) for name in ("video_input", "audio_input", "image", "conditions"))
+    media = ("video_input", "audio_input", "image", "conditions", "continue_from", "retake")
+    return any(values.get(name) for name in media)

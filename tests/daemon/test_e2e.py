@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
+import numpy as np
 import pytest
 
 import ltx2
@@ -565,3 +566,56 @@ def test_bad_keyframes_are_refused_over_both_transports(daemon: DaemonProcess, s
         daemon.bridge_address, {"type": "generate", "id": 11, "prompt": "x", "image": {"file": png, "strength": 2}}
     )
     assert maps[0]["field"] == "image.strength" and "between 0 and 1" in maps[0]["message"]
+
+
+def test_continue_from_a_job_numbers_on_and_matches_the_clip_sent_by_the_sdk(daemon: DaemonProcess) -> None:
+    from ltx2_client import Client, Continue
+
+    with Client(daemon.grpc_address) as client:
+        first = client.generate(PARAMS.prompt, seed=5, num_frames=25, chunk_frames=8).result()
+        stream = client.generate("the door swings shut", seed=6, num_frames=33, continue_from=first.job_id)
+        by_job = stream.result()
+        fmt = stream.format
+        assert (fmt.first_frame, fmt.num_frames) == (25, 16)  # 17 of overlap held, 16 new frames
+        assert (by_job.first_frame, by_job.num_frames) == (25, 16)
+        assert fmt.first_sample == len(first.audio) == by_job.first_sample
+        assert len(by_job.audio) == fmt.num_samples == round(41 / 24 * first.sample_rate) - len(first.audio)
+        # The same clip sent as frames and sound: the same continuation, byte for byte.
+        sent = client.generate(
+            "the door swings shut", seed=6, num_frames=33, continue_from=Continue(first), cache_policy="bypass"
+        ).result()
+        assert np.array_equal(sent.frames, by_job.frames) and np.array_equal(sent.audio, by_job.audio)
+        # A continuation of the continuation (its 16 frames hold 9 of overlap) goes on from its end.
+        third = client.generate("it stays shut", seed=7, num_frames=33, continue_from=Continue(by_job.job_id, 9))
+        assert third.result().first_frame == 41
+        with pytest.raises(Exception) as info:
+            client.generate("x", continue_from="no-such-job").result()
+        assert getattr(info.value, "field", "") == "continue_from.clip.job_id", info.value
+
+
+def test_a_retake_by_job_over_the_bridge_keeps_the_rest_of_the_clip(
+    daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub
+) -> None:
+    cached = grpc_request(seed=8, num_frames=25, cache_policy=pb.CACHE_POLICY_UNSPECIFIED)
+    original = list(stub.Generate(cached, timeout=120))
+    job_id = original[0].job_id
+    maps = bridge_stream(
+        daemon.bridge_address,
+        {
+            "type": "generate",
+            "id": 12,
+            "prompt": "a door slams",
+            "seed": 9,
+            "retake": {"clip": {"job_id": job_id}, "start_s": 0.4, "end_s": 0.7, "audio": False},
+        },
+    )
+    assert maps[0]["type"] == "accepted" and maps[0]["format"]["num_frames"] == 25, maps[0]
+    old = {kind: b"".join(c[3] for c in chunks_of_grpc(original) if c[0] == kind) for kind in ("audio", "video")}
+    new = {kind: b"".join(c[3] for c in chunks_of_bridge(maps) if c[0] == kind) for kind in ("audio", "video")}
+    assert new["audio"] == old["audio"]  # the audio was not retaken
+    frame = 64 * 64 * 3
+    assert (
+        new["video"][: 9 * frame] == old["video"][: 9 * frame]
+        and new["video"][17 * frame :] == old["video"][17 * frame :]
+    )
+    assert new["video"][9 * frame : 17 * frame] != old["video"][9 * frame : 17 * frame]

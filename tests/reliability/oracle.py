@@ -66,6 +66,23 @@ def _keyframe_names(name: str) -> set[str]:
     return {name + part for part in KEYFRAME_PARTS}
 
 
+# What an earlier clip's refusal may name, under its field (never a usable clip is sent).
+EARLIER_PARTS = (
+    "",
+    ".overlap_frames",
+    ".clip.job_id",
+    ".clip.video",
+    ".clip.video.file",
+    ".clip.video.frames.rgb",
+    ".clip.audio",
+    ".clip.audio.pcm.data",
+    ".clip.audio.pcm.channels",
+    ".clip.audio.pcm.sample_rate",
+    ".start_s",
+    ".end_s",
+)
+
+
 def as_sent(value: float) -> float:
     """The float a proto float field carries, as the decimal the client meant."""
     with np.errstate(over="ignore"):
@@ -122,6 +139,9 @@ def grpc_problems(
         bad |= _keyframe_names("image")
     for i, _ in enumerate(fields.get("conditions", [])):
         bad |= _keyframe_names(f"conditions[{i}]")
+    for name in ("continue_from", "retake"):
+        if name in fields:
+            bad |= {name + part for part in EARLIER_PARTS}
     if mode == Mode.AUDIO_ONLY and fields.get("audio_only"):
         bad.add("audio_only")
     chosen = fields.get("preset", "")
@@ -244,7 +264,7 @@ def bridge_first_problem(message: Mapping[str, Any]) -> tuple[str | None, dict[s
                     return f"conditions[{i}]", fields
             fields[key] = list(value)
             continue
-        if key in MEDIA or key == "image":
+        if key in MEDIA or key in ("image", "continue_from", "retake"):
             if not isinstance(value, Mapping):
                 return key, fields
             fields[key] = value

@@ -119,6 +119,25 @@ bad_conditions = st.builds(
     ),
 )
 
+# Earlier clips (continue_from, retake) the test never makes usable: missing or bad frames, unknown jobs.
+bad_earlier_clips = st.sampled_from(
+    [
+        {},
+        {"job_id": "no-such-job"},
+        {"video": {}},
+        {"video": {"file": b""}},
+        {"video": {"frames": {"width": 8, "height": 8, "frame_rate": 24.0, "rgb": b"\0" * 5}}},
+        {"audio": {"pcm": {"sample_rate": 16000, "channels": 1, "data": b"\0" * 4}}},
+    ]
+)
+bad_continuations = st.fixed_dictionaries(
+    {"clip": bad_earlier_clips}, optional={"overlap_frames": st.sampled_from([0, 8, 9, 17, 2**32 - 1])}
+)
+bad_retakes = st.fixed_dictionaries(
+    {"clip": bad_earlier_clips},
+    optional={"start_s": float_values, "end_s": float_values, "video": st.booleans(), "audio": st.booleans()},
+)
+
 
 def grpc_values(name: str) -> st.SearchStrategy[Any]:
     """Values a gRPC client can put in field `name` (any value of its proto type)."""
@@ -148,6 +167,10 @@ def grpc_values(name: str) -> st.SearchStrategy[Any]:
         return bad_conditions
     if name == "conditions":
         return st.lists(bad_conditions, max_size=2)
+    if name == "continue_from":
+        return bad_continuations
+    if name == "retake":
+        return bad_retakes
     raise AssertionError(f"no strategy for {name}")
 
 
@@ -169,6 +192,8 @@ assert sorted(GRPC_FIELDS) == sorted(
         "audio_input",
         "image",
         "conditions",
+        "continue_from",
+        "retake",
     ]
 ), "a GenerateRequest field has no strategy"
 
@@ -187,7 +212,7 @@ wrong_types = st.one_of(
 
 def bridge_values(name: str) -> st.SearchStrategy[Any]:
     """Values a bridge client can put under key `name`: proto-typed ones, names, or anything."""
-    if name in ("video_input", "audio_input", "image"):
+    if name in ("video_input", "audio_input", "image", "continue_from", "retake"):
         # Maps of the wrong keys are the nested message's concern (tested in test_msgpack_codec).
         return st.one_of(grpc_values(name), wrong_types.filter(lambda v: not isinstance(v, dict)))
     if name == "conditions":

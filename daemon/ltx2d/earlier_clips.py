@@ -1,0 +1,124 @@
+"""Earlier clips named by job id (`continue_from`, `retake`): which job's clip is which result-cache
+entry, and reading out of the entry the frames and sound a request needs.
+
+A request naming a job id is rewritten, before it is validated, into one that carries the clip's
+frames and sound (as a client could have sent them), with the clip's size and rate (and for a
+retake its audio encoding) as defaults for the fields it left unset; validation and the engine then
+treat both alike.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import replace
+
+import ltx2
+from ltx2.earlier_clip import Continuation, EarlierClip, Retake
+from ltx2.media_input import RawAudio, RawFrames
+from ltx2.params import sample_at
+
+from .domain import ClipRequest
+from .errors import invalid
+from .result_cache import DamagedEntry, ResultCache
+
+NAMES = ("continue_from", "retake")
+
+
+class ClipIndex:
+    """Job id -> result-cache key of its clip, for the `capacity` most recent jobs. Kept in memory:
+    after a restart, earlier clips are sent by their frames and sound."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._keys: OrderedDict[str, str] = OrderedDict()
+        self._capacity = capacity
+
+    def record(self, job_id: str, key: str) -> None:
+        self._keys[job_id] = key
+        self._keys.move_to_end(job_id)
+        while len(self._keys) > self._capacity:
+            self._keys.popitem(last=False)
+
+    def key(self, job_id: str) -> str | None:
+        return self._keys.get(job_id)
+
+
+def names_a_job(request: ClipRequest) -> bool:
+    """Whether the request's continue_from or retake names its clip by job id."""
+    return any(_job_id(request.values.get(name)) for name in NAMES)
+
+
+def _job_id(value: object) -> str:
+    if isinstance(value, Continuation | Retake) and isinstance(value.clip, EarlierClip):
+        return value.clip.job_id
+    return ""
+
+
+def resolve_earlier(
+    request: ClipRequest, cache: ResultCache | None, index: ClipIndex, limits: ltx2.Limits
+) -> ClipRequest:
+    """`request` with the clip a job id names replaced by its frames and sound (blocking: disk)."""
+    values = dict(request.values)
+    for name in NAMES:
+        value = values.get(name)
+        job_id = _job_id(value)
+        if not job_id:
+            continue
+        field = f"{name}.clip.job_id"
+        if cache is None:
+            raise invalid(
+                field, job_id, "needs the daemon's result cache, which is off: send the clip's frames and sound"
+            )
+        key = index.key(job_id)
+        reader = cache.open(key) if key is not None else None
+        if reader is None:
+            rule = (
+                "names no clip in the result cache (an unknown job, one that ran with cache_policy=bypass, "
+                "was evicted, or ran before a restart): send the clip's frames and sound"
+            )
+            raise invalid(field, job_id, rule)
+        tail = value.overlap_frames if isinstance(value, Continuation) else None
+        with reader:
+            fmt = reader.format
+            if fmt.audio_only:
+                raise invalid(field, job_id, "names a clip without video")
+            clip = _read(reader, fmt, tail, limits.max_input_frame_bytes, field, job_id)
+        values[name] = replace(value, clip=clip)
+        for default, given in (("width", fmt.width), ("height", fmt.height), ("frame_rate", fmt.frame_rate)):
+            values.setdefault(default, given)
+        if name == "retake":
+            values.setdefault("sample_format", fmt.sample_format)
+            values.setdefault("audio_sample_rate", fmt.sample_rate)
+    return replace(request, values=values)
+
+
+def _read(reader: object, fmt: ltx2.ClipFormat, tail: object, max_bytes: int, field: str, job_id: str) -> EarlierClip:
+    """The clip's frames (all, or its last `tail`) and the sound from the first of them on."""
+    frame_bytes = fmt.width * fmt.height * 3
+    keep = tail if isinstance(tail, int) and 0 < tail <= fmt.num_frames else fmt.num_frames
+    if keep * frame_bytes > max_bytes:
+        rule = f"names a clip of {keep} frames of {fmt.width}x{fmt.height}: more than {max_bytes} bytes to hold"
+        raise invalid(field, job_id, rule)
+    first_kept = fmt.first_frame + fmt.num_frames - keep
+    first_sample = sample_at(first_kept, fmt.frame_rate, fmt.sample_rate)
+    sample_bytes = fmt.channels * fmt.sample_format.bytes_per_sample
+    frames, pcm = bytearray(), bytearray()
+    try:
+        for chunk in reader.chunks():  # type: ignore[attr-defined]
+            if isinstance(chunk, ltx2.VideoChunk):
+                skip = max(0, first_kept - chunk.first_frame)
+                frames += memoryview(chunk.data)[skip * frame_bytes :]
+            elif isinstance(chunk, ltx2.AudioChunk):
+                skip = max(0, first_sample - chunk.first_sample)
+                pcm += memoryview(chunk.data)[skip * sample_bytes :]
+    except DamagedEntry:
+        raise invalid(
+            field, job_id, "names a clip whose cache entry is damaged (removed): send its frames and sound"
+        ) from None
+    if tail is None:
+        # A retake's sound spans its own frames from 0 (a continuation's stream may not: its
+        # samples are numbered from where its earlier clip ended, which can differ by one).
+        wanted = sample_at(keep, fmt.frame_rate, fmt.sample_rate) * sample_bytes
+        pcm = pcm[:wanted] + bytes(max(0, wanted - len(pcm)))
+    video = RawFrames(fmt.width, fmt.height, fmt.frame_rate, bytes(frames))
+    audio = RawAudio(fmt.sample_rate, fmt.channels, int(fmt.sample_format), bytes(pcm))
+    return EarlierClip(video=video, audio=audio, end_frame=fmt.first_frame + fmt.num_frames)
