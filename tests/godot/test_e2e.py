@@ -99,7 +99,7 @@ def e2e(godot_project: GodotProject) -> dict[str, Any]:
 
 def _case(e2e: dict[str, Any], name: str) -> dict[str, Any]:
     facts = e2e["facts"]
-    run = e2e["online"] if name in ("stream", "cancel", "foley", "killed") else e2e["offline"]
+    run = e2e["online"] if name in ("stream", "cancel", "foley", "shots", "killed") else e2e["offline"]
     assert name in facts, f"no E2E line for {name}:\n{run.output}"
     return facts[name]
 
@@ -172,6 +172,21 @@ def test_a_dialogue_line_drives_a_cutscene_through_audio_to_video(e2e: dict[str,
     # The stream's sound is the line itself (float PCM back to 16-bit: at most one step apart).
     assert fact["line_max_diff"] <= 1
     _check_playback(fact, 17)
+
+
+def test_a_multi_shot_cutscene_plays_as_one_stream_across_the_joins(e2e: dict[str, Any]) -> None:
+    fact = _case(e2e, "shots")
+    # Shot 0 sends its 25 frames; shots 1 and 2 continue with 9 frames of overlap: 16 new each.
+    firsts = [(index, fmt["first_frame"], fmt["num_frames"]) for index, fmt in fact["accepted"]]
+    assert firsts == [(0, 0, 25), (1, 25, 16), (2, 41, 16)], firsts
+    fmts = [fmt for _, fmt in fact["accepted"]]
+    for before, after in itertools.pairwise(fmts):
+        assert after["first_sample"] == before["first_sample"] + before["num_samples"]
+    assert fact["samples_pushed"] == fmts[-1]["first_sample"] + fmts[-1]["num_samples"]
+    assert fact["hashes"] == {}  # headless: no pixels read back (the frames shown are checked)
+    _check_playback({**fact, "clip_hashes": {}}, 57)
+    # The next shot was asked for while the one before played: playback never waited at a join.
+    assert fact["stalls"] == [], fact["stalls"]
 
 
 def test_cancel_mid_stream_ends_cancelled_and_the_next_request_runs(e2e: dict[str, Any]) -> None:

@@ -7,8 +7,9 @@ extends RefCounted
 ## Returned by [method LTX2Connection.generate]. States: QUEUED (sent, or accepted and waiting),
 ## RUNNING (the daemon reported work or sent a chunk), then one of COMPLETED, FAILED or
 ## CANCELLED. Every map the job gets is checked against the streaming contract (accepted first,
-## chunk indices contiguous from 0, totals in completed matching what arrived); a violation fails
-## the job with code [code]PROTOCOL[/code] rather than handing a player a broken clip.
+## chunk indices contiguous from accepted's first_frame / first_sample (0 but for a
+## continuation), totals in completed matching what arrived); a violation fails the job with
+## code [code]PROTOCOL[/code] rather than handing a player a broken clip.
 ## [br][br]
 ## Chunk dictionaries carry the proto field names ([code]first_sample[/code],
 ## [code]data[/code], ...); [LTX2ChunkConvert] turns them into audio frames and images.
@@ -54,6 +55,10 @@ var last_progress: Dictionary = {}
 var samples_done: int = 0
 ## Frames received so far.
 var frames_done: int = 0
+## Index of the stream's first frame and first sample (from accepted): 0, except for a
+## continuation (continue_from), which is numbered on from the clip it continues.
+var first_frame: int = 0
+var first_sample: int = 0
 ## Completed map, once completed.
 var summary: Dictionary = {}
 ## Error code when FAILED or CANCELLED.
@@ -155,6 +160,8 @@ func _on_accepted(message: Dictionary) -> void:
 	cache_hit = bool(message.get("cache_hit", false))
 	var fmt: Variant = message.get("format", {})
 	format = fmt if fmt is Dictionary else {}
+	first_frame = int(format.get("first_frame", 0))
+	first_sample = int(format.get("first_sample", 0))
 	accepted.emit(format)
 
 
@@ -168,8 +175,10 @@ func _on_progress(message: Dictionary) -> void:
 
 func _on_audio(message: Dictionary) -> void:
 	var first := int(message.get("first_sample", -1))
-	if first != samples_done:
-		_protocol_error("audio chunk starts at sample %d, expected %d" % [first, samples_done])
+	if first != first_sample + samples_done:
+		_protocol_error(
+			"audio chunk starts at sample %d, expected %d" % [first, first_sample + samples_done]
+		)
 		return
 	samples_done += int(message.get("num_samples", 0))
 	state = State.RUNNING
@@ -178,8 +187,10 @@ func _on_audio(message: Dictionary) -> void:
 
 func _on_video(message: Dictionary) -> void:
 	var first := int(message.get("first_frame", -1))
-	if first != frames_done:
-		_protocol_error("video chunk starts at frame %d, expected %d" % [first, frames_done])
+	if first != first_frame + frames_done:
+		_protocol_error(
+			"video chunk starts at frame %d, expected %d" % [first, first_frame + frames_done]
+		)
 		return
 	frames_done += int(message.get("num_frames", 0))
 	state = State.RUNNING

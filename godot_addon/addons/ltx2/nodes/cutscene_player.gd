@@ -22,6 +22,9 @@ extends Node
 ## $Cutscene.play_job(job)  # right after generate(), before chunks arrive
 ## await $Cutscene.finished
 ## [/codeblock]
+## A cutscene of several shots plays as one stream with [method play_shots]: each shot after the
+## first continues the one before (continue_from), and is asked for as soon as the one before has
+## been generated, while it plays, so the picture and the sound run on across the joins.
 
 ## Playback began (the start buffer was filled).
 signal started
@@ -34,6 +37,9 @@ signal finished(skipped: bool)
 signal failed(code: String, message: String)
 ## Playback waits for more data (the stream fell behind).
 signal stalled
+## The daemon accepted shot [param index] (0-based) of [method play_shots]; [param format] is its
+## ClipFormat map (first_frame: where it starts in the cutscene).
+signal shot_accepted(index: int, format: Dictionary)
 
 ## Where playback is.
 enum PlayState { IDLE, BUFFERING, PLAYING, PAUSED, DONE }
@@ -70,6 +76,8 @@ const FRAME_LEAD := 0.25
 @export var cancel_on_skip: bool = true
 ## Run in the editor too (the dock's preview sets it).
 @export var preview_in_editor: bool = false
+## The connection [method play_shots] asks through (unset: the LTX2 autoload, or a private one).
+@export var connection: LTX2Connection
 
 ## The job being played (null for a baked clip).
 var job: LTX2Job = null
@@ -96,6 +104,9 @@ var _started := false  # Playback began (it may since have stalled or paused).
 var _clock_start_ms := 0  # Wall clock of clips without audio.
 var _frame_clock_s := 0.0  # get_position_s() when the frame on screen was last chosen.
 var _held_since_ms := -1  # When the wall clock was stopped (pause or stall), -1 when running.
+var _shots: Array[Dictionary] = []  # Shots of play_shots() not asked for yet.
+var _overlap_frames := 17
+var _shot := 0  # The shot being received (0-based).
 
 
 func _init() -> void:
@@ -175,15 +186,50 @@ func play_job(streaming: LTX2Job) -> void:
 		else:
 			_fail_later("INVALID_ARGUMENT", "%s: call play_job() right after generate()" % why)
 		return
+	_state = PlayState.BUFFERING
+	_follow(streaming)
+
+
+## Plays [param shots] (GenerateRequest maps, such as [method LTX2Requests.cutscene] or
+## [method LTX2Requests.cutscene_from_image] build) as one cutscene. Each shot after the first
+## continues the one before: it is sent with continue_from that shot's job, holding its last
+## [param overlap_frames] frames (8k+1, fewer than the shot's num_frames) and the sound under
+## them, as soon as that shot has been generated; its frames and samples are numbered on from it,
+## so playback runs across the join. Each shot sends num_frames - overlap_frames new frames but
+## the first, which sends all of its own. [signal shot_accepted] comes as the daemon accepts each
+## shot; a shot that fails ends the play ([signal failed], then [signal finished]).
+func play_shots(shots: Array[Dictionary], overlap_frames: int = 17) -> void:
+	_reset()
+	if shots.is_empty():
+		_fail_later("INVALID_ARGUMENT", "play_shots() needs at least one shot")
+		return
+	_shots = shots.duplicate()
+	_overlap_frames = overlap_frames
+	_state = PlayState.BUFFERING
+	_follow(_get_connection().generate(_shots.pop_front()))
+
+
+## Index of the shot being received (0-based), in [method play_shots].
+func get_shot_index() -> int:
+	return _shot
+
+
+func _follow(streaming: LTX2Job) -> void:
+	_disconnect_job()
 	job = streaming
 	job.accepted.connect(_on_accepted)
 	job.audio_received.connect(_on_audio)
 	job.frames_received.connect(_on_frames)
 	job.completed.connect(_on_completed)
 	job.failed.connect(_on_failed)
-	_state = PlayState.BUFFERING
 	if not job.format.is_empty():
 		_on_accepted(job.format)
+
+
+func _get_connection() -> LTX2Connection:
+	if connection == null:
+		connection = LTX2Connection.for_node(self)
+	return connection
 
 
 ## Pauses or resumes playback (audio and frames together).
@@ -271,7 +317,13 @@ static func _since_last_mix() -> float:
 
 func _on_accepted(format: Dictionary) -> void:
 	_frame_rate = maxf(1.0, float(format.get("frame_rate", 24.0)))
-	_total_frames = 0 if bool(format.get("audio_only", false)) else int(format.get("num_frames", 0))
+	# A later shot of play_shots() is numbered on from the one before: the clip grows.
+	var end := int(format.get("first_frame", 0)) + int(format.get("num_frames", 0))
+	_total_frames = 0 if bool(format.get("audio_only", false)) else end
+	shot_accepted.emit(_shot, format)
+	if _feeder != null:
+		_duration_s = end / _frame_rate
+		return
 	_sample_rate = float(format.get("sample_rate", 0))
 	_duration_s = job.duration_s()
 	_feeder = LTX2PcmFeeder.new()
@@ -291,6 +343,13 @@ func _on_frames(chunk: Dictionary) -> void:
 
 
 func _on_completed(_summary: Dictionary) -> void:
+	if not _shots.is_empty():
+		# The shot is in the daemon's cache now: ask for the next, which continues it.
+		var next: Dictionary = _shots.pop_front().duplicate()
+		next["continue_from"] = {"clip": {"job_id": job.job_id}, "overlap_frames": _overlap_frames}
+		_shot += 1
+		_follow(_get_connection().generate(next))
+		return
 	_complete = true
 
 
@@ -485,6 +544,8 @@ func _reset() -> void:
 	_started = false
 	_held_since_ms = -1
 	_chunks.clear()
+	_shots.clear()
+	_shot = 0
 	_frames_in = 0
 	_shown = -1
 	_audio.stream = null
