@@ -139,7 +139,13 @@ def prepare_earlier(
     return replace(clip, video=video, audio=audio, pcm=pcm)
 
 
-def check_continuation(c: object, *, num_frames: int, frames_multiple: int) -> None:
+def _check_frame_size(name: str, video: VideoInput, width: int, height: int) -> None:
+    if video.frames.shape[1:3] != (height, width):
+        rule = f"must be frames of the request's size, {width}x{height}"
+        raise InvalidParams(name, f"<frames of {video.frames.shape[2]}x{video.frames.shape[1]}>", rule)
+
+
+def check_continuation(c: object, *, num_frames: int, frames_multiple: int, width: int, height: int) -> None:
     """The rules of `continue_from` for a clip of `num_frames` frames (counting the overlap)."""
     if not isinstance(c, Continuation):
         raise InvalidParams("continue_from", c, "must be a continuation (an earlier clip and an overlap)")
@@ -154,6 +160,7 @@ def check_continuation(c: object, *, num_frames: int, frames_multiple: int) -> N
     video = c.clip.video
     if not isinstance(video, VideoInput):
         raise InvalidParams("continue_from.clip.video", video, "must be decoded first (ltx2.prepare_params)")
+    _check_frame_size("continue_from.clip.video", video, width, height)
     if video.num_frames < overlap:
         rule = f"must have at least overlap_frames={overlap} frames"
         raise InvalidParams("continue_from.clip.video", f"<{video.num_frames} frames>", rule)
@@ -163,13 +170,14 @@ def check_continuation(c: object, *, num_frames: int, frames_multiple: int) -> N
         raise InvalidParams("continue_from.clip.end_frame", end, rule)
 
 
-def check_retake(r: object, *, num_frames: int, frame_rate: float, sample_format: int) -> None:
+def check_retake(r: object, *, num_frames: int, frame_rate: float, sample_format: int, width: int, height: int) -> None:
     """The rules of `retake` for a clip of `num_frames` frames at `frame_rate`."""
     if not isinstance(r, Retake):
         raise InvalidParams("retake", r, "must be a retake (an earlier clip and a window)")
     video, pcm = r.clip.video, r.clip.pcm
     if not isinstance(video, VideoInput):
         raise InvalidParams("retake.clip.video", video, "must be decoded first (ltx2.prepare_params)")
+    _check_frame_size("retake.clip.video", video, width, height)
     if video.num_frames != num_frames:
         rule = f"must be the whole clip: num_frames={num_frames} frames"
         raise InvalidParams("retake.clip.video", f"<{video.num_frames} frames>", rule)

@@ -272,7 +272,13 @@ def decode_video(
         raise InvalidParams(name, source, "must be raw RGB8 frames or a video file")
     stacked = np.stack(scaled)
     del scaled
-    return VideoInput(stacked, rate, _digest("video", rate, stacked.shape, memoryview(stacked).cast("B")))
+    return frames_input(stacked, rate)
+
+
+def frames_input(frames: np.ndarray, frame_rate: float) -> VideoInput:
+    """Frames already at the size they are encoded at (uint8 (n, h, w, 3)) as a VideoInput."""
+    frames = np.ascontiguousarray(frames)
+    return VideoInput(frames, frame_rate, _digest("video", frame_rate, frames.shape, memoryview(frames).cast("B")))
 
 
 def cover_size(width: int, height: int, out_width: int, out_height: int) -> tuple[int, int]:

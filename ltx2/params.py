@@ -485,9 +485,22 @@ def check_mode(p: GenerationParams, limits: Limits) -> None:
             if getattr(p, other):
                 raise InvalidParams(name, "<set>", f"must not be set together with {other}")
     if p.continue_from is not None:
-        check_continuation(p.continue_from, num_frames=p.num_frames, frames_multiple=limits.frames_multiple)
+        check_continuation(
+            p.continue_from,
+            num_frames=p.num_frames,
+            frames_multiple=limits.frames_multiple,
+            width=p.width,
+            height=p.height,
+        )
     if p.retake is not None:
-        check_retake(p.retake, num_frames=p.num_frames, frame_rate=p.frame_rate, sample_format=p.sample_format)
+        check_retake(
+            p.retake,
+            num_frames=p.num_frames,
+            frame_rate=p.frame_rate,
+            sample_format=p.sample_format,
+            width=p.width,
+            height=p.height,
+        )
     if not p.generates_video:
         for name in ("image", "conditions"):
             if getattr(p, name):

@@ -9,12 +9,15 @@ treat both alike.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import replace
 
+import numpy as np
+
 import ltx2
 from ltx2.earlier_clip import Continuation, EarlierClip, Retake
-from ltx2.media_input import RawAudio, RawFrames
+from ltx2.media_input import RawAudio, RawFrames, decode_audio_input, frames_input
 from ltx2.params import sample_at
 
 from .domain import ClipRequest
@@ -82,6 +85,16 @@ def resolve_earlier(
             if fmt.audio_only:
                 raise invalid(field, job_id, "names a clip without video")
             clip = _read(reader, fmt, tail, limits.max_input_frame_bytes, field, job_id)
+        if values.get("width", fmt.width) == fmt.width and values.get("height", fmt.height) == fmt.height:
+            # At the size it is encoded at: held as the frames they are (not bounded as sent, as
+            # they were not sent), where another size goes through the decoder's scaling.
+            frames = clip.video
+            array = np.frombuffer(frames.rgb, np.uint8).reshape(-1, fmt.height, fmt.width, 3)
+            clip = replace(clip, video=frames_input(array, fmt.frame_rate))
+        raw = clip.audio
+        # The sound as samples (and, for a retake, as the bytes it keeps outside the window).
+        sound = decode_audio_input(raw, max_seconds=math.inf, max_bytes=len(raw.pcm), rate_range=(1, 1 << 30))
+        clip = replace(clip, audio=sound, pcm=raw if name == "retake" else None)
         values[name] = replace(value, clip=clip)
         for default, given in (("width", fmt.width), ("height", fmt.height), ("frame_rate", fmt.frame_rate)):
             values.setdefault(default, given)

@@ -14,6 +14,11 @@ const CUTSCENE_PROMPT := (
 	"A heavy wooden castle gate creaks open at dawn, chains rattling, birds taking off, "
 	+ "warm light flooding the courtyard"
 )
+## The shots after the first, each continuing the one before.
+const LATER_SHOTS := [
+	"the gate swings wide, the courtyard beyond it bright with morning",
+	"riders come through the open gate, dust rising behind them",
+]
 const FOLEY_TEMPLATES := {
 	"impact": "a {material} crate lands hard on a stone floor",
 	"door_slam": "a heavy {material} door slams shut",
@@ -192,14 +197,22 @@ func _on_gate_reached(body: Node) -> void:
 	if _triggered or body.name != "Ball":
 		return
 	_triggered = true
-	_overlay.visible = true
 	if ResourceLoader.exists(BAKED_CUTSCENE):
+		_overlay.visible = true
 		_cutscene.play_clip(load(BAKED_CUTSCENE) as LTX2Clip)
 		return
 	_status.text = "generating the cutscene ..."
-	# Typed explicitly, not inferred through the autoload (the example does not depend on that).
-	var job: LTX2Job = LTX2.generate(LTX2Requests.cutscene(CUTSCENE_PROMPT, 768, 512, 121))
-	_cutscene.play_job(job)
+	# The first shot starts from what the player sees now (read before the overlay covers it;
+	# a headless run has no picture, and the shot then starts from the prompt alone).
+	var picture := LTX2Requests.capture_viewport(get_viewport(), 768, 512)
+	var first := LTX2Requests.cutscene(CUTSCENE_PROMPT, 768, 512, 121)
+	if not picture.is_empty():
+		first = LTX2Requests.cutscene_from_image(CUTSCENE_PROMPT, picture, 121)
+	var shots: Array[Dictionary] = [first]
+	for prompt: String in LATER_SHOTS:
+		shots.append(LTX2Requests.cutscene(prompt, int(first["width"]), int(first["height"]), 121))
+	_overlay.visible = true
+	_cutscene.play_shots(shots)
 
 
 func _on_cutscene_finished(skipped: bool) -> void:

@@ -173,6 +173,8 @@ static func image_input(
 ## The current frame of [param viewport] as a keyframe map ([method image_input]); empty when the
 ## viewport has nothing to read back (a headless run renders nothing).
 static func capture_viewport(viewport: Viewport, width: int, height: int, strength: float = 1.0) -> Dictionary:
+	if DisplayServer.get_name() == "headless":
+		return {}  # The dummy renderer has no pixels (and reading its textures is an error).
 	var texture := viewport.get_texture()
 	var image := texture.get_image() if texture != null else null
 	if image == null or image.is_empty():
