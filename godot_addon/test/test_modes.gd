@@ -54,7 +54,8 @@ func test_an_image_keyframe_is_covered_and_centre_cropped_to_multiples_of_32() -
 	var rgb: PackedByteArray = pixels["rgb"]
 	expect_eq(rgb.size(), 64 * 64 * 3)
 	var centre := (32 * 64 + 32) * 3
-	expect_eq([rgb[centre], rgb[centre + 1], rgb[centre + 2]], [0, 255, 0], "the middle is the green band")
+	var middle := [rgb[centre], rgb[centre + 1], rgb[centre + 2]]
+	expect_eq(middle, [0, 255, 0], "the middle is the green band")
 	var edge := (32 * 64) * 3  # the left edge: red (the crop dropped the outer 74 columns)
 	expect_eq([rgb[edge], rgb[edge + 1], rgb[edge + 2]], [255, 0, 0])
 	expect_eq(condition["strength"], 0.8)

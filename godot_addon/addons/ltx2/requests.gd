@@ -155,7 +155,8 @@ static func image_input(
 	picture.convert(Image.FORMAT_RGB8)
 	var scale := maxf(float(size.x) / picture.get_width(), float(size.y) / picture.get_height())
 	var cover := Vector2i(
-		maxi(size.x, ceili(picture.get_width() * scale)), maxi(size.y, ceili(picture.get_height() * scale))
+		maxi(size.x, ceili(picture.get_width() * scale)),
+		maxi(size.y, ceili(picture.get_height() * scale)),
 	)
 	picture.resize(cover.x, cover.y, Image.INTERPOLATE_BILINEAR)
 	var offset := (cover - size) / 2
@@ -172,7 +173,9 @@ static func image_input(
 
 ## The current frame of [param viewport] as a keyframe map ([method image_input]); empty when the
 ## viewport has nothing to read back (a headless run renders nothing).
-static func capture_viewport(viewport: Viewport, width: int, height: int, strength: float = 1.0) -> Dictionary:
+static func capture_viewport(
+	viewport: Viewport, width: int, height: int, strength: float = 1.0
+) -> Dictionary:
 	if DisplayServer.get_name() == "headless":
 		return {}  # The dummy renderer has no pixels (and reading its textures is an error).
 	var texture := viewport.get_texture()
@@ -188,6 +191,8 @@ static func cutscene_from_image(
 	prompt: String, image: Dictionary, num_frames: int = 121, seed_value: int = -1
 ) -> Dictionary:
 	var pixels: Dictionary = image.get("pixels", {})
-	var request := cutscene(prompt, int(pixels.get("width", 768)), int(pixels.get("height", 512)), num_frames, seed_value)
+	var width := int(pixels.get("width", 768))
+	var height := int(pixels.get("height", 512))
+	var request := cutscene(prompt, width, height, num_frames, seed_value)
 	request["image"] = image
 	return request

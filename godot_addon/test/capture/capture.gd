@@ -48,10 +48,14 @@ func _ready() -> void:
 		# A cutscene that starts from the frame on screen now.
 		var condition := LTX2Requests.capture_viewport(get_viewport(), 64, 64)
 		var pixels: Dictionary = condition.get("pixels", {})
-		facts["image"] = [pixels.get("width", 0), pixels.get("height", 0), pixels.get("rgb", PackedByteArray()).size()]
-		var job := LTX2Connection.for_node(self).generate(LTX2Requests.cutscene_from_image("the crates settle", condition, 17, 5))
+		var rgb: PackedByteArray = pixels.get("rgb", PackedByteArray())
+		facts["image"] = [pixels.get("width", 0), pixels.get("height", 0), rgb.size()]
+		var request := LTX2Requests.cutscene_from_image("the crates settle", condition, 17, 5)
+		var job := LTX2Connection.for_node(self).generate(request)
 		var cutscene := {"frames": 0}
-		job.frames_received.connect(func(chunk: Dictionary) -> void: cutscene["frames"] += int(chunk["num_frames"]))
+		job.frames_received.connect(
+			func(chunk: Dictionary) -> void: cutscene["frames"] += int(chunk["num_frames"])
+		)
 		job.completed.connect(func(_summary: Dictionary) -> void: cutscene["done"] = true)
 		job.failed.connect(func(code: String, m: String) -> void: cutscene["failed"] = [code, m])
 		await _until(func() -> bool: return cutscene.has("done") or cutscene.has("failed"), 120.0)

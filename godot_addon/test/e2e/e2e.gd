@@ -27,10 +27,13 @@ func _ready() -> void:
 		func(code: String, _m: String) -> void: _failures_seen.append([Time.get_ticks_msec(), code])
 	)
 	var plans := {
-		"online": [_stream_and_bake, _cancel_mid_stream, _foley_online, _dialogue, _shots, _daemon_killed],
+		"online":
+		[_stream_and_bake, _cancel_mid_stream, _foley_online, _dialogue, _shots, _daemon_killed],
 		"offline": [_foley_offline, _baked_clip_offline, _daemon_down],
 	}
-	var alone := ["stream_and_bake", "cancel_mid_stream", "foley_online", "dialogue", "shots", "daemon_killed"]
+	var alone := [
+		"stream_and_bake", "cancel_mid_stream", "foley_online", "dialogue", "shots", "daemon_killed"
+	]
 	for name: String in alone:
 		plans[name] = [Callable(self, "_" + name)]  # One case alone, to debug it.
 	var case := LTX2Settings.user_arg("case", "")
@@ -265,7 +268,9 @@ func _shots() -> void:
 	var player := _screen_player()
 	var accepted := []
 	var stalls := []
-	player.shot_accepted.connect(func(index: int, format: Dictionary) -> void: accepted.append([index, format]))
+	player.shot_accepted.connect(
+		func(index: int, format: Dictionary) -> void: accepted.append([index, format])
+	)
 	player.stalled.connect(func() -> void: stalls.append(player.get_frame_index()))
 	var shots: Array[Dictionary] = [
 		LTX2Requests.cutscene("a knight rides to the gate", 64, 64, 25, 11),
