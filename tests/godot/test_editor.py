@@ -61,3 +61,39 @@ def test_dock_reads_its_limits_from_the_daemon(godot_project: GodotProject, tmp_
     assert ranges["frames"][1] == LIMITS["max_frames"]
     assert ranges["steps"][1] == LIMITS["max_steps"]
     assert ranges["video_guidance"][1] == ranges["audio_guidance"][1] == 30.0
+
+
+def test_dock_generates_from_a_picture_then_continues(godot_project: GodotProject, tmp_path: Path) -> None:
+    """The dock as a designer uses it, in the editor against a real daemon: Generate from a
+    picture file, then Continue (the next shot, numbered on from the first); the viewport start
+    says plainly that a headless editor has no picture."""
+    project = _with_probe(godot_project, tmp_path / "probe")
+    with DaemonProcess([]) as daemon:
+        run = project.run(
+            "--headless",
+            "--editor",
+            "--quit-after",
+            "20000",
+            user_args=(f"--ltx2-port={daemon.bridge_port}", "--probe=generate"),
+            timeout=240,
+        )
+    run.assert_clean()
+    probes = run.lines("PROBE ")
+    assert probes, run.output
+    report = json.loads(probes[-1])["generate"]
+    assert "no picture" in report["viewport_status"], report
+    assert report["first_request_has_image"]
+    first, second = report["first"], report["second"]
+    assert first["job_id"] and first["last_job_id_changed"], first
+    assert first["status"].startswith("Done"), first
+    assert first["first_frame"] == 0 and first["frames_received"] == first["num_frames"] == 25
+    assert first["clip_frames"] == 25 and first["continue_enabled"]
+    assert first["played"] and first["last_frame_shown"] == 24, first
+    assert report["continue_request"] == {"clip": {"job_id": first["job_id"]}, "overlap_frames": 17}
+    # The next shot: 25 frames of which the 17 of overlap are held and not sent again.
+    assert second["status"].startswith("Done"), second
+    assert second["job_id"] != first["job_id"] and second["last_job_id_changed"]
+    assert second["first_frame"] == 25 and second["num_frames"] == 25 - 17, second
+    assert second["frames_received"] == second["clip_frames"] == 8
+    # The preview plays the continuation from its own first frame to its last.
+    assert second["played"] and second["last_frame_shown"] == 7, second

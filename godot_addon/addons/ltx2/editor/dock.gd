@@ -6,12 +6,16 @@ extends VBoxContainer
 ## Generate sends an INTERACTIVE request on the dock's own connection (the LTX2 autoload does
 ## not run in the editor) with a latent preview per step; frames and sound then play in the
 ## preview as they stream. "Save as asset" bakes the last completed clip with [LTX2ClipBaker].
+## A clip may start from a picture (a texture of the project, or what the editor viewport shows),
+## and "Continue" makes the next shot of the last clip (continue_from its job: no seam).
 
 ## Where the form's limits come from: "defaults" until the daemon's info arrived, then "daemon".
 var limits_source: String = "defaults"
 ## The daemon's Limits map once read (max_width, max_height, max_frames, max_steps, min_size,
 ## max_guidance_scale), empty before.
 var limits: Dictionary = {}
+## The job id of the last completed clip ("Continue" continues it), empty before.
+var last_job_id: String = ""
 
 var _connection: LTX2Connection
 var _job: LTX2Job = null
@@ -26,7 +30,10 @@ var _steps: SpinBox
 var _seed: SpinBox
 var _video_guidance: HSlider
 var _audio_guidance: HSlider
+var _image_path: LineEdit
+var _use_viewport: CheckBox
 var _generate: Button
+var _continue: Button
 var _cancel: Button
 var _save: Button
 var _progress: ProgressBar
@@ -45,6 +52,13 @@ func _init() -> void:
 
 func _ready() -> void:
 	read_limits()
+
+
+func _exit_tree() -> void:
+	# The editor is closing (or the plugin disabled): stop the job and the preview's voice.
+	if _job != null and not _job.is_done():
+		_job.cancel()
+	_player.skip()
 
 
 ## Asks the daemon for its info and sets the form's ranges from its limits (sizes, frames,
@@ -107,8 +121,9 @@ func _use_settings() -> void:
 	_connection.token = LTX2Settings.token()
 
 
-## The GenerateRequest the form describes.
-func build_request() -> Dictionary:
+## The GenerateRequest the form describes; [param continuing]: the next shot of the last clip.
+## An error message instead of a picture the form names but cannot read is in "error".
+func build_request(continuing: bool = false) -> Dictionary:
 	var request := LTX2Requests.cutscene(
 		_prompt.text.strip_edges(),
 		int(_width.value),
@@ -124,7 +139,41 @@ func build_request() -> Dictionary:
 	request["video_guidance_scale"] = _video_guidance.value
 	request["audio_guidance_scale"] = _audio_guidance.value
 	request["preview"] = true
+	if continuing and not last_job_id.is_empty():
+		# The last clip's last 17 frames and the sound under them start this one.
+		request["continue_from"] = {"clip": {"job_id": last_job_id}, "overlap_frames": 17}
+		return request
+	var picture: Variant = _picture()
+	if picture is String:
+		request["error"] = picture
+	elif picture != null:
+		request["image"] = LTX2Requests.image_input(picture, int(_width.value), int(_height.value))
 	return request
+
+
+## The picture the clip starts from: the texture named, or the editor viewport; null for none,
+## a message when it cannot be read.
+func _picture() -> Variant:
+	if _use_viewport.button_pressed:
+		var scene := EditorInterface.get_edited_scene_root()
+		var viewport: Viewport = EditorInterface.get_editor_viewport_3d(0)
+		if scene is Node2D or scene is Control:
+			viewport = EditorInterface.get_editor_viewport_2d()
+		var condition := LTX2Requests.capture_viewport(viewport, int(_width.value), int(_height.value))
+		if condition.is_empty():
+			return "The editor viewport has no picture to read (a headless editor renders none)."
+		var pixels: Dictionary = condition["pixels"]
+		return Image.create_from_data(
+			int(pixels["width"]), int(pixels["height"]), false, Image.FORMAT_RGB8, pixels["rgb"]
+		)
+	var path := _image_path.text.strip_edges()
+	if path.is_empty():
+		return null
+	# From the file (png, jpeg, webp): a texture's pixels cannot be read back headless.
+	var image := Image.load_from_file(path)
+	if image == null or image.is_empty():
+		return "Cannot read the picture %s (png, jpeg or webp)." % path
+	return image
 
 
 func _build() -> void:
@@ -146,9 +195,18 @@ func _build() -> void:
 	_seed = _spin(grid, "Seed (-1: random)", -1, 2147483647, 1, -1)
 	_video_guidance = _slider(grid, "Video guidance", 1.0, 15.0, 3.0)
 	_audio_guidance = _slider(grid, "Audio guidance", 1.0, 15.0, 7.0)
+	_image_path = LineEdit.new()
+	_image_path.placeholder_text = "Start from a picture: res://... png / jpeg (optional)"
+	add_child(_image_path)
+	_use_viewport = CheckBox.new()
+	_use_viewport.text = "Start from the editor viewport"
+	add_child(_use_viewport)
 	var buttons := HBoxContainer.new()
 	add_child(buttons)
-	_generate = _button(buttons, "Generate", _on_generate_pressed)
+	_generate = _button(buttons, "Generate", generate)
+	_continue = _button(buttons, "Continue", generate.bind(true))
+	_continue.tooltip_text = "The next shot of the last clip, from where it ended"
+	_continue.disabled = true
 	_cancel = _button(buttons, "Cancel", _on_cancel_pressed)
 	_save = _button(buttons, "Save as asset", _on_save_pressed)
 	_cancel.disabled = true
@@ -213,10 +271,15 @@ func _button(box: HBoxContainer, text: String, pressed: Callable) -> Button:
 	return button
 
 
-func _on_generate_pressed() -> void:
-	var request := build_request()
+## Generates the clip the form describes ([param continuing]: the next shot of the last clip),
+## as the Generate and Continue buttons do.
+func generate(continuing: bool = false) -> void:
+	var request := build_request(continuing)
 	if str(request["prompt"]).is_empty():
 		_status.text = "Write a prompt first."
+		return
+	if request.has("error"):
+		_status.text = str(request["error"])
 		return
 	_use_settings()
 	if limits.is_empty():
@@ -225,6 +288,7 @@ func _on_generate_pressed() -> void:
 	_save.disabled = true
 	_cancel.disabled = false
 	_generate.disabled = true
+	_continue.disabled = true
 	_progress.value = 0.0
 	_status.text = "Sending to %s:%d ..." % [_connection.address, _connection.port]
 	_job = _connection.generate(request)
@@ -309,9 +373,12 @@ func _on_completed(summary: Dictionary) -> void:
 	_save.disabled = _clip == null
 	_generate.disabled = false
 	_cancel.disabled = true
+	last_job_id = _job.job_id
+	_continue.disabled = false
 
 
 func _on_failed(code: String, message: String) -> void:
 	_status.text = "%s: %s" % [code, message]
 	_generate.disabled = false
+	_continue.disabled = last_job_id.is_empty()
 	_cancel.disabled = true

@@ -107,6 +107,7 @@ var _held_since_ms := -1  # When the wall clock was stopped (pause or stall), -1
 var _shots: Array[Dictionary] = []  # Shots of play_shots() not asked for yet.
 var _overlap_frames := 17
 var _shot := 0  # The shot being received (0-based).
+var _frame_offset := 0  # The first frame index of the play (a continuation's is not 0).
 
 
 func _init() -> void:
@@ -318,7 +319,9 @@ static func _since_last_mix() -> float:
 func _on_accepted(format: Dictionary) -> void:
 	_frame_rate = maxf(1.0, float(format.get("frame_rate", 24.0)))
 	# A later shot of play_shots() is numbered on from the one before: the clip grows.
-	var end := int(format.get("first_frame", 0)) + int(format.get("num_frames", 0))
+	if _feeder == null:
+		_frame_offset = int(format.get("first_frame", 0))
+	var end := int(format.get("first_frame", 0)) + int(format.get("num_frames", 0)) - _frame_offset
 	_total_frames = 0 if bool(format.get("audio_only", false)) else end
 	shot_accepted.emit(_shot, format)
 	if _feeder != null:
@@ -467,7 +470,7 @@ func _show(index: int) -> void:
 		return
 	while not _chunks.is_empty():
 		var chunk: Dictionary = _chunks[0]
-		var first := int(chunk.get("first_frame", 0))
+		var first := int(chunk.get("first_frame", 0)) - _frame_offset
 		var count := LTX2ChunkConvert.frame_count(chunk)
 		if index >= first + count and not _baked:
 			_chunks.pop_front()  # Every frame of it is in the past: free it.
@@ -546,6 +549,7 @@ func _reset() -> void:
 	_chunks.clear()
 	_shots.clear()
 	_shot = 0
+	_frame_offset = 0
 	_frames_in = 0
 	_shown = -1
 	_audio.stream = null
