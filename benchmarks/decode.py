@@ -96,6 +96,22 @@ def streamed_s(vae: Any, z: torch.Tensor, frames: int, chunk: int) -> tuple[floa
     return first, time.perf_counter() - started, decoder.latent_frames_decoded
 
 
+def per_frame_rows(vae: Any, width: int, height: int, repeats: int) -> list[list[object]]:
+    """Whole and streamed decode time per frame by clip length. torch's CPU convolution picks its
+    kernel by shape (oneDNN only once N*C*D*H passes 20480, so the tiny VAE's 4-channel layers
+    switch at about 150 frames): the whole decode's cost per frame is not constant, the streamed
+    pushes' is."""
+    rows = []
+    for frames in (25, 49, 121, 161, 257):
+        z = latents_for(vae, frames, width, height, "cpu")
+        whole_s(vae, z)
+        streamed_s(vae, z, frames, 24)
+        whole = median([whole_s(vae, z) for _ in range(repeats)])
+        streamed = median([streamed_s(vae, z, frames, 24)[1] for _ in range(repeats)])
+        rows.append([frames, 1000 * whole / frames, 1000 * streamed / frames, streamed / whole])
+    return rows
+
+
 def speed_rows(vae: Any, kind: str, width: int, height: int, repeats: int, device: str) -> list[list[object]]:
     rows = []
     for frames in (121, 257):
@@ -300,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         default="768x512x121,1280x704x257",
         help="full-size decoder counted on the meta device at these WxHxF (empty: skip)",
     )
+    parser.add_argument(
+        "--per-frame-only", action="store_true", help="only the tiny VAE's decode time per frame by clip length"
+    )
     parser.add_argument("--gpu", action="store_true", help="the GPU check only (needs CUDA)")
     parser.add_argument("--gpu-sizes", default="768x512,1280x704", help="GPU check: frame sizes")
     parser.add_argument("--gpu-frames", type=int, default=121, help="GPU check: frames")
@@ -324,8 +343,18 @@ def main(argv: list[str] | None = None) -> int:
         report.finish(args.out, record=not args.no_record)
         return 0
 
+    tiny = build_vae("tiny", "cpu", torch.float32)
+    report.data["per_frame"] = per_frame = per_frame_rows(tiny, *args.tiny_size, args.repeats)
+    report.table(
+        "tiny VAE on this CPU: decode ms per frame by clip length (whole, and streamed in 24-frame chunks)",
+        ["frames", "whole ms / frame", "streamed ms / frame", "streamed / whole"],
+        per_frame,
+    )
+    if args.per_frame_only:
+        report.finish(args.out, record=not args.no_record)
+        return 0
     device = "cpu"
-    rows = speed_rows(build_vae("tiny", device, torch.float32), "tiny", *args.tiny_size, args.repeats, device)
+    rows = speed_rows(tiny, "tiny", *args.tiny_size, args.repeats, device)
     if not args.no_full:
         rows += speed_rows(build_vae("full", device, torch.float32), "full", *args.full_size, args.full_repeats, device)
     report.data["speed"] = rows
