@@ -3,7 +3,7 @@
 from .control import JobControl
 from .engine_api import AdapterInfo, Engine, ModelInfo, job_fingerprint
 from .errors import Cancelled, CheckpointError, InvalidParams, Ltx2Error, OutOfMemory
-from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
+from .events import AudioChunk, ClipFormat, Completed, Event, LengthChosen, Phase, Progress, Timings, VideoChunk
 from .media_input import AudioInput, MediaFile, RawAudio, RawFrames, VideoInput
 from .params import GenerationParams, Limits, LoraWeight, Mode, SampleFormat, frames_for_duration, prepare_params
 
@@ -20,6 +20,7 @@ __all__ = [
     "GenerationParams",
     "InvalidParams",
     "JobControl",
+    "LengthChosen",
     "Limits",
     "LoraWeight",
     "Ltx2Error",

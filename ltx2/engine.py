@@ -14,6 +14,7 @@ import logging
 import math
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,11 @@ from .audio import (
 from .control import JobControl
 from .decode import VideoDecoder, frame_spans
 from .denoise import DenoiseJob, PassCounter, denoise
+from .duration import choose_frames
 from .earlier_clip import kept_pcm
 from .engine_api import ModelInfo
 from .errors import InvalidParams, OutOfMemory
-from .events import AudioChunk, ClipFormat, Completed, Event, Phase, Progress, Timings, VideoChunk
+from .events import AudioChunk, ClipFormat, Completed, Event, LengthChosen, Phase, Progress, Timings, VideoChunk
 from .loader import LoadedPipeline, LoadOptions, load_pipeline
 from .media_input import AudioInput, VideoInput
 from .modal_denoise import Hold, Partial, modal_denoise, schedule_shift, schedule_tokens
@@ -174,6 +176,21 @@ class Ltx2Engine:
         result = PromptEmbeddings(embeds, mask, negative, negative_mask)
         self.prompt_cache.put(key, result)
         return result
+
+    def _choose_length(self, params: GenerationParams) -> GenerationParams:
+        """`params` with the length the duration head chose for the prompt (`ltx2.duration`); the
+        prompt's embeddings stay cached for the generation that follows."""
+        embeddings = self._encode(params)
+        with torch.no_grad():
+            frames = choose_frames(self._pipe, embeddings.prompt_embeds, embeddings.prompt_attention_mask, params)
+        log.info(
+            "duration head chose %d frames (%.2f s) within [%g, %g] s",
+            frames,
+            frames / params.frame_rate,
+            params.min_seconds,
+            params.max_seconds,
+        )
+        return replace(params, num_frames=frames, min_seconds=None, max_seconds=None)
 
     def check_schedule(self, params: GenerationParams) -> None:
         """Refuse a request whose noise schedule would be non-finite (the output would be all NaN).
@@ -373,6 +390,9 @@ class Ltx2Engine:
 
     def _generate(self, params: GenerationParams, control: JobControl, emit: Emit[Event]) -> None:
         started = time.perf_counter()
+        if params.auto_duration:
+            params = self._choose_length(params)
+            emit(LengthChosen(self.clip_format(params)))
         fmt = self.clip_format(params)
         total = fmt.num_frames
 

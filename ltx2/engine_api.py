@@ -14,7 +14,7 @@ from .control import JobControl
 from .errors import InvalidParams
 from .events import ClipFormat, Event
 from .params import PRESET_FIELDS, GenerationParams, Limits, LoraWeight, resolve_preset, sample_at
-from .versions import preset
+from .versions import FEATURE_AUTO_DURATION, preset
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ class ModelInfo:
         `default_preset`) to every sampling field left None, and validated again; InvalidParams naming
         the field, or `preset` when the preset chose the value that broke a rule."""
         params.validate(limits)
+        if params.auto_duration and FEATURE_AUTO_DURATION not in self.features:
+            rule = f"needs a checkpoint with a duration head (LTX-2.5); this one is LTX-{self.version or '2.0'}"
+            raise InvalidParams("max_seconds", params.max_seconds, rule)
         if params.retake is not None and params.retake.clip.pcm is not None:
             # Kept bit for bit outside the window: the sound must be what the stream carries.
             pcm, rate = params.retake.clip.pcm, params.audio_sample_rate or self.native_sample_rate

@@ -140,4 +140,12 @@ class Completed:
     audio_padded_samples: int = 0
 
 
-Event = Progress | AudioChunk | VideoChunk | Completed
+@dataclass(frozen=True)
+class LengthChosen:
+    """The model chose the clip's length (auto duration, `ltx2.duration`): the clip's format, sent
+    before any other event of the job. A daemon says this format in Accepted."""
+
+    format: ClipFormat
+
+
+Event = LengthChosen | Progress | AudioChunk | VideoChunk | Completed

@@ -15,6 +15,7 @@ from enum import IntEnum
 
 import numpy as np
 
+from .duration import check_auto_duration, prepare_auto_duration
 from .earlier_clip import Continuation, Retake, check_continuation, check_retake, prepare_earlier
 from .errors import InvalidParams
 from .keyframes import Keyframe, check_keyframes, prepare_keyframes
@@ -201,12 +202,21 @@ class GenerationParams:
     # An earlier clip this one continues, or regenerates part of (`ltx2.earlier_clip`).
     continue_from: Continuation | None = None
     retake: Retake | None = None
+    # The model chooses the length (LTX-2.5's duration head) within [min_seconds, max_seconds];
+    # num_frames then holds the longest it may choose (`ltx2.duration`), the engine the choice.
+    min_seconds: float | None = None
+    max_seconds: float | None = None
     preview: bool = False
     tags: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def duration_s(self) -> float:
         return self.num_frames / self.frame_rate
+
+    @property
+    def auto_duration(self) -> bool:
+        """Whether the model chooses the length (`max_seconds` set); num_frames is its bound."""
+        return self.max_seconds is not None
 
     @property
     def generates_video(self) -> bool:
@@ -352,6 +362,7 @@ def check_params(p: GenerationParams, limits: Limits) -> None:
         raise InvalidParams("num_frames", frames, f"must be {step}k+1 (for example {below} or {below + step})")
     _in_range("num_frames", frames, limits.min_frames, limits.max_frames)
     _check_frame_rate(p.frame_rate, limits)
+    check_auto_duration(p, limits)
     if p.steps is not None:  # None: the preset's
         _in_range("steps", _integer("steps", p.steps), limits.min_steps, limits.max_steps)
     if p.video_tokens > limits.max_video_tokens:
@@ -434,6 +445,7 @@ def prepare_params(
             raise InvalidParams(name, value, "is not a generation parameter")
     updates = dict(values)
     updates = _prepare_inputs(defaults, updates, limits, duration_s)
+    updates = prepare_auto_duration(updates, defaults, limits, duration_s)
     if updates.get("preset"):
         # A preset fills what the request left unset, not the deployment's defaults.
         updates = {**dict.fromkeys(PRESET_FIELDS), **updates}
@@ -449,6 +461,11 @@ def prepare_params(
             # The client gave a duration: say so, with the frame count it turned into.
             raise InvalidParams(
                 "duration_s", duration_s, f"gives num_frames={params.num_frames}, which {exc.rule}"
+            ) from None
+        if exc.field == "num_frames" and params.auto_duration and "num_frames" not in values:
+            # The client gave a window: the bound it turned into broke the rule.
+            raise InvalidParams(
+                "max_seconds", params.max_seconds, f"allows up to num_frames={params.num_frames}, which {exc.rule}"
             ) from None
         raise
     return params if params.seed is not None else params.with_seed(secrets.randbits(63))
