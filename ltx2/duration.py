@@ -36,8 +36,9 @@ def bound_frames(max_seconds: float, frame_rate: float, step: int) -> int:
 def prepare_auto_duration(
     updates: Mapping[str, object], defaults: GenerationParams, limits: Limits, duration_s: float | None
 ) -> dict[str, object]:
-    """`updates` with both window ends and the bound as num_frames, when the request set either
-    end; InvalidParams for a window set with num_frames or duration_s, or not a number."""
+    """`updates` with the longest clip the window allows as num_frames, when the request set
+    either end; InvalidParams for a window set with num_frames or duration_s, or not a number.
+    An end left unset stays None (`window` gives its default), so errors name what was set."""
     out = dict(updates)
     given = [name for name in FIELDS if out.get(name) is not None]
     if not given:
@@ -47,48 +48,59 @@ def prepare_auto_duration(
         other = "num_frames" if "num_frames" in out else "duration_s"
         rule = f"must not be set together with {other}: it lets the model choose the length"
         raise InvalidParams(name, out[name], rule)
-    rate = out.get("frame_rate", defaults.frame_rate)
     for end in given:
         _number(end, out[end])
+    rate = out.get("frame_rate", defaults.frame_rate)
     if not isinstance(rate, int | float) or not math.isfinite(rate) or rate <= 0:
         return out  # check_params names frame_rate
-    out.setdefault("min_seconds", DEFAULT_MIN_SECONDS)
-    if out.get("max_seconds") is None:
-        out["max_seconds"] = min(DEFAULT_MAX_SECONDS, limits.max_frames / rate)
-    out["num_frames"] = bound_frames(float(out["max_seconds"]), float(rate), limits.frames_multiple)  # type: ignore[arg-type]
+    high = window(out.get("min_seconds"), out.get("max_seconds"), float(rate), limits.max_frames)[1]  # type: ignore[arg-type]
+    out["num_frames"] = bound_frames(high, float(rate), limits.frames_multiple)
     return out
+
+
+def window(
+    min_seconds: float | None, max_seconds: float | None, frame_rate: float, max_frames: int
+) -> tuple[float, float]:
+    """The window a request's ends give: diffusers' defaults (1 s, 20 s) for an unset end, the
+    upper one no longer than `max_frames` frames."""
+    low = DEFAULT_MIN_SECONDS if min_seconds is None else min_seconds
+    high = min(DEFAULT_MAX_SECONDS, max_frames / frame_rate) if max_seconds is None else max_seconds
+    return low, high
 
 
 def check_auto_duration(p: GenerationParams, limits: Limits) -> None:
     """The window's rules (see the module docstring); nothing when the request set no window."""
-    if p.min_seconds is None and p.max_seconds is None:
+    if not p.auto_duration:
         return
-    if p.min_seconds is None or p.max_seconds is None:
-        missing = "min_seconds" if p.min_seconds is None else "max_seconds"
-        raise InvalidParams(missing, None, "must be set with the other end of the window (prepare_params does it)")
-    low, high = _number("min_seconds", p.min_seconds), _number("max_seconds", p.max_seconds)
+    for name in FIELDS:
+        if getattr(p, name) is not None:
+            _number(name, getattr(p, name))
     rate, step = p.frame_rate, limits.frames_multiple
+    low, high = window(p.min_seconds, p.max_seconds, rate, limits.max_frames)
     if round(low * rate) < limits.min_frames:
         rule = f"must give at least {limits.min_frames} frames at {rate:g} fps ({limits.min_frames / rate:.3f} s)"
         raise InvalidParams("min_seconds", low, rule)
     if high < low + step / rate - 1e-9:
+        # Named as the client set it: an end left unset is not the client's to fix.
+        name, value = ("max_seconds", high) if p.max_seconds is not None else ("min_seconds", low)
         rule = (
-            f"must be at least one frame step ({step} frames, {step / rate:.3f} s at {rate:g} fps) "
-            f"above min_seconds={low:g}"
+            f"must leave at least one frame step ({step} frames, {step / rate:.3f} s at {rate:g} fps) "
+            f"between min_seconds={low:g} and max_seconds={high:g}"
         )
-        raise InvalidParams("max_seconds", high, rule)
+        raise InvalidParams(name, value, rule)
     bound = bound_frames(high, rate, step)
     if p.num_frames != bound:
         rule = f"must be {bound}, the longest max_seconds={high:g} allows (prepare_params sets it)"
         raise InvalidParams("num_frames", p.num_frames, rule)
-    for name, value in (
+    for medium, value in (
         ("video_input", p.video_input),
         ("audio_input", p.audio_input),
         ("retake", p.retake),
         ("conditions", p.conditions or None),
     ):
         if value is not None:
-            raise InvalidParams("max_seconds", high, f"must not be set with {name}: the length must be known")
+            name = "max_seconds" if p.max_seconds is not None else "min_seconds"
+            raise InvalidParams(name, getattr(p, name), f"must not be set with {medium}: the length must be known")
 
 
 def _number(name: str, value: object) -> float:
@@ -109,9 +121,10 @@ def choose_frames(pipe: Any, prompt_embeds: Any, prompt_mask: Any, params: Gener
         audio,
         frame_rate=params.frame_rate,
         temporal_compression_ratio=pipe.vae_temporal_compression_ratio,
-        min_seconds=params.min_seconds,
-        max_seconds=params.max_seconds,
+        min_seconds=DEFAULT_MIN_SECONDS if params.min_seconds is None else params.min_seconds,
+        max_seconds=params.num_frames / params.frame_rate if params.max_seconds is None else params.max_seconds,
     )
     # The window admits a grid point (check_auto_duration), so the head's choice lies within it;
-    # the clamp only guards the bound every limit was checked against.
+    # the clamp only guards the bound every limit was checked against. An unset max_seconds is
+    # the bound's length (the same choice: both floor to the grid).
     return min(int(frames), params.num_frames)

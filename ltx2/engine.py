@@ -183,13 +183,7 @@ class Ltx2Engine:
         embeddings = self._encode(params)
         with torch.no_grad():
             frames = choose_frames(self._pipe, embeddings.prompt_embeds, embeddings.prompt_attention_mask, params)
-        log.info(
-            "duration head chose %d frames (%.2f s) within [%g, %g] s",
-            frames,
-            frames / params.frame_rate,
-            params.min_seconds,
-            params.max_seconds,
-        )
+        log.info("duration head chose %d frames (%.2f s)", frames, frames / params.frame_rate)
         return replace(params, num_frames=frames, min_seconds=None, max_seconds=None)
 
     def check_schedule(self, params: GenerationParams) -> None:

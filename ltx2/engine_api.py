@@ -61,7 +61,8 @@ class ModelInfo:
         params.validate(limits)
         if params.auto_duration and FEATURE_AUTO_DURATION not in self.features:
             rule = f"needs a checkpoint with a duration head (LTX-2.5); this one is LTX-{self.version or '2.0'}"
-            raise InvalidParams("max_seconds", params.max_seconds, rule)
+            name = "max_seconds" if params.max_seconds is not None else "min_seconds"
+            raise InvalidParams(name, getattr(params, name), rule)
         if params.retake is not None and params.retake.clip.pcm is not None:
             # Kept bit for bit outside the window: the sound must be what the stream carries.
             pcm, rate = params.retake.clip.pcm, params.audio_sample_rate or self.native_sample_rate

@@ -215,8 +215,9 @@ class GenerationParams:
 
     @property
     def auto_duration(self) -> bool:
-        """Whether the model chooses the length (`max_seconds` set); num_frames is its bound."""
-        return self.max_seconds is not None
+        """Whether the model chooses the length (either end of the window set); num_frames is then
+        the longest it may choose."""
+        return self.min_seconds is not None or self.max_seconds is not None
 
     @property
     def generates_video(self) -> bool:
@@ -464,9 +465,9 @@ def prepare_params(
             ) from None
         if exc.field == "num_frames" and params.auto_duration and "num_frames" not in values:
             # The client gave a window: the bound it turned into broke the rule.
-            raise InvalidParams(
-                "max_seconds", params.max_seconds, f"allows up to num_frames={params.num_frames}, which {exc.rule}"
-            ) from None
+            name = "max_seconds" if params.max_seconds is not None else "min_seconds"
+            rule = f"allows up to num_frames={params.num_frames}, which {exc.rule}"
+            raise InvalidParams(name, getattr(params, name), rule) from None
         raise
     return params if params.seed is not None else params.with_seed(secrets.randbits(63))
 

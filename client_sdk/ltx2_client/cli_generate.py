@@ -34,6 +34,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     length = g.add_mutually_exclusive_group()
     length.add_argument("--frames", type=int, dest="num_frames", help="number of frames, 8k+1 (9, 17, ..., 121)")
     length.add_argument("--duration", type=float, dest="duration_s", help="clip length in seconds instead of --frames")
+    g.add_argument(
+        "--min-seconds",
+        type=float,
+        metavar="S",
+        help="let the model choose the length, at least S seconds (LTX-2.5; instead of --frames)",
+    )
+    g.add_argument(
+        "--max-seconds", type=float, metavar="S", help="let the model choose the length, at most S seconds (LTX-2.5)"
+    )
     g.add_argument("--fps", type=float, dest="frame_rate", help="frames per second")
     g.add_argument("--steps", type=int, help="denoising steps")
     g.add_argument("--seed", type=int, help="random seed (default: the daemon picks one and reports it)")

@@ -21,6 +21,10 @@ class GenerateOptions(TypedDict, total=False):
     height: int
     num_frames: int  # 8k+1; or give duration_s instead
     duration_s: float
+    # Let the model choose the length in [min_seconds, max_seconds] (LTX-2.5's duration head;
+    # num_frames and duration_s unset); Accepted says the length it chose.
+    min_seconds: float
+    max_seconds: float
     frame_rate: float
     steps: int
     seed: int

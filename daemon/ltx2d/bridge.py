@@ -77,6 +77,8 @@ class _Generation:
     task: asyncio.Task[None] | None = None
     job_id: str | None = None
     cancel_requested: bool = False
+    # Accepted waits for the model to choose the length: a cancel before it stops the task.
+    defers_accepted: bool = False
 
 
 @dataclass
@@ -315,7 +317,7 @@ class BridgeConnection:
         except Exception as exc:  # a conversion bug answers this request too; the connection stays up
             await self.send(error_map(request_id, service_error(exc, f"bridge {self.peer} generate {request_id!r}")))
             return
-        entry = _Generation()
+        entry = _Generation(defers_accepted=clip.defers_accepted)
         self._jobs[request_id] = entry
         entry.task = asyncio.create_task(self._generate(request_id, entry, clip))
 
@@ -343,6 +345,14 @@ class BridgeConnection:
                 await self.send(event_map(request_id, entry.job_id or "", encoded), lane=entry)
         except ConnectionError:
             pass  # the client is gone: the job is cancelled below; the read loop closes the connection
+        except asyncio.CancelledError:
+            if not entry.cancel_requested:
+                raise  # the connection is closing
+            # A cancel before `accepted` of a job whose length the model was still to choose
+            # (`_cancel` stopped this task): its stream is the CANCELLED error alone.
+            error = ServiceError(StatusCode.CANCELLED, "the job was cancelled before the model chose its length")
+            with contextlib.suppress(ConnectionError):
+                await self.send(error_map(request_id, error), lane=entry)
         except Exception as exc:
             if self._jobs.get(request_id) is entry:
                 del self._jobs[request_id]
@@ -371,8 +381,11 @@ class BridgeConnection:
         elif (entry := self._jobs.get(request_id)) is None:
             found = False
         elif entry.job_id is None:
-            # Not accepted yet: cancel as soon as it is.
+            # Not accepted yet: cancel as soon as it is, or now when accepted waits for the
+            # model to choose the length (closing the stream cancels the job wherever it is).
             entry.cancel_requested = True
+            if entry.defers_accepted and entry.task is not None:
+                entry.task.cancel()
             found = True
         else:
             found = await self._service.cancel(entry.job_id)

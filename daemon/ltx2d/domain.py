@@ -89,6 +89,12 @@ class ClipRequest:
     # The configured model to run on (--model NAME=PATH); empty for the default one.
     model: str = ""
 
+    @property
+    def defers_accepted(self) -> bool:
+        """Whether Accepted waits for the model to choose the length (auto duration): until the
+        job's text encoder has run, which may be after a wait in the queue."""
+        return any(self.values.get(name) is not None for name in ("min_seconds", "max_seconds"))
+
     @classmethod
     def for_params(
         cls,

@@ -262,17 +262,33 @@ class Ltx2dService:
     ) -> AsyncIterator[StreamEvent]:
         """`accepted`, then the job's events; stores the clip under `key` when it completes.
 
+        When the model chooses the length (auto duration), `fmt` is only its bound: Accepted goes
+        out with the engine's LengthChosen format, and the last progress notice before it after it.
         Leaving early (consumer gone) cancels the job.
         """
         outcome = "OK"
         first_chunk_at: float | None = None
         completed = False
-        writer = await self._open_writer(key, fmt) if key is not None else None
+        choosing = job.params.auto_duration
+        writer = await self._open_writer(key, fmt) if key is not None and not choosing else None
         write: asyncio.Future[bool] | None = None  # the chunk being written while it is sent
+        notice: ltx2.Progress | None = None  # the last one while the length is not known
         try:
-            if accepted is not None:
+            if accepted is not None and not choosing:
                 yield accepted
             while (event := await job.next_event()) is not None:
+                if isinstance(event, ltx2.LengthChosen):
+                    choosing, fmt = False, event.format
+                    writer = await self._open_writer(key, fmt) if key is not None else None
+                    if accepted is not None:
+                        yield replace(accepted, format=fmt)
+                        if notice is not None:
+                            yield notice
+                    continue
+                if choosing:
+                    # Only scheduler notices (queued, paused) come before the length.
+                    notice = event if isinstance(event, ltx2.Progress) else notice
+                    continue
                 if isinstance(event, (ltx2.AudioChunk, ltx2.VideoChunk)):
                     first_chunk_at = first_chunk_at or time.monotonic()
                     # Stored as sent (video already in messages: `stream_messages`), so a hit replays

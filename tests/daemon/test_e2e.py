@@ -227,6 +227,16 @@ def test_invalid_input_over_both_transports(daemon: DaemonProcess, stub: pb_grpc
     ]
 
 
+def test_a_window_on_a_model_without_a_duration_head_is_refused(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
+    request = pb.GenerateRequest(prompt="a bell", max_seconds=3.0)
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.Generate(request, timeout=30))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("max_seconds=3.0: needs a checkpoint with a duration head (LTX-2.5)")
+    maps = bridge_stream(daemon.bridge_address, {"type": "generate", "id": 2, "prompt": "x", "max_seconds": 3.0})
+    assert maps[0]["type"] == "error" and maps[0]["field"] == "max_seconds", maps
+
+
 def test_a_malformed_frame_leaves_the_daemon_serving(daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub) -> None:
     async def body() -> tuple[Any, Any]:
         client = await BridgeClient.connect(daemon.bridge_address)

@@ -153,6 +153,12 @@ def grpc_problems(
     for i, _ in enumerate(fields.get("loras", [])):
         # No adapter is loaded: each entry is refused for its name, or first for its strength.
         bad |= {f"loras[{i}].name", f"loras[{i}].strength"}
+    if window := [name for name in ("min_seconds", "max_seconds") if name in fields]:
+        # The tiny 2.0 model has no duration head: a window is refused, naming an end the client
+        # set (unless another field is refused first, which the rest of this oracle knows).
+        bad |= set(window)
+        for name in window:
+            values.pop(name, None)
     from_duration = "duration_s" in fields
     if from_duration:
         duration = as_sent(fields["duration_s"])

@@ -74,7 +74,7 @@ PHASE_DECODING: Phase
 PHASE_PAUSED: Phase
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_frames", "duration_s", "frame_rate", "steps", "seed", "video_guidance_scale", "audio_guidance_scale", "chunk_frames", "priority", "audio_sample_rate", "sample_format", "frame_format", "jpeg_quality", "cache_policy", "tags", "audio_only", "stg_scale", "modality_scale", "guidance_rescale", "preview", "audio_stg_scale", "audio_modality_scale", "preset", "loras", "model", "mode", "video_input", "audio_input", "image", "conditions", "continue_from", "retake")
+    __slots__ = ("prompt", "negative_prompt", "width", "height", "num_frames", "duration_s", "frame_rate", "steps", "seed", "video_guidance_scale", "audio_guidance_scale", "chunk_frames", "priority", "audio_sample_rate", "sample_format", "frame_format", "jpeg_quality", "cache_policy", "tags", "audio_only", "stg_scale", "modality_scale", "guidance_rescale", "preview", "audio_stg_scale", "audio_modality_scale", "preset", "loras", "model", "mode", "video_input", "audio_input", "image", "conditions", "continue_from", "retake", "min_seconds", "max_seconds")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +118,8 @@ class GenerateRequest(_message.Message):
     CONDITIONS_FIELD_NUMBER: _ClassVar[int]
     CONTINUE_FROM_FIELD_NUMBER: _ClassVar[int]
     RETAKE_FIELD_NUMBER: _ClassVar[int]
+    MIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     negative_prompt: str
     width: int
@@ -154,7 +156,9 @@ class GenerateRequest(_message.Message):
     conditions: _containers.RepeatedCompositeFieldContainer[Condition]
     continue_from: Continuation
     retake: Retake
-    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., duration_s: _Optional[float] = ..., frame_rate: _Optional[float] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., video_guidance_scale: _Optional[float] = ..., audio_guidance_scale: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., priority: _Optional[_Union[Priority, str]] = ..., audio_sample_rate: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., jpeg_quality: _Optional[int] = ..., cache_policy: _Optional[_Union[CachePolicy, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., audio_only: _Optional[bool] = ..., stg_scale: _Optional[float] = ..., modality_scale: _Optional[float] = ..., guidance_rescale: _Optional[float] = ..., preview: _Optional[bool] = ..., audio_stg_scale: _Optional[float] = ..., audio_modality_scale: _Optional[float] = ..., preset: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ..., model: _Optional[str] = ..., mode: _Optional[_Union[GenerationMode, str]] = ..., video_input: _Optional[_Union[VideoInput, _Mapping]] = ..., audio_input: _Optional[_Union[AudioInput, _Mapping]] = ..., image: _Optional[_Union[Condition, _Mapping]] = ..., conditions: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., continue_from: _Optional[_Union[Continuation, _Mapping]] = ..., retake: _Optional[_Union[Retake, _Mapping]] = ...) -> None: ...
+    min_seconds: float
+    max_seconds: float
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., duration_s: _Optional[float] = ..., frame_rate: _Optional[float] = ..., steps: _Optional[int] = ..., seed: _Optional[int] = ..., video_guidance_scale: _Optional[float] = ..., audio_guidance_scale: _Optional[float] = ..., chunk_frames: _Optional[int] = ..., priority: _Optional[_Union[Priority, str]] = ..., audio_sample_rate: _Optional[int] = ..., sample_format: _Optional[_Union[SampleFormat, str]] = ..., frame_format: _Optional[_Union[FrameFormat, str]] = ..., jpeg_quality: _Optional[int] = ..., cache_policy: _Optional[_Union[CachePolicy, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., audio_only: _Optional[bool] = ..., stg_scale: _Optional[float] = ..., modality_scale: _Optional[float] = ..., guidance_rescale: _Optional[float] = ..., preview: _Optional[bool] = ..., audio_stg_scale: _Optional[float] = ..., audio_modality_scale: _Optional[float] = ..., preset: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ..., model: _Optional[str] = ..., mode: _Optional[_Union[GenerationMode, str]] = ..., video_input: _Optional[_Union[VideoInput, _Mapping]] = ..., audio_input: _Optional[_Union[AudioInput, _Mapping]] = ..., image: _Optional[_Union[Condition, _Mapping]] = ..., conditions: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., continue_from: _Optional[_Union[Continuation, _Mapping]] = ..., retake: _Optional[_Union[Retake, _Mapping]] = ..., min_seconds: _Optional[float] = ..., max_seconds: _Optional[float] = ...) -> None: ...
 
 class EarlierClip(_message.Message):
     __slots__ = ("job_id", "video", "audio", "end_frame")
