@@ -142,3 +142,14 @@ func test_a_recording_the_daemon_would_refuse_fails_before_it_starts() -> void:
 	expect(str(failures[0][1]).contains("600 frames of 256x160"), str(failures))
 	recorder.queue_free()
 	await settle()
+
+
+func test_a_chosen_length_drops_the_frame_count_and_sends_the_window() -> void:
+	var base := LTX2Requests.cutscene("a drum roll", 64, 64, 121, 5)
+	var request := LTX2Requests.with_chosen_length(base, 2.0, 6.0)
+	expect(not request.has("num_frames"), "the model chooses the length")
+	expect_eq([request["min_seconds"], request["max_seconds"]], [2.0, 6.0])
+	expect_eq(base["num_frames"], 121, "the request given is left as it was")
+	var either := LTX2Requests.with_chosen_length(base, 3.0)
+	expect_eq([either.has("max_seconds"), either["min_seconds"]], [false, 3.0])
+	expect(LTX2Requests.with_chosen_length(base).has("max_seconds"), "asks with no end given")

@@ -137,6 +137,25 @@ static func cutscene(
 	return request
 
 
+## [param request] (a copy) with its length left to the model: a checkpoint with a duration head
+## (LTX-2.5, the daemon's info lists "auto_duration") chooses it from the prompt, within
+## [param min_seconds], [param max_seconds] (0: the daemon's default for that end). The job's
+## [signal LTX2Job.accepted] says the length chosen; it comes once the model has chosen.
+static func with_chosen_length(
+	request: Dictionary, min_seconds: float = 0.0, max_seconds: float = 0.0
+) -> Dictionary:
+	var out := request.duplicate()
+	out.erase("num_frames")
+	out.erase("duration_s")
+	if min_seconds > 0.0:
+		out["min_seconds"] = min_seconds
+	if max_seconds > 0.0:
+		out["max_seconds"] = max_seconds
+	if min_seconds <= 0.0 and max_seconds <= 0.0:
+		out["max_seconds"] = 20.0  # diffusers' default window: at least one end asks for it
+	return out
+
+
 ## [param value] rounded to the nearest multiple of 32 (LTX-2's size rule), at least 64.
 static func snap_size(value: int) -> int:
 	return maxi(64, int(round(value / 32.0)) * 32)
