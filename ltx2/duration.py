@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 DEFAULT_MIN_SECONDS = 1.0
 DEFAULT_MAX_SECONDS = 20.0
 FIELDS = ("min_seconds", "max_seconds")
+# Inputs that set the length, or need it known before the text encoder runs (keyframe indices,
+# a continuation's overlap inside the clip).
+LENGTH_SETTERS = ("video_input", "audio_input", "retake", "conditions", "continue_from")
 
 
 def bound_frames(max_seconds: float, frame_rate: float, step: int) -> int:
@@ -44,6 +47,9 @@ def prepare_auto_duration(
     if not given:
         return out
     name = given[-1]
+    for medium in LENGTH_SETTERS:
+        if out.get(medium):
+            raise InvalidParams(name, out[name], f"must not be set with {medium}: the length must be known")
     if "num_frames" in out or duration_s is not None:
         other = "num_frames" if "num_frames" in out else "duration_s"
         rule = f"must not be set together with {other}: it lets the model choose the length"
@@ -69,16 +75,22 @@ def window(
 
 
 def check_auto_duration(p: GenerationParams, limits: Limits) -> None:
-    """The window's rules (see the module docstring); nothing when the request set no window."""
+    """The window's rules (see the module docstring); nothing when the request set no window.
+    An unset max_seconds is the bound's own length, so the check holds under any limits the
+    bound was made with (the engine checks again with its defaults)."""
     if not p.auto_duration:
         return
     for name in FIELDS:
         if getattr(p, name) is not None:
             _number(name, getattr(p, name))
     rate, step = p.frame_rate, limits.frames_multiple
-    low, high = window(p.min_seconds, p.max_seconds, rate, limits.max_frames)
+    low = DEFAULT_MIN_SECONDS if p.min_seconds is None else p.min_seconds
+    high = p.num_frames / rate if p.max_seconds is None else p.max_seconds
     if round(low * rate) < limits.min_frames:
-        rule = f"must give at least {limits.min_frames} frames at {rate:g} fps ({limits.min_frames / rate:.3f} s)"
+        unset = " (unset: 1 s; set min_seconds)" if p.min_seconds is None else ""
+        rule = (
+            f"must give at least {limits.min_frames} frames at {rate:g} fps ({limits.min_frames / rate:.3f} s){unset}"
+        )
         raise InvalidParams("min_seconds", low, rule)
     if high < low + step / rate - 1e-9:
         # Named as the client set it: an end left unset is not the client's to fix.
@@ -89,16 +101,11 @@ def check_auto_duration(p: GenerationParams, limits: Limits) -> None:
         )
         raise InvalidParams(name, value, rule)
     bound = bound_frames(high, rate, step)
-    if p.num_frames != bound:
+    if p.max_seconds is not None and p.num_frames != bound:
         rule = f"must be {bound}, the longest max_seconds={high:g} allows (prepare_params sets it)"
         raise InvalidParams("num_frames", p.num_frames, rule)
-    for medium, value in (
-        ("video_input", p.video_input),
-        ("audio_input", p.audio_input),
-        ("retake", p.retake),
-        ("conditions", p.conditions or None),
-    ):
-        if value is not None:
+    for medium in LENGTH_SETTERS:
+        if getattr(p, medium):
             name = "max_seconds" if p.max_seconds is not None else "min_seconds"
             raise InvalidParams(name, getattr(p, name), f"must not be set with {medium}: the length must be known")
 

@@ -181,6 +181,8 @@ class Ltx2Engine:
         """`params` with the length the duration head chose for the prompt (`ltx2.duration`); the
         prompt's embeddings stay cached for the generation that follows."""
         embeddings = self._encode(params)
+        # The connectors may be adapted: the choice is this request's adapters', not the last job's.
+        lora.activate(self._pipe, self.info().adapters, params.loras)
         with torch.no_grad():
             frames = choose_frames(self._pipe, embeddings.prompt_embeds, embeddings.prompt_attention_mask, params)
         log.info("duration head chose %d frames (%.2f s)", frames, frames / params.frame_rate)

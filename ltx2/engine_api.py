@@ -157,7 +157,8 @@ class Engine(Protocol):
     VideoChunk of the same span, then one Completed. It calls `control.checkpoint()` after every
     denoising step and decoded chunk, so a cancel stops it within one step and a pause parks it.
     Several `generate` iterators may be alive at once (one running, others parked); an engine must
-    keep per-job state apart.
+    keep per-job state apart. When `params.auto_duration`, the first event is one LengthChosen
+    (the clip's format at the length the model chose), before any other; never otherwise.
     """
 
     def info(self) -> ModelInfo: ...

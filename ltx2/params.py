@@ -267,8 +267,8 @@ class GenerationParams:
         skip = {"chunk_frames", "tags", "preview"}
         out: dict[str, object] = {}
         for f in fields(self):
-            if f.name in skip:
-                continue
+            if f.name in skip or (f.name in ("min_seconds", "max_seconds") and getattr(self, f.name) is None):
+                continue  # (an unset window leaves the keys of clips cached before it existed as they were)
             value = getattr(self, f.name)
             if isinstance(value, SampleFormat | Mode):
                 value = int(value)
@@ -466,7 +466,8 @@ def prepare_params(
         if exc.field == "num_frames" and params.auto_duration and "num_frames" not in values:
             # The client gave a window: the bound it turned into broke the rule.
             name = "max_seconds" if params.max_seconds is not None else "min_seconds"
-            rule = f"allows up to num_frames={params.num_frames}, which {exc.rule}"
+            unset = " (max_seconds unset: the longest the limits allow; set it)" if params.max_seconds is None else ""
+            rule = f"allows up to num_frames={params.num_frames}{unset}, which {exc.rule}"
             raise InvalidParams(name, getattr(params, name), rule) from None
         raise
     return params if params.seed is not None else params.with_seed(secrets.randbits(63))

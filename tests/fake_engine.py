@@ -15,6 +15,7 @@ import hashlib
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import ltx2
@@ -36,7 +37,13 @@ class FakeEngine:
         step_s: float = 0.0,
         fingerprint: str = "fake-model-1",
         on_step: Callable[[ltx2.GenerationParams, int], None] | None = None,
+        chooses_frames: int | None = None,
+        says_length: bool = True,
     ) -> None:
+        # Auto duration: the length this engine "chooses" (it then lists the feature), and whether
+        # it says so first (False: an engine that breaks the LengthChosen rule).
+        self.chooses_frames = chooses_frames
+        self.says_length = says_length
         self.step_s = step_s
         self.fingerprint = fingerprint
         self.on_step = on_step
@@ -59,6 +66,7 @@ class FakeEngine:
             dtype="float32",
             native_sample_rate=SAMPLE_RATE,
             channels=CHANNELS,
+            features=("auto_duration",) if self.chooses_frames is not None else (),
         )
 
     def clip_format(self, params: ltx2.GenerationParams) -> ltx2.ClipFormat:
@@ -101,6 +109,12 @@ class FakeEngine:
         self.started.append(params.prompt)
         self._busy(+1)
         try:
+            if params.auto_duration:
+                assert self.chooses_frames is not None
+                frames = min(self.chooses_frames, params.num_frames)
+                params = replace(params, num_frames=frames, min_seconds=None, max_seconds=None)
+                if self.says_length:
+                    yield from self._hand(ltx2.LengthChosen(self.clip_format(params)))
             fmt = self.clip_format(params)
             steps, total, rate, chunk = params.steps, params.num_frames, fmt.sample_rate, params.chunk_frames
             yield from self._hand(Progress(Phase.ENCODING, total_steps=steps, total_frames=total))

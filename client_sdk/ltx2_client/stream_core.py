@@ -61,7 +61,10 @@ class StreamCore:
         """Seconds to wait before reopening the stream, or None to give up.
 
         Only a connection failure before Accepted is retried: after Accepted the job exists on
-        the daemon, and a second call would generate it twice.
+        the daemon, and a second call would generate it twice. (A request that lets the model
+        choose its length is Accepted only when its job runs, so it may have been queued: the
+        daemon cancels a job whose stream broke, and drops queued ones with UNAVAILABLE at
+        shutdown, so the retry still runs it once.)
         """
         if self.accepted is None and is_retryable(error) and self._delays:
             return self._delays.pop(0)

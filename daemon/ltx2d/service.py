@@ -272,23 +272,23 @@ class Ltx2dService:
         choosing = job.params.auto_duration
         writer = await self._open_writer(key, fmt) if key is not None and not choosing else None
         write: asyncio.Future[bool] | None = None  # the chunk being written while it is sent
-        notice: ltx2.Progress | None = None  # the last one while the length is not known
         try:
             if accepted is not None and not choosing:
                 yield accepted
             while (event := await job.next_event()) is not None:
                 if isinstance(event, ltx2.LengthChosen):
+                    if not choosing:
+                        raise ServiceError(StatusCode.INTERNAL, "the engine said the length twice or unasked")
                     choosing, fmt = False, event.format
                     writer = await self._open_writer(key, fmt) if key is not None else None
                     if accepted is not None:
-                        yield replace(accepted, format=fmt)
-                        if notice is not None:
-                            yield notice
+                        # The job runs now: nothing is ahead of it.
+                        yield replace(accepted, format=fmt, queue_position=0)
                     continue
                 if choosing:
-                    # Only scheduler notices (queued, paused) come before the length.
-                    notice = event if isinstance(event, ltx2.Progress) else notice
-                    continue
+                    if not isinstance(event, ltx2.Progress):
+                        raise ServiceError(StatusCode.INTERNAL, "the engine streamed before saying the length")
+                    continue  # a scheduler notice (queued, paused) from before the job knew its length
                 if isinstance(event, (ltx2.AudioChunk, ltx2.VideoChunk)):
                     first_chunk_at = first_chunk_at or time.monotonic()
                     # Stored as sent (video already in messages: `stream_messages`), so a hit replays
@@ -309,6 +309,8 @@ class Ltx2dService:
                         await self._commit(writer, event)
                         writer = None
                 yield event
+            if choosing:
+                raise ServiceError(StatusCode.INTERNAL, "the job ended without the engine saying the length")
         except ServiceError as exc:
             outcome = exc.code.value
             raise

@@ -152,4 +152,5 @@ func test_a_chosen_length_drops_the_frame_count_and_sends_the_window() -> void:
 	expect_eq(base["num_frames"], 121, "the request given is left as it was")
 	var either := LTX2Requests.with_chosen_length(base, 3.0)
 	expect_eq([either.has("max_seconds"), either["min_seconds"]], [false, 3.0])
-	expect(LTX2Requests.with_chosen_length(base).has("max_seconds"), "asks with no end given")
+	var neither := LTX2Requests.with_chosen_length(base)
+	expect_eq([neither.get("min_seconds"), neither.has("max_seconds")], [1.0, false], "asks, no cap")

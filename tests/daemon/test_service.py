@@ -542,3 +542,46 @@ def test_a_generate_between_prefetch_checks_and_queueing_leaves_no_orphan_job(tm
         await service.shutdown(1.0)
 
     arun(body())
+
+
+def _window_request(**values: object) -> ClipRequest:
+    base = {"prompt": "a drum roll", "width": 64, "height": 64, "steps": 2, "seed": 4, "chunk_frames": 8}
+    return ClipRequest(values={**base, **values}, priority=int(Priority.INTERACTIVE))
+
+
+def test_a_chosen_length_is_accepted_once_known_cached_and_replayed(tmp_path: Path) -> None:
+    async def body() -> None:
+        gate = Gate({"ahead": 0})
+        service, _ = make(tmp_path, chooses_frames=17, on_step=gate)
+        await service.start()
+        ahead = asyncio.ensure_future(collect(service, request("ahead", seed=1)))
+        window = asyncio.ensure_future(collect(service, _window_request(max_seconds=2.0)))
+        await asyncio.sleep(0.3)  # queued behind "ahead": its QUEUED notice is not sent, nor Accepted
+        assert not window.done()
+        gate.open_all()
+        events = await window
+        accepted, completed = events[0], events[-1]
+        assert isinstance(accepted, Accepted) and accepted.format.num_frames == 17 and accepted.queue_position == 0
+        assert not any(isinstance(e, ltx2.LengthChosen) for e in events)
+        assert isinstance(events[1], ltx2.Progress) and events[1].phase is ltx2.Phase.ENCODING  # no stale notice
+        assert completed.num_frames == sum(e.num_frames for e in events if isinstance(e, ltx2.VideoChunk)) == 17
+        hit = await collect(service, _window_request(max_seconds=2.0))
+        assert hit[0].cache_hit and hit[0].format == accepted.format and chunks(hit) == chunks(events)
+        await ahead
+        await service.shutdown(1.0)
+
+    arun(body())
+
+
+def test_an_engine_that_streams_before_saying_the_length_fails_the_job_not_the_daemon() -> None:
+    async def body() -> None:
+        service, _ = make(chooses_frames=17, says_length=False)
+        await service.start()
+        with pytest.raises(ServiceError) as info:
+            await collect(service, _window_request(max_seconds=2.0))
+        assert info.value.code is StatusCode.INTERNAL and "before saying the length" in info.value.message
+        events = await collect(service, request(seed=2))  # still serving
+        assert isinstance(events[-1], ltx2.Completed)
+        await service.shutdown(1.0)
+
+    arun(body())

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+import ltx2
 from ltx2 import GenerationParams, InvalidParams, LengthChosen, Limits, SampleFormat, prepare_params
 from ltx2.duration import bound_frames
 
@@ -42,6 +43,8 @@ def test_a_window_sets_the_longest_clip_as_num_frames():
         ({"min_seconds": 0.1}, "min_seconds", "at least 9 frames at 24 fps"),
         ({"min_seconds": 2.0, "max_seconds": 2.1}, "max_seconds", "at least one frame step (8 frames, 0.333 s"),
         ({"min_seconds": 10.6}, "min_seconds", "between min_seconds=10.6 and max_seconds=10.7083"),
+        ({"max_seconds": 20.0, "frame_rate": 8.0}, "min_seconds", "at least 9 frames at 8 fps (1.125 s) (unset: 1 s"),
+        ({"min_seconds": 2.0, "width": 1920, "height": 1088}, "min_seconds", "(max_seconds unset: the longest"),
     ],
 )
 def test_bad_windows_are_refused_naming_the_field(values, field, rule):
@@ -93,3 +96,30 @@ def test_the_engine_chooses_the_length_diffusers_chooses(version_engines, low, h
 
 def replace_frames(params: GenerationParams, frames: int) -> GenerationParams:
     return replace(params, num_frames=frames, min_seconds=None, max_seconds=None)
+
+
+def test_a_window_with_inputs_that_fix_the_length_is_refused_naming_the_window():
+    from ltx2.earlier_clip import Continuation, EarlierClip
+    from ltx2.media_input import RawFrames
+
+    frames = RawFrames(64, 64, 24.0, bytes(64 * 64 * 3 * 17))
+    earlier = Continuation(EarlierClip(video=frames), overlap_frames=9)
+    with pytest.raises(InvalidParams) as err:
+        _prepare(max_seconds=3.0, continue_from=earlier)
+    assert err.value.field == "max_seconds" and "must not be set with continue_from" in err.value.rule
+    v2a = {"mode": ltx2.Mode.VIDEO_TO_AUDIO, "video_input": frames}
+    with pytest.raises(InvalidParams) as err:
+        _prepare(min_seconds=1.0, **v2a)
+    assert err.value.field == "min_seconds" and "must not be set with video_input" in err.value.rule
+
+
+def test_a_window_under_the_deployments_own_limits_runs(version_engines):
+    """The bound comes from the deployment's max_frames; the engine checks again with its own
+    defaults, which must not refuse it."""
+    engine = version_engines["2.5"]
+    limits = Limits(max_frames=57)
+    values = {"prompt": "a bell rings twice", "min_seconds": 2.0, "steps": 2, "seed": 5, "chunk_frames": 16}
+    params = prepare_params(DEFAULTS, values, limits)
+    assert params.num_frames == 57 and params.max_seconds is None
+    events = list(engine.generate(params))
+    assert isinstance(events[0], LengthChosen) and 48 <= events[0].format.num_frames <= 57

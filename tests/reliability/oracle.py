@@ -157,6 +157,9 @@ def grpc_problems(
         # The tiny 2.0 model has no duration head: a window is refused, naming an end the client
         # set (unless another field is refused first, which the rest of this oracle knows).
         bad |= set(window)
+        rate = values.get("frame_rate", defaults.frame_rate)
+        if "min_seconds" not in fields and isinstance(rate, int | float) and 0 < rate < limits.min_frames:
+            bad.add("min_seconds")  # its default, 1 s, is too few frames at that rate: named with a hint
         for name in window:
             values.pop(name, None)
     from_duration = "duration_s" in fields

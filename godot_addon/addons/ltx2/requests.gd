@@ -152,7 +152,8 @@ static func with_chosen_length(
 	if max_seconds > 0.0:
 		out["max_seconds"] = max_seconds
 	if min_seconds <= 0.0 and max_seconds <= 0.0:
-		out["max_seconds"] = 20.0  # diffusers' default window: at least one end asks for it
+		# One end must be sent to ask; the upper one's default is the longest the daemon allows.
+		out["min_seconds"] = 1.0
 	return out
 
 
