@@ -9,9 +9,14 @@ treat both alike.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import re
+import uuid
 from collections import OrderedDict
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -25,24 +30,72 @@ from .errors import invalid
 from .result_cache import DamagedEntry, ResultCache
 
 NAMES = ("continue_from", "retake")
+log = logging.getLogger(__name__)
+JOB_INDEX = "jobs.idx"  # the ClipIndex file in the cache folder
+# What a job id and a cache key look like (ids are hex; keys are a hash's hex digest).
+_JOB = re.compile(r"[0-9A-Za-z_-]{1,64}")
+_KEY = re.compile(r"[0-9a-f]{16,128}")
 
 
 class ClipIndex:
-    """Job id -> result-cache key of its clip, for the `capacity` most recent jobs. Kept in memory:
-    after a restart, earlier clips are sent by their frames and sound."""
+    """Job id -> result-cache key of its clip, for the `capacity` most recent jobs.
 
-    def __init__(self, capacity: int = 4096) -> None:
+    With a `path` (a file beside the cache entries) it outlives a restart, as the entries do: each
+    record is one appended line, read back at start (the last `capacity` win); the file is
+    rewritten through a temporary name and a rename when it holds twice as many lines as it
+    keeps, so it stays bounded. A torn or foreign line is skipped. Without one, it is memory only.
+    """
+
+    def __init__(self, capacity: int = 4096, path: Path | None = None) -> None:
         self._keys: OrderedDict[str, str] = OrderedDict()
         self._capacity = capacity
+        self._path = path
+        self._lines = 0
+        if path is not None:
+            self._load(path)
 
     def record(self, job_id: str, key: str) -> None:
+        self._remember(job_id, key)
+        if self._path is None or not _JOB.fullmatch(job_id) or not _KEY.fullmatch(key):
+            return
+        try:
+            with self._path.open("a", encoding="ascii") as fh:
+                fh.write(f"{job_id} {key}\n")
+            self._lines += 1
+            if self._lines > 2 * self._capacity:
+                self._compact()
+        except OSError:
+            log.warning("could not record job %s in %s", job_id, self._path, exc_info=True)
+
+    def key(self, job_id: str) -> str | None:
+        return self._keys.get(job_id)
+
+    def _remember(self, job_id: str, key: str) -> None:
         self._keys[job_id] = key
         self._keys.move_to_end(job_id)
         while len(self._keys) > self._capacity:
             self._keys.popitem(last=False)
 
-    def key(self, job_id: str) -> str | None:
-        return self._keys.get(job_id)
+    def _load(self, path: Path) -> None:
+        try:
+            with path.open("r", encoding="ascii", errors="replace") as fh:
+                for line in fh:
+                    self._lines += 1
+                    parts = line.split()
+                    if len(parts) == 2 and _JOB.fullmatch(parts[0]) and _KEY.fullmatch(parts[1]):
+                        self._remember(parts[0], parts[1])
+        except FileNotFoundError:
+            return
+        except OSError:
+            log.warning("could not read the job index %s", path, exc_info=True)
+
+    def _compact(self) -> None:
+        assert self._path is not None
+        tmp = self._path.with_name(f".{self._path.name}.{uuid.uuid4().hex}.tmp")
+        with tmp.open("w", encoding="ascii") as fh:
+            fh.writelines(f"{job} {key}\n" for job, key in self._keys.items())
+        os.replace(tmp, self._path)
+        self._lines = len(self._keys)
 
 
 def names_a_job(request: ClipRequest) -> bool:
@@ -76,7 +129,7 @@ def resolve_earlier(
         if reader is None:
             rule = (
                 "names no clip in the result cache (an unknown job, one that ran with cache_policy=bypass, "
-                "was evicted, or ran before a restart): send the clip's frames and sound"
+                "or was evicted): send the clip's frames and sound"
             )
             raise invalid(field, job_id, rule)
         tail = value.overlap_frames if isinstance(value, Continuation) else None

@@ -34,7 +34,7 @@ from .domain import (
     StreamRecord,
     stream_messages,
 )
-from .earlier_clips import ClipIndex, names_a_job, resolve_earlier
+from .earlier_clips import JOB_INDEX, ClipIndex, names_a_job, resolve_earlier
 from .errors import ServiceError, StatusCode, invalid, service_error
 from .model_host import ModelHost
 from .model_pool import ModelPool
@@ -66,8 +66,9 @@ class Ltx2dService:
     ) -> None:
         self.models = host if isinstance(host, ModelPool) else ModelPool.single(host)
         self.cache = cache
-        # Which job made which cached clip, for continue_from / retake by job id.
-        self.clips = ClipIndex()
+        # Which job made which cached clip, for continue_from / retake by job id (kept beside the
+        # entries, so a restart keeps it as it keeps them).
+        self.clips = ClipIndex(path=cache.folder / JOB_INDEX if cache is not None else None)
         # The one copy of the deployment's limits and defaults: every request is checked here.
         self.limits = limits
         self.defaults = defaults

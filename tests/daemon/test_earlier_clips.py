@@ -88,3 +88,19 @@ def test_the_index_keeps_the_most_recent_jobs() -> None:
     for job in ("a", "b", "c"):
         index.record(job, job * 64)
     assert (index.key("a"), index.key("b"), index.key("c")) == (None, "b" * 64, "c" * 64)
+
+
+def test_the_index_outlives_a_restart_and_stays_bounded(tmp_path) -> None:
+    path = tmp_path / "jobs.idx"
+    keys = {f"{i:016x}": f"{i:064x}" for i in range(10)}
+    index = ClipIndex(capacity=4, path=path)
+    for job, key in keys.items():
+        index.record(job, key)
+    # 10 records at capacity 4: rewritten once past 8 lines, so the file holds 4 + the 2 after.
+    assert len(path.read_text().splitlines()) <= 2 * 4
+    with path.open("a") as fh:
+        fh.write("torn-line-without-key\n../../etc/passwd zz\n")
+    again = ClipIndex(capacity=4, path=path)
+    assert [again.key(job) for job in keys] == [None] * 6 + [keys[job] for job in list(keys)[6:]]
+    assert not list(tmp_path.glob("*.tmp"))  # the rewrite went through a rename
+    assert ClipIndex(capacity=4, path=tmp_path / "absent.idx").key("0" * 16) is None

@@ -25,6 +25,7 @@ import xxhash
 from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2 as pb
 from ltx2_client.proto.ltx2d.v1 import ltx2d_pb2_grpc as pb_grpc
 from ltx2d.config import DaemonConfig
+from ltx2d.earlier_clips import JOB_INDEX
 from ltx2d.result_cache import FORMAT_VERSION
 from ltx2d.testing import BridgeClient, DaemonProcess, in_process_daemon
 from tests.reliability.harness import (
@@ -124,6 +125,8 @@ def check_cache_folder(folder: Path) -> dict[str, bytes]:
     """Every file is an entry or a temporary; every entry is whole. Returns the entries' bytes."""
     entries = {}
     for path in folder.iterdir():
+        if path.name == JOB_INDEX:
+            continue  # which job made which entry (lines appended; torn lines are skipped on read)
         assert ENTRY.match(path.name) or TEMPORARY.match(path.name), f"unexpected file {path.name}"
         if ENTRY.match(path.name):
             blob = path.read_bytes()
@@ -228,6 +231,14 @@ def test_the_daemon_killed_mid_job_restarts_on_an_intact_cache(tmp_path: Path, t
             hit = list(stub.Generate(kept, timeout=120))
             assert hit[0].accepted.cache_hit and hit[-1].completed.cache_hit
             assert chunks(hit) == chunks(miss)
+            # The job that made it is still known by its id: a shot continues it after the restart.
+            earlier = pb.EarlierClip(job_id=miss[0].accepted.job_id)
+            shot = pb.GenerateRequest(prompt="the rain stops", seed=14, num_frames=25,
+                                      continue_from=pb.Continuation(clip=earlier, overlap_frames=9),
+                                      cache_policy=pb.CACHE_POLICY_BYPASS)  # fmt: skip
+            went_on = list(stub.Generate(shot, timeout=120))
+            assert went_on[0].accepted.format.first_frame == miss[0].accepted.format.num_frames
+            assert went_on[-1].completed.num_frames == 25 - 9
             generate_until(stub, running, "progress")  # the long job is denoising
             second.send_signal(signal.SIGKILL)
             assert second.wait(30) == -signal.SIGKILL
