@@ -87,6 +87,11 @@ def test_a_retake_keeps_everything_outside_its_window_byte_for_byte(engine, earl
     s0, s1 = round(0.4 * rate), round(0.7 * rate)
     assert np.array_equal(b.audio[:s0], a.audio[:s0]) and np.array_equal(b.audio[s1:], a.audio[s1:])
     assert np.array_equal(b.audio[s0:s1], a.audio[s0:s1]) is not audio
+    if audio:
+        # The new sound fades in and out over 10 ms inside the window: no step at either edge.
+        edge = np.abs(b.audio[[s0, s1 - 1]].astype(int) - a.audio[[s0, s1 - 1]].astype(int)).max()
+        jump = np.abs(b.audio[s0 + 240 : s1 - 240].astype(int) - a.audio[s0 + 240 : s1 - 240].astype(int)).max()
+        assert edge <= 0.01 * jump, (edge, jump)
 
 
 def test_continuation_and_retake_are_part_of_the_cache_key(earlier):
