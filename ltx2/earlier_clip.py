@@ -70,8 +70,12 @@ class Retake:
     video: bool = True
     audio: bool = True
 
+    # How a retake's stream is spliced; bumped when that changes (2: the sound crossfaded at the
+    # window's edges), so clips cached with the old splice are not replayed as the new one.
+    SPLICE_REVISION = 2
+
     def key(self) -> list[object]:
-        return [self.clip.key(), self.start_s, self.end_s, self.video, self.audio]
+        return [self.clip.key(), self.start_s, self.end_s, self.video, self.audio, self.SPLICE_REVISION]
 
     def frame_window(self, frame_rate: float, num_frames: int, temporal: int = 8) -> tuple[int, int]:
         """The pixel frames [f0, f1) regenerated: the frames of every latent frame whose span

@@ -540,12 +540,15 @@ class _Splice:
     CROSSFADE_S = 0.010
 
     def __init__(self, retake: Any, num_frames: int, frame_rate: float, rate: int) -> None:
-        self._old_frames = retake.clip.video.frames
+        self._old_frames = retake.clip.video.frames if retake.clip.video is not None else None
         self._pcm = retake.clip.pcm
         self._frames = retake.frame_window(frame_rate, num_frames) if retake.video else (0, 0)
         self._samples = (round(retake.start_s * rate), round(retake.end_s * rate)) if retake.audio else (0, 0)
         a0, a1 = self._samples
         self._fade = min(round(self.CROSSFADE_S * rate), (a1 - a0) // 4)
+        # An edge at the clip's start or end joins nothing: the new sound goes right to it.
+        width = self._pcm.channels * (2 if self._pcm.sample_format == 1 else 4) if self._pcm is not None else 1
+        self._joins = (a0 > 0, self._pcm is not None and a1 < len(self._pcm.pcm) // width)
 
     def video(self, new: np.ndarray | None, f0: int, f1: int) -> np.ndarray:
         w0, w1 = self._frames
@@ -564,7 +567,13 @@ class _Splice:
         outside = (index < a0) | (index >= a1)
         rows[outside] = old[outside]
         # Position in each edge's fade, 0 (all old) to 1 (all new); 1 in the window's middle.
-        t = np.minimum(index - a0 + 0.5, a1 - index - 0.5) / self._fade if self._fade else np.ones(len(index))
+        t = np.ones(len(index))
+        if self._fade:
+            starts, ends = self._joins
+            if starts:
+                t = np.minimum(t, (index - a0 + 0.5) / self._fade)
+            if ends:
+                t = np.minimum(t, (a1 - index - 0.5) / self._fade)
         fading = ~outside & (t < 1)
         if fading.any():
             rows[fading] = self._crossfade(old[fading], rows[fading], t[fading])

@@ -35,6 +35,7 @@ JOB_INDEX = "jobs.idx"  # the ClipIndex file in the cache folder
 # What a job id and a cache key look like (ids are hex; keys are a hash's hex digest).
 _JOB = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _KEY = re.compile(r"[0-9a-f]{16,128}")
+_MAX_LINE = 256  # longer than any record: 64 + 1 + 128 + newline
 
 
 class ClipIndex:
@@ -51,6 +52,8 @@ class ClipIndex:
         self._capacity = capacity
         self._path = path
         self._lines = 0
+        self._compact_at = 2 * capacity
+        self._torn = False  # the file does not end in a newline (a crash mid-append)
         if path is not None:
             self._load(path)
 
@@ -60,12 +63,15 @@ class ClipIndex:
             return
         try:
             with self._path.open("a", encoding="ascii") as fh:
-                fh.write(f"{job_id} {key}\n")
+                # After a torn last line, a newline first: else this record joins it and is lost.
+                fh.write(("\n" if self._torn else "") + f"{job_id} {key}\n")
+            self._torn = False
             self._lines += 1
-            if self._lines > 2 * self._capacity:
-                self._compact()
         except OSError:
             log.warning("could not record job %s in %s", job_id, self._path, exc_info=True)
+            return
+        if self._lines > self._compact_at:
+            self._compact()
 
     def key(self, job_id: str) -> str | None:
         return self._keys.get(job_id)
@@ -79,8 +85,11 @@ class ClipIndex:
     def _load(self, path: Path) -> None:
         try:
             with path.open("r", encoding="ascii", errors="replace") as fh:
-                for line in fh:
+                # Bounded reads: a line longer than any record (a damaged file) is read in pieces
+                # that match nothing, never held whole.
+                while line := fh.readline(_MAX_LINE):
                     self._lines += 1
+                    self._torn = not line.endswith("\n")
                     parts = line.split()
                     if len(parts) == 2 and _JOB.fullmatch(parts[0]) and _KEY.fullmatch(parts[1]):
                         self._remember(parts[0], parts[1])
@@ -92,10 +101,17 @@ class ClipIndex:
     def _compact(self) -> None:
         assert self._path is not None
         tmp = self._path.with_name(f".{self._path.name}.{uuid.uuid4().hex}.tmp")
-        with tmp.open("w", encoding="ascii") as fh:
-            fh.writelines(f"{job} {key}\n" for job, key in self._keys.items())
-        os.replace(tmp, self._path)
-        self._lines = len(self._keys)
+        try:
+            with tmp.open("w", encoding="ascii") as fh:
+                fh.writelines(f"{job} {key}\n" for job, key in self._keys.items())
+            os.replace(tmp, self._path)
+        except OSError:
+            log.warning("could not rewrite the job index %s", self._path, exc_info=True)
+            tmp.unlink(missing_ok=True)
+            self._compact_at = self._lines + self._capacity  # try again later, not on every record
+            return
+        self._lines, self._torn = len(self._keys), False
+        self._compact_at = 2 * self._capacity
 
 
 def names_a_job(request: ClipRequest) -> bool:

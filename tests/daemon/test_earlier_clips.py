@@ -104,3 +104,28 @@ def test_the_index_outlives_a_restart_and_stays_bounded(tmp_path) -> None:
     assert [again.key(job) for job in keys] == [None] * 6 + [keys[job] for job in list(keys)[6:]]
     assert not list(tmp_path.glob("*.tmp"))  # the rewrite went through a rename
     assert ClipIndex(capacity=4, path=tmp_path / "absent.idx").key("0" * 16) is None
+
+
+def test_a_torn_index_line_or_a_damaged_file_costs_nothing_more(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "jobs.idx"
+    path.write_text(f"{'a' * 16} {'0' * 64}\n{'b' * 16} {'1' * 30}")  # the last line torn mid-append
+    index = ClipIndex(capacity=4, path=path)
+    index.record("c" * 16, "2" * 64)
+    assert ClipIndex(capacity=4, path=path).key("c" * 16) == "2" * 64  # not glued onto the torn line
+    # A file of one endless line is read in bounded pieces (nothing of it matches).
+    path.write_bytes(b"0" * 3_000_000)
+    assert ClipIndex(capacity=4, path=path).key("a" * 16) is None
+    # A rewrite that fails (a full disk) leaves no temporary behind and is not retried every record.
+    path.unlink()
+    index = ClipIndex(capacity=2, path=path)
+    calls = []
+
+    def full_disk(src, dst):
+        calls.append(src)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.replace", full_disk)
+    for i in range(12):
+        index.record(f"{i:016x}", f"{i:064x}")
+    assert len(calls) == 3 and not list(tmp_path.glob("*.tmp"))  # at 5, 8 and 11 lines: a capacity apart
+    assert index.key(f"{11:016x}") == f"{11:064x}"

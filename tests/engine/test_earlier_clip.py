@@ -171,3 +171,26 @@ def test_a_retakes_sound_must_be_the_streams_rate_and_length(engine):
     with pytest.raises(InvalidParams) as info:
         engine.resolve(prepare_params(BASE, {"retake": Retake(clip, 0.1, 0.5)}, Limits()))
     assert info.value.field == "retake.clip.audio.pcm.data" and "25000 samples" in info.value.rule
+
+
+@pytest.mark.parametrize(("window", "fades"), [((0.1, 0.3), (True, True)), ((0.0, 0.3), (False, True)),
+                                               ((0.1, 0.5), (True, False))])  # fmt: skip
+def test_a_retakes_sound_fades_only_where_it_joins_the_earlier_clip(window, fades):
+    """The splice alone, on known PCM (old all 1000, new all -1000, S16 stereo at 1 kHz: a 0.5 s
+    clip): a fade where the window meets kept sound, none at the clip's own start or end."""
+    from ltx2.engine import _Splice
+
+    old = np.full((500, 2), 1000, "<i2")
+    clip = EarlierClip(pcm=RawAudio(1000, 2, 1, old.tobytes()))
+    splice = _Splice(Retake(clip, *window, video=False, audio=True), num_frames=25, frame_rate=50.0, rate=1000)
+    new = np.full((500, 2), -1000, "<i2")
+    # In two chunks cut inside a fade: the same bytes as in one.
+    out = np.frombuffer(splice.audio(new[:105].tobytes(), 0, 105) + splice.audio(new[105:].tobytes(), 105, 500), "<i2")
+    out = out.reshape(500, 2)
+    a0, a1 = round(window[0] * 1000), round(window[1] * 1000)
+    assert (out[:a0] == 1000).all() and (out[a1:] == 1000).all()  # outside: the earlier clip's
+    assert (out[a0 + 10 : a1 - 10] == -1000).all()  # 10 ms fades at 1 kHz: 10 samples
+    starts, ends = fades
+    assert bool(out[a0, 0] > 800) is starts and bool(out[a0, 0] == -1000) is not starts
+    assert bool(out[a1 - 1, 0] > 800) is ends and bool(out[a1 - 1, 0] == -1000) is not ends
+    assert np.all(np.diff(out[a0 : a0 + 10, 0].astype(int)) <= 0)  # a ramp, old to new
