@@ -61,14 +61,18 @@ def test_dock_reads_its_limits_from_the_daemon(godot_project: GodotProject, tmp_
     assert ranges["frames"][1] == LIMITS["max_frames"]
     assert ranges["steps"][1] == LIMITS["max_steps"]
     assert ranges["video_guidance"][1] == ranges["audio_guidance"][1] == 30.0
+    assert facts["auto_length_disabled"], facts  # the 2.0 model has no duration head
 
 
 def test_dock_generates_from_a_picture_then_continues(godot_project: GodotProject, tmp_path: Path) -> None:
     """The dock as a designer uses it, in the editor against a real daemon: Generate from a
     picture file, then Continue (the next shot, numbered on from the first); the viewport start
     says plainly that a headless editor has no picture."""
+    from ltx2.tiny import ensure_tiny_checkpoint
+
     project = _with_probe(godot_project, tmp_path / "probe")
-    with DaemonProcess([]) as daemon:
+    # LTX-2.5 (tiny): it continues shots like 2.0, and has the duration head the dock can use.
+    with DaemonProcess(["--model", str(ensure_tiny_checkpoint(version="2.5"))]) as daemon:
         run = project.run(
             "--headless",
             "--editor",
@@ -97,3 +101,9 @@ def test_dock_generates_from_a_picture_then_continues(godot_project: GodotProjec
     assert second["frames_received"] == second["clip_frames"] == 8
     # The preview plays the continuation from its own first frame to its last.
     assert second["played"] and second["last_frame_shown"] == 7, second
+    # "Let the model choose the length": no frame count sent, at most 57 frames (2.375 s at 24 fps).
+    assert report["auto_length_enabled"] and report["auto_request"] == [False, 57 / 24], report
+    auto = report["auto"]
+    assert auto["status"].startswith("Done") and auto["first_frame"] == 0, auto
+    assert 24 <= auto["num_frames"] <= 57 and (auto["num_frames"] - 1) % 8 == 0, auto
+    assert auto["frames_received"] == auto["clip_frames"] == auto["num_frames"] and auto["played"]

@@ -26,6 +26,7 @@ func _probe() -> void:
 	if dock != null:
 		facts["source"] = dock.get("limits_source")
 		facts["ranges"] = dock.call("form_ranges")
+		facts["auto_length_disabled"] = (dock.get("_auto_length") as CheckBox).disabled
 		if LTX2Settings.user_arg("probe", "") == "generate":
 			facts["generate"] = await _generate(dock)
 	print("PROBE ", JSON.stringify(facts))
@@ -57,6 +58,17 @@ func _generate(dock: Node) -> Dictionary:
 		"continue_from", {}
 	)
 	report["second"] = await _run(dock, true)
+	# The model chooses the length, at most the frames set (a daemon whose model has no duration
+	# head leaves the option off).
+	var auto := dock.get("_auto_length") as CheckBox
+	report["auto_length_enabled"] = not auto.disabled
+	auto.button_pressed = true
+	(dock.get("_frames") as SpinBox).value = 57
+	(dock.get("_image_path") as LineEdit).text = ""
+	var chosen := dock.call("build_request") as Dictionary
+	report["auto_request"] = [chosen.has("num_frames"), chosen.get("max_seconds", 0.0)]
+	if not auto.disabled:
+		report["auto"] = await _run(dock, false)
 	return report
 
 

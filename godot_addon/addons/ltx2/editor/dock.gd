@@ -32,6 +32,8 @@ var _video_guidance: HSlider
 var _audio_guidance: HSlider
 var _image_path: LineEdit
 var _use_viewport: CheckBox
+var _auto_length: CheckBox
+var _frame_rate := 24.0  # the daemon's default (info), which the form's requests play at
 var _generate: Button
 var _continue: Button
 var _cancel: Button
@@ -74,6 +76,14 @@ func read_limits() -> void:
 		)
 		_connection.disconnect_from_daemon()  # No retries in the background; Generate retries.
 		return
+	var defaults: Variant = info.get("defaults", {})
+	if defaults is Dictionary:
+		_frame_rate = maxf(1.0, float((defaults as Dictionary).get("frame_rate", _frame_rate)))
+	var features: Variant = info.get("features", [])
+	# LTX-2.5's duration head: the model may choose the length (at most the frames set).
+	_auto_length.disabled = not (features is Array and (features as Array).has("auto_duration"))
+	if _auto_length.disabled:
+		_auto_length.button_pressed = false
 	var got: Variant = info.get("limits", {})
 	if not got is Dictionary or (got as Dictionary).is_empty():
 		return
@@ -143,6 +153,8 @@ func build_request(continuing: bool = false) -> Dictionary:
 		# The last clip's last 17 frames and the sound under them start this one.
 		request["continue_from"] = {"clip": {"job_id": last_job_id}, "overlap_frames": 17}
 		return request
+	if _auto_length.button_pressed and not _auto_length.disabled:
+		request = LTX2Requests.with_chosen_length(request, 1.0, _frames.value / _frame_rate)
 	var picture: Variant = _picture()
 	if picture is String:
 		request["error"] = picture
@@ -201,6 +213,11 @@ func _build() -> void:
 	_use_viewport = CheckBox.new()
 	_use_viewport.text = "Start from the editor viewport"
 	add_child(_use_viewport)
+	_auto_length = CheckBox.new()
+	_auto_length.text = "Let the model choose the length (up to Frames)"
+	_auto_length.tooltip_text = "Needs a model with a duration head (LTX-2.5)"
+	_auto_length.disabled = true
+	add_child(_auto_length)
 	var buttons := HBoxContainer.new()
 	add_child(buttons)
 	_generate = _button(buttons, "Generate", generate)
