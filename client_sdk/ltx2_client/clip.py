@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .enums import SampleFormat
 from .errors import ProtocolError
 from .events import Accepted, AudioChunk, ClipFormat, Completed, Event, Timings, VideoChunk
 
@@ -25,6 +26,9 @@ class Clip:
     # Where a continuation's frames and samples sit in the clip it continues (0 otherwise).
     first_frame: int = 0
     first_sample: int = 0
+    # How its sound was streamed (float32 here either way): a continuation or retake of this clip
+    # sends it back in the same encoding, so a retake keeps it bit for bit.
+    sample_format: SampleFormat = SampleFormat.S16LE
 
     @property
     def num_frames(self) -> int:
@@ -86,4 +90,5 @@ class ClipBuilder:
             cache_hit=completed.cache_hit,
             first_frame=fmt.first_frame,
             first_sample=fmt.first_sample,
+            sample_format=fmt.sample_format,
         )

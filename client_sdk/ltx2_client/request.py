@@ -53,8 +53,14 @@ def build_request(prompt: str, **options: Any) -> pb.GenerateRequest:
         elif name == "conditions":
             request.conditions.extend(condition(kf, f"conditions[{i}]") for i, kf in enumerate(value))
         elif name in ("continue_from", "retake"):
-            # A Clip's sound goes in the stream's sample format (a retake keeps it as sent).
-            fmt = int(SampleFormat.parse(options.get("sample_format") or "s16le", "sample_format"))
+            # A Clip's sound goes in the stream's sample format (a retake keeps it as sent): the
+            # request's, else the encoding the clip itself was streamed in.
+            clip = getattr(value, "clip", value)
+            fmt = int(
+                SampleFormat.parse(
+                    options.get("sample_format") or getattr(clip, "sample_format", "s16le"), "sample_format"
+                )
+            )
             convert = continuation if name == "continue_from" else retake
             getattr(request, name).CopyFrom(convert(value, fmt))
         else:

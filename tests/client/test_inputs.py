@@ -100,3 +100,22 @@ def test_bad_keyframes_are_refused_naming_the_field(options, field):
     with pytest.raises(InvalidArgument) as info:
         build_request("x", **options)
     assert info.value.field == field
+
+
+def test_a_clip_goes_back_in_the_encoding_it_was_streamed_in():
+    """A retake keeps the sound outside its window as sent: a clip streamed as f32 is sent as f32
+    (an int16 round trip would change it), one streamed as s16 as its own int16 values."""
+    from ltx2_client import Clip, Continue, Retake, SampleFormat
+
+    audio = (np.arange(2400, dtype=np.float32).reshape(1200, 2) / 7000.0) - 0.1
+    frames = np.zeros((9, 64, 64, 3), np.uint8)
+    f32 = Clip(frames, audio, 24000, 24.0, sample_format=SampleFormat.F32LE)
+    pcm = build_request("x", retake=Retake(f32, 0.1, 0.2)).retake.clip.audio.pcm
+    assert pcm.sample_format == pb.SAMPLE_FORMAT_F32LE and pcm.data == audio.astype("<f4").tobytes()
+    s16 = Clip(frames, np.round(audio * 32768) / 32768, 24000, 24.0)  # the default: as s16 streams it
+    pcm = build_request("x", continue_from=Continue(s16)).continue_from.clip.audio.pcm
+    assert pcm.sample_format == pb.SAMPLE_FORMAT_S16LE
+    assert np.array_equal(np.frombuffer(pcm.data, "<i2"), np.round(audio * 32768).astype("<i2").ravel())
+    # The request's own sample_format wins.
+    pcm = build_request("x", retake=Retake(f32, 0.1, 0.2), sample_format="s16le").retake.clip.audio.pcm
+    assert pcm.sample_format == pb.SAMPLE_FORMAT_S16LE
