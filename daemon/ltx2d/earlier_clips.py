@@ -35,7 +35,8 @@ JOB_INDEX = "jobs.idx"  # the ClipIndex file in the cache folder
 # What a job id and a cache key look like (ids are hex; keys are a hash's hex digest).
 _JOB = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _KEY = re.compile(r"[0-9a-f]{16,128}")
-_MAX_LINE = 256  # longer than any record: 64 + 1 + 128 + newline
+_MAX_LINE = 320  # longer than any record: 64 + 1 + 128 + 1 + 64 + newline
+MAX_CHAIN = 16  # jobs a continuation's overlap may reach back through
 
 
 class ClipIndex:
@@ -49,6 +50,7 @@ class ClipIndex:
 
     def __init__(self, capacity: int = 4096, path: Path | None = None) -> None:
         self._keys: OrderedDict[str, str] = OrderedDict()
+        self._parents: dict[str, str] = {}  # a continuation's job -> the job it continued
         self._capacity = capacity
         self._path = path
         self._lines = 0
@@ -57,14 +59,16 @@ class ClipIndex:
         if path is not None:
             self._load(path)
 
-    def record(self, job_id: str, key: str) -> None:
-        self._remember(job_id, key)
+    def record(self, job_id: str, key: str, parent: str = "") -> None:
+        """`job_id` made (or will make) the entry `key`; `parent`: the job it continues, if named."""
+        parent = parent if _JOB.fullmatch(parent) else ""
+        self._remember(job_id, key, parent)
         if self._path is None or not _JOB.fullmatch(job_id) or not _KEY.fullmatch(key):
             return
         try:
             with self._path.open("a", encoding="ascii") as fh:
                 # After a torn last line, a newline first: else this record joins it and is lost.
-                fh.write(("\n" if self._torn else "") + f"{job_id} {key}\n")
+                fh.write(("\n" if self._torn else "") + _line(job_id, key, parent))
             self._torn = False
             self._lines += 1
         except OSError:
@@ -76,11 +80,18 @@ class ClipIndex:
     def key(self, job_id: str) -> str | None:
         return self._keys.get(job_id)
 
-    def _remember(self, job_id: str, key: str) -> None:
+    def parent(self, job_id: str) -> str:
+        """The job that `job_id` continued (named by its id), "" for none or unknown."""
+        return self._parents.get(job_id, "")
+
+    def _remember(self, job_id: str, key: str, parent: str = "") -> None:
         self._keys[job_id] = key
         self._keys.move_to_end(job_id)
+        if parent:
+            self._parents[job_id] = parent
         while len(self._keys) > self._capacity:
-            self._keys.popitem(last=False)
+            dropped, _ = self._keys.popitem(last=False)
+            self._parents.pop(dropped, None)
 
     def _load(self, path: Path) -> None:
         try:
@@ -91,8 +102,8 @@ class ClipIndex:
                     self._lines += 1
                     self._torn = not line.endswith("\n")
                     parts = line.split()
-                    if len(parts) == 2 and _JOB.fullmatch(parts[0]) and _KEY.fullmatch(parts[1]):
-                        self._remember(parts[0], parts[1])
+                    if len(parts) in (2, 3) and _JOB.fullmatch(parts[0]) and _KEY.fullmatch(parts[1]):
+                        self._remember(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
         except FileNotFoundError:
             return
         except OSError:
@@ -103,7 +114,7 @@ class ClipIndex:
         tmp = self._path.with_name(f".{self._path.name}.{uuid.uuid4().hex}.tmp")
         try:
             with tmp.open("w", encoding="ascii") as fh:
-                fh.writelines(f"{job} {key}\n" for job, key in self._keys.items())
+                fh.writelines(_line(job, key, self.parent(job)) for job, key in self._keys.items())
             os.replace(tmp, self._path)
         except OSError:
             log.warning("could not rewrite the job index %s", self._path, exc_info=True)
@@ -112,6 +123,15 @@ class ClipIndex:
             return
         self._lines, self._torn = len(self._keys), False
         self._compact_at = 2 * self._capacity
+
+
+def _line(job_id: str, key: str, parent: str) -> str:
+    return f"{job_id} {key} {parent}\n" if parent else f"{job_id} {key}\n"
+
+
+def continued_job(request: ClipRequest) -> str:
+    """The job id a request's continue_from names, "" when it names none (or sends the clip)."""
+    return _job_id(request.values.get("continue_from"))
 
 
 def names_a_job(request: ClipRequest) -> bool:
@@ -154,6 +174,10 @@ def resolve_earlier(
             if fmt.audio_only:
                 raise invalid(field, job_id, "names a clip without video")
             clip = _read(reader, fmt, tail, limits.max_input_frame_bytes, field, job_id)
+        if isinstance(tail, int) and tail > fmt.num_frames:
+            # A continuation's stream holds only its new frames: the rest of the overlap is in the
+            # clip it continued (and so on back).
+            clip = _reach_back(clip, fmt, tail - fmt.num_frames, job_id, cache, index, limits, field)
         if values.get("width", fmt.width) == fmt.width and values.get("height", fmt.height) == fmt.height:
             # At the size it is encoded at: held as the frames they are (not bounded as sent, as
             # they were not sent), where another size goes through the decoder's scaling.
@@ -171,6 +195,50 @@ def resolve_earlier(
             values.setdefault("sample_format", fmt.sample_format)
             values.setdefault("audio_sample_rate", fmt.sample_rate)
     return replace(request, values=values)
+
+
+def _reach_back(
+    clip: EarlierClip,
+    fmt: ltx2.ClipFormat,
+    missing: int,
+    job_id: str,
+    cache: ResultCache,
+    index: ClipIndex,
+    limits: ltx2.Limits,
+    field: str,
+) -> EarlierClip:
+    """`clip` (all of `job_id`'s frames) with up to `missing` frames before it, and their sound,
+    from the jobs it continued; as many as those hold (validation refuses an overlap still
+    longer than the frames). Only clips of the same size, rate and audio encoding join."""
+    frames, pcm = [clip.video.rgb], [clip.audio.pcm]  # type: ignore[union-attr]
+    frame_bytes = fmt.width * fmt.height * 3
+    if (missing + fmt.num_frames) * frame_bytes > limits.max_input_frame_bytes:
+        rule = f"needs {missing + fmt.num_frames} frames of {fmt.width}x{fmt.height}: more than "
+        raise invalid(field, job_id, rule + f"{limits.max_input_frame_bytes} bytes to hold")
+    shape = (fmt.width, fmt.height, fmt.frame_rate, fmt.sample_rate, fmt.channels, fmt.sample_format)
+    start, current = fmt.first_frame, job_id
+    for _ in range(MAX_CHAIN):
+        current = index.parent(current)
+        key = index.key(current) if current else None
+        reader = cache.open(key) if key is not None else None
+        if reader is None or missing <= 0:
+            break
+        with reader:
+            earlier = reader.format
+            same = (earlier.width, earlier.height, earlier.frame_rate, earlier.sample_rate, earlier.channels,
+                    earlier.sample_format)  # fmt: skip
+            if same != shape or earlier.audio_only or earlier.first_frame + earlier.num_frames != start:
+                break
+            piece = _read(
+                reader, earlier, min(missing, earlier.num_frames), limits.max_input_frame_bytes, field, job_id
+            )
+        frames.insert(0, piece.video.rgb)  # type: ignore[union-attr]
+        pcm.insert(0, piece.audio.pcm)  # type: ignore[union-attr]
+        missing -= min(missing, earlier.num_frames)
+        start = earlier.first_frame
+    video = RawFrames(fmt.width, fmt.height, fmt.frame_rate, b"".join(frames))
+    audio = RawAudio(fmt.sample_rate, fmt.channels, int(fmt.sample_format), b"".join(pcm))
+    return replace(clip, video=video, audio=audio)
 
 
 def _read(reader: object, fmt: ltx2.ClipFormat, tail: object, max_bytes: int, field: str, job_id: str) -> EarlierClip:

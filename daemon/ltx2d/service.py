@@ -34,7 +34,7 @@ from .domain import (
     StreamRecord,
     stream_messages,
 )
-from .earlier_clips import JOB_INDEX, ClipIndex, names_a_job, resolve_earlier
+from .earlier_clips import JOB_INDEX, ClipIndex, continued_job, names_a_job, resolve_earlier
 from .errors import ServiceError, StatusCode, invalid, service_error
 from .model_host import ModelHost
 from .model_pool import ModelPool
@@ -219,7 +219,7 @@ class Ltx2dService:
         key: str | None = None
         if self.cache is not None and request.cache_policy is not CachePolicy.BYPASS:
             key = cache_key(await self._fingerprint(request), params)
-            self.clips.record(job_id, key)
+            self.clips.record(job_id, key, continued_job(clip_request))
             if request.cache_policy is CachePolicy.USE:
                 reader = await asyncio.to_thread(self.cache.open, key)
                 if reader is not None:
@@ -511,7 +511,7 @@ class Ltx2dService:
             request = prepared[i]
             params = resolved[i][0]
             job_ids[i] = new_job_id()
-            self.clips.record(job_ids[i], keys[i])
+            self.clips.record(job_ids[i], keys[i], continued_job(requests[i]))
             fields = {**_log_fields(job_ids[i], request), "prefetch": True}
             specs.append((job_ids[i], params, Priority.BATCH, request.deadline, fields, request.model))
         # All or nothing, checked again here: a generate may have taken a slot during the awaits.

@@ -603,6 +603,30 @@ def test_continue_from_a_job_numbers_on_and_matches_the_clip_sent_by_the_sdk(dae
         assert getattr(info.value, "field", "") == "continue_from.clip.job_id", info.value
 
 
+def test_a_continuation_reaches_back_through_the_shots_it_continues(daemon: DaemonProcess) -> None:
+    """Short shots: the second sends 8 new frames, and the third's 17 frames of overlap reach back
+    into the first; the same as continuing the two joined into one Clip, byte for byte."""
+    from ltx2_client import Client, Clip, Continue
+
+    with Client(daemon.grpc_address) as client:
+        first = client.generate("a bell", seed=21, num_frames=25, chunk_frames=8).result()
+        second = client.generate("it rings", seed=22, num_frames=25, continue_from=first.job_id).result()
+        assert (second.first_frame, second.num_frames) == (25, 8)
+        third = client.generate("it fades", seed=23, num_frames=25, continue_from=Continue(second.job_id, 17))
+        by_job = third.result()
+        assert (by_job.first_frame, by_job.num_frames) == (33, 8)
+        joined = Clip(
+            np.concatenate([first.frames, second.frames]),
+            np.concatenate([first.audio, second.audio]),
+            first.sample_rate,
+            first.frame_rate,
+        )
+        sent = client.generate(
+            "it fades", seed=23, num_frames=25, continue_from=Continue(joined, 17), cache_policy="bypass"
+        ).result()
+    assert np.array_equal(sent.frames, by_job.frames) and np.array_equal(sent.audio, by_job.audio)
+
+
 def test_a_retake_by_job_over_the_bridge_keeps_the_rest_of_the_clip(
     daemon: DaemonProcess, stub: pb_grpc.Ltx2dStub
 ) -> None:

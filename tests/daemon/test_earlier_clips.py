@@ -129,3 +129,16 @@ def test_a_torn_index_line_or_a_damaged_file_costs_nothing_more(tmp_path, monkey
         index.record(f"{i:016x}", f"{i:064x}")
     assert len(calls) == 3 and not list(tmp_path.glob("*.tmp"))  # at 5, 8 and 11 lines: a capacity apart
     assert index.key(f"{11:016x}") == f"{11:064x}"
+
+
+def test_the_index_keeps_which_job_a_continuation_continued(tmp_path) -> None:
+    path = tmp_path / "jobs.idx"
+    index = ClipIndex(capacity=3, path=path)
+    index.record("a" * 16, "0" * 64)
+    index.record("b" * 16, "1" * 64, parent="a" * 16)
+    index.record("c" * 16, "2" * 64, parent="../x")  # not a job id: not kept
+    again = ClipIndex(capacity=3, path=path)
+    assert (again.parent("b" * 16), again.parent("a" * 16), again.parent("c" * 16)) == ("a" * 16, "", "")
+    for i in range(8):  # compaction keeps the parents of the jobs it keeps
+        again.record(f"{i:016x}", f"{i:064x}", parent=f"{i - 1:016x}" if i else "")
+    assert ClipIndex(capacity=3, path=path).parent(f"{7:016x}") == f"{6:016x}"
