@@ -219,9 +219,9 @@ def _reach_back(
     start, current = fmt.first_frame, job_id
     for _ in range(MAX_CHAIN):
         current = index.parent(current)
-        key = index.key(current) if current else None
+        key = index.key(current) if current and missing > 0 else None
         reader = cache.open(key) if key is not None else None
-        if reader is None or missing <= 0:
+        if reader is None:
             break
         with reader:
             earlier = reader.format
