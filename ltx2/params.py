@@ -661,6 +661,9 @@ def _prepare_inputs(
         updates[name] = replace(value, clip=clip)
         if name == "retake" and "num_frames" not in updates and duration_s is None:
             updates["num_frames"] = clip.video.num_frames  # type: ignore[union-attr]
+        if name == "retake" and clip.pcm is not None and updates.get("sample_format") is None:
+            # The sound kept outside the window streams as sent: in the encoding it was sent in.
+            updates["sample_format"] = SampleFormat(clip.pcm.sample_format)
     return updates
 
 

@@ -236,6 +236,13 @@ def _reach_back(
         pcm.insert(0, piece.audio.pcm)  # type: ignore[union-attr]
         missing -= min(missing, earlier.num_frames)
         start = earlier.first_frame
+    if missing > 0:
+        held = sum(len(piece) for piece in frames) // frame_bytes
+        rule = (
+            f"names a clip whose frames, with those of the shots it continued that are still cached at its "
+            f"size and rate, are {held}: fewer than the overlap asked for (send the frames, or overlap less)"
+        )
+        raise invalid(field, job_id, rule)
     video = RawFrames(fmt.width, fmt.height, fmt.frame_rate, b"".join(frames))
     audio = RawAudio(fmt.sample_rate, fmt.channels, int(fmt.sample_format), b"".join(pcm))
     return replace(clip, video=video, audio=audio)

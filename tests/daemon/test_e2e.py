@@ -625,6 +625,11 @@ def test_a_continuation_reaches_back_through_the_shots_it_continues(daemon: Daem
             "it fades", seed=23, num_frames=25, continue_from=Continue(joined, 17), cache_policy="bypass"
         ).result()
     assert np.array_equal(sent.frames, by_job.frames) and np.array_equal(sent.audio, by_job.audio)
+    with Client(daemon.grpc_address) as client, pytest.raises(Exception) as info:
+        # 25 + 8 + 8 frames in all: an overlap of 49 reaches past the first shot.
+        client.generate("x", seed=24, num_frames=57, continue_from=Continue(by_job.job_id, 49)).result()
+    assert getattr(info.value, "field", "") == "continue_from.clip.job_id", info.value
+    assert "are 41: fewer than the overlap" in str(info.value)
 
 
 def test_a_retake_by_job_over_the_bridge_keeps_the_rest_of_the_clip(

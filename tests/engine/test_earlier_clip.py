@@ -173,6 +173,17 @@ def test_a_retakes_sound_must_be_the_streams_rate_and_length(engine):
     assert info.value.field == "retake.clip.audio.pcm.data" and "25000 samples" in info.value.rule
 
 
+def test_a_retake_streams_in_the_encoding_its_sound_was_sent_in(engine):
+    """An f32 clip sent without a sample_format: the stream is f32 (the deployment's s16 default
+    would refuse the sound it must keep bit for bit); a sample_format set still has to match."""
+    f32 = EarlierClip(video=_frames(25), audio=RawAudio(24000, 2, 2, bytes(8 * 25000)))
+    params = engine.resolve(prepare_params(BASE, {"retake": Retake(f32, 0.1, 0.5)}, Limits()))
+    assert params.sample_format == SampleFormat.F32LE
+    with pytest.raises(InvalidParams) as info:
+        prepare_params(BASE, {"retake": Retake(f32, 0.1, 0.5), "sample_format": SampleFormat.S16LE}, Limits())
+    assert info.value.field == "retake.clip.audio.pcm.sample_format"
+
+
 @pytest.mark.parametrize(("window", "fades"), [((0.1, 0.3), (True, True)), ((0.0, 0.3), (False, True)),
                                                ((0.1, 0.5), (True, False))])  # fmt: skip
 def test_a_retakes_sound_fades_only_where_it_joins_the_earlier_clip(window, fades):
