@@ -14,7 +14,7 @@ length never depends on which model happens to be resident unless it asks.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidParams
@@ -47,9 +47,7 @@ def prepare_auto_duration(
     if not given:
         return out
     name = given[-1]
-    for medium in LENGTH_SETTERS:
-        if out.get(medium):
-            raise InvalidParams(name, out[name], f"must not be set with {medium}: the length must be known")
+    _refuse_length_setters(name, out[name], out.get)
     if "num_frames" in out or duration_s is not None:
         other = "num_frames" if "num_frames" in out else "duration_s"
         rule = f"must not be set together with {other}: it lets the model choose the length"
@@ -59,19 +57,24 @@ def prepare_auto_duration(
     rate = out.get("frame_rate", defaults.frame_rate)
     if not isinstance(rate, int | float) or not math.isfinite(rate) or rate <= 0:
         return out  # check_params names frame_rate
-    high = window(out.get("min_seconds"), out.get("max_seconds"), float(rate), limits.max_frames)[1]  # type: ignore[arg-type]
-    out["num_frames"] = bound_frames(high, float(rate), limits.frames_multiple)
+    high = out.get("max_seconds")
+    if high is None:  # diffusers' default, no longer than the deployment allows
+        high = min(DEFAULT_MAX_SECONDS, limits.max_frames / rate)
+    out["num_frames"] = bound_frames(float(high), float(rate), limits.frames_multiple)  # type: ignore[arg-type]
     return out
 
 
-def window(
-    min_seconds: float | None, max_seconds: float | None, frame_rate: float, max_frames: int
-) -> tuple[float, float]:
-    """The window a request's ends give: diffusers' defaults (1 s, 20 s) for an unset end, the
-    upper one no longer than `max_frames` frames."""
-    low = DEFAULT_MIN_SECONDS if min_seconds is None else min_seconds
-    high = min(DEFAULT_MAX_SECONDS, max_frames / frame_rate) if max_seconds is None else max_seconds
+def window(p: GenerationParams) -> tuple[float, float]:
+    """The window `p` asks for: diffusers' 1 s for an unset lower end; for an unset upper one the
+    bound's own length (what `prepare_auto_duration` made num_frames from)."""
+    low = DEFAULT_MIN_SECONDS if p.min_seconds is None else p.min_seconds
+    high = p.num_frames / p.frame_rate if p.max_seconds is None else p.max_seconds
     return low, high
+
+
+def window_field(p: GenerationParams) -> str:
+    """The end of the window a refusal names: the one the client set (the upper if both)."""
+    return "max_seconds" if p.max_seconds is not None else "min_seconds"
 
 
 def check_auto_duration(p: GenerationParams, limits: Limits) -> None:
@@ -84,8 +87,7 @@ def check_auto_duration(p: GenerationParams, limits: Limits) -> None:
         if getattr(p, name) is not None:
             _number(name, getattr(p, name))
     rate, step = p.frame_rate, limits.frames_multiple
-    low = DEFAULT_MIN_SECONDS if p.min_seconds is None else p.min_seconds
-    high = p.num_frames / rate if p.max_seconds is None else p.max_seconds
+    low, high = window(p)
     if round(low * rate) < limits.min_frames:
         unset = " (unset: 1 s; set min_seconds)" if p.min_seconds is None else ""
         rule = (
@@ -94,7 +96,8 @@ def check_auto_duration(p: GenerationParams, limits: Limits) -> None:
         raise InvalidParams("min_seconds", low, rule)
     if high < low + step / rate - 1e-9:
         # Named as the client set it: an end left unset is not the client's to fix.
-        name, value = ("max_seconds", high) if p.max_seconds is not None else ("min_seconds", low)
+        name = window_field(p)
+        value = high if name == "max_seconds" else low
         rule = (
             f"must leave at least one frame step ({step} frames, {step / rate:.3f} s at {rate:g} fps) "
             f"between min_seconds={low:g} and max_seconds={high:g}"
@@ -104,10 +107,14 @@ def check_auto_duration(p: GenerationParams, limits: Limits) -> None:
     if p.max_seconds is not None and p.num_frames != bound:
         rule = f"must be {bound}, the longest max_seconds={high:g} allows (prepare_params sets it)"
         raise InvalidParams("num_frames", p.num_frames, rule)
+    name = window_field(p)
+    _refuse_length_setters(name, getattr(p, name), lambda medium: getattr(p, medium))
+
+
+def _refuse_length_setters(name: str, value: object, given: Callable[[str], object]) -> None:
     for medium in LENGTH_SETTERS:
-        if getattr(p, medium):
-            name = "max_seconds" if p.max_seconds is not None else "min_seconds"
-            raise InvalidParams(name, getattr(p, name), f"must not be set with {medium}: the length must be known")
+        if given(medium):
+            raise InvalidParams(name, value, f"must not be set with {medium}: the length must be known")
 
 
 def _number(name: str, value: object) -> float:
@@ -123,13 +130,14 @@ def choose_frames(pipe: Any, prompt_embeds: Any, prompt_mask: Any, params: Gener
     when `num_frames` is omitted: from the positive prompt's video and audio connector outputs."""
     side = getattr(getattr(pipe, "tokenizer", None), "padding_side", "left")
     video, audio, _ = pipe.connectors(prompt_embeds[:1], prompt_mask[:1], padding_side=side)
+    low, high = window(params)
     frames = pipe.duration_head.predict_num_frames(
         video,
         audio,
         frame_rate=params.frame_rate,
         temporal_compression_ratio=pipe.vae_temporal_compression_ratio,
-        min_seconds=DEFAULT_MIN_SECONDS if params.min_seconds is None else params.min_seconds,
-        max_seconds=params.num_frames / params.frame_rate if params.max_seconds is None else params.max_seconds,
+        min_seconds=low,
+        max_seconds=high,
     )
     # The window admits a grid point (check_auto_duration), so the head's choice lies within it;
     # the clamp only guards the bound every limit was checked against. An unset max_seconds is

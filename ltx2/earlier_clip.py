@@ -206,6 +206,5 @@ def check_retake(r: object, *, num_frames: int, frame_rate: float, sample_format
 
 def kept_pcm(pcm: RawAudio, first: int, end: int) -> np.ndarray:
     """Samples [first, end) of raw PCM as its own bytes, as a (samples, channels * bytes) uint8 view."""
-    width = pcm.channels * (2 if pcm.sample_format == 1 else 4)
-    data = np.frombuffer(pcm.pcm, np.uint8).reshape(-1, width)
+    data = np.frombuffer(pcm.pcm, np.uint8).reshape(-1, pcm.frame_bytes)
     return data[first:end]

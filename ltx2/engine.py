@@ -177,10 +177,8 @@ class Ltx2Engine:
         self.prompt_cache.put(key, result)
         return result
 
-    def _choose_length(self, params: GenerationParams) -> GenerationParams:
-        """`params` with the length the duration head chose for the prompt (`ltx2.duration`); the
-        prompt's embeddings stay cached for the generation that follows."""
-        embeddings = self._encode(params)
+    def _choose_length(self, params: GenerationParams, embeddings: PromptEmbeddings) -> GenerationParams:
+        """`params` with the length the duration head chose for the prompt (`ltx2.duration`)."""
         # The connectors may be adapted: the choice is this request's adapters', not the last job's.
         lora.activate(self._pipe, self.info().adapters, params.loras)
         with torch.no_grad():
@@ -386,15 +384,18 @@ class Ltx2Engine:
 
     def _generate(self, params: GenerationParams, control: JobControl, emit: Emit[Event]) -> None:
         started = time.perf_counter()
-        if params.auto_duration:
-            params = self._choose_length(params)
+        # The length is chosen from the prompt's embeddings: encoded first, and once (the prompt
+        # cache may hold none).
+        embeddings = self._encode(params) if params.auto_duration else None
+        if embeddings is not None:
+            params = self._choose_length(params, embeddings)
             emit(LengthChosen(self.clip_format(params)))
         fmt = self.clip_format(params)
         total = fmt.num_frames
 
         emit(Progress(Phase.ENCODING, total_steps=params.steps, total_frames=total))
         control.checkpoint()
-        embeddings = self._encode(params)
+        embeddings = embeddings if embeddings is not None else self._encode(params)
         hold = self._hold(params)
         encoded = time.perf_counter()
 
@@ -547,8 +548,7 @@ class _Splice:
         a0, a1 = self._samples
         self._fade = min(round(self.CROSSFADE_S * rate), (a1 - a0) // 4)
         # An edge at the clip's start or end joins nothing: the new sound goes right to it.
-        width = self._pcm.channels * (2 if self._pcm.sample_format == 1 else 4) if self._pcm is not None else 1
-        self._joins = (a0 > 0, self._pcm is not None and a1 < len(self._pcm.pcm) // width)
+        self._joins = (a0 > 0, self._pcm is not None and a1 < self._pcm.num_samples)
 
     def video(self, new: np.ndarray | None, f0: int, f1: int) -> np.ndarray:
         w0, w1 = self._frames
@@ -580,11 +580,10 @@ class _Splice:
         return rows.tobytes()
 
     def _crossfade(self, old: np.ndarray, new: np.ndarray, t: np.ndarray) -> np.ndarray:
-        channels, s16 = self._pcm.channels, self._pcm.sample_format == 1
-        dtype = np.dtype("<i2") if s16 else np.dtype("<f4")
+        channels, dtype = self._pcm.channels, self._pcm.dtype
         a = np.ascontiguousarray(old).view(dtype).reshape(-1, channels).astype(np.float64)
         b = np.ascontiguousarray(new).view(dtype).reshape(-1, channels).astype(np.float64)
         mixed = a + (b - a) * t[:, None]
-        if s16:
+        if dtype.kind == "i":
             mixed = np.clip(np.round(mixed), -32768, 32767)
         return mixed.astype(dtype).view(np.uint8).reshape(len(t), -1)

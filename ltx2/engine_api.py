@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 from .control import JobControl
+from .duration import window_field
 from .errors import InvalidParams
 from .events import ClipFormat, Event
 from .params import PRESET_FIELDS, GenerationParams, Limits, LoraWeight, resolve_preset, sample_at
@@ -61,7 +62,7 @@ class ModelInfo:
         params.validate(limits)
         if params.auto_duration and FEATURE_AUTO_DURATION not in self.features:
             rule = f"needs a checkpoint with a duration head (LTX-2.5); this one is LTX-{self.version or '2.0'}"
-            name = "max_seconds" if params.max_seconds is not None else "min_seconds"
+            name = window_field(params)
             raise InvalidParams(name, getattr(params, name), rule)
         if params.retake is not None and params.retake.clip.pcm is not None:
             # Kept bit for bit outside the window: the sound must be what the stream carries.
@@ -72,7 +73,7 @@ class ModelInfo:
             if pcm.channels != self.channels:
                 rule = f"must be the stream's {self.channels} channels, to be kept bit for bit"
                 raise InvalidParams("retake.clip.audio.pcm.channels", pcm.channels, rule)
-            samples = len(pcm.pcm) // (pcm.channels * (2 if pcm.sample_format == 1 else 4))
+            samples = pcm.num_samples
             wanted = sample_at(params.num_frames, params.frame_rate, rate)
             if samples != wanted:
                 rule = f"must be the clip's {wanted} samples ({params.num_frames} frames at {params.frame_rate:g} fps)"

@@ -83,6 +83,21 @@ class RawAudio:
     sample_format: int
     pcm: bytes = field(repr=False)
 
+    @property
+    def dtype(self) -> np.dtype:
+        """One sample's numpy type (little-endian int16 or float32)."""
+        return np.dtype("<i2" if self.sample_format == 1 else "<f4")
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one sample frame: every channel's sample."""
+        return self.channels * self.dtype.itemsize
+
+    @property
+    def num_samples(self) -> int:
+        """Whole sample frames in `pcm`."""
+        return len(self.pcm) // self.frame_bytes
+
 
 @dataclass(frozen=True)
 class RawImage:

@@ -15,7 +15,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from .duration import check_auto_duration, prepare_auto_duration
+from .duration import check_auto_duration, prepare_auto_duration, window_field
 from .earlier_clip import Continuation, Retake, check_continuation, check_retake, prepare_earlier
 from .errors import InvalidParams
 from .keyframes import Keyframe, check_keyframes, prepare_keyframes
@@ -465,7 +465,7 @@ def prepare_params(
             ) from None
         if exc.field == "num_frames" and params.auto_duration and "num_frames" not in values:
             # The client gave a window: the bound it turned into broke the rule.
-            name = "max_seconds" if params.max_seconds is not None else "min_seconds"
+            name = window_field(params)
             unset = " (max_seconds unset: the longest the limits allow; set it)" if params.max_seconds is None else ""
             rule = f"allows up to num_frames={params.num_frames}{unset}, which {exc.rule}"
             raise InvalidParams(name, getattr(params, name), rule) from None

@@ -215,7 +215,6 @@ def _reach_back(
     if (missing + fmt.num_frames) * frame_bytes > limits.max_input_frame_bytes:
         rule = f"needs {missing + fmt.num_frames} frames of {fmt.width}x{fmt.height}: more than "
         raise invalid(field, job_id, rule + f"{limits.max_input_frame_bytes} bytes to hold")
-    shape = (fmt.width, fmt.height, fmt.frame_rate, fmt.sample_rate, fmt.channels, fmt.sample_format)
     start, current = fmt.first_frame, job_id
     for _ in range(MAX_CHAIN):
         current = index.parent(current)
@@ -225,9 +224,11 @@ def _reach_back(
             break
         with reader:
             earlier = reader.format
-            same = (earlier.width, earlier.height, earlier.frame_rate, earlier.sample_rate, earlier.channels,
-                    earlier.sample_format)  # fmt: skip
-            if same != shape or earlier.audio_only or earlier.first_frame + earlier.num_frames != start:
+            if (
+                _shape(earlier) != _shape(fmt)
+                or earlier.audio_only
+                or earlier.first_frame + earlier.num_frames != start
+            ):
                 break
             piece = _read(
                 reader, earlier, min(missing, earlier.num_frames), limits.max_input_frame_bytes, field, job_id
@@ -246,6 +247,11 @@ def _reach_back(
     video = RawFrames(fmt.width, fmt.height, fmt.frame_rate, b"".join(frames))
     audio = RawAudio(fmt.sample_rate, fmt.channels, int(fmt.sample_format), b"".join(pcm))
     return replace(clip, video=video, audio=audio)
+
+
+def _shape(fmt: ltx2.ClipFormat) -> tuple[object, ...]:
+    """What two clips must share for one's frames and sound to go on from the other's."""
+    return (fmt.width, fmt.height, fmt.frame_rate, fmt.sample_rate, fmt.channels, fmt.sample_format)
 
 
 def _read(reader: object, fmt: ltx2.ClipFormat, tail: object, max_bytes: int, field: str, job_id: str) -> EarlierClip:

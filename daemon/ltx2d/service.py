@@ -264,7 +264,8 @@ class Ltx2dService:
         """`accepted`, then the job's events; stores the clip under `key` when it completes.
 
         When the model chooses the length (auto duration), `fmt` is only its bound: Accepted goes
-        out with the engine's LengthChosen format, and the last progress notice before it after it.
+        out with the engine's LengthChosen format, and the scheduler's notices from before it
+        (queued, paused) are dropped: they would precede Accepted, or say a stale bound.
         Leaving early (consumer gone) cancels the job.
         """
         outcome = "OK"
