@@ -159,25 +159,25 @@ func build_request(continuing: bool = false) -> Dictionary:
 	if picture is String:
 		request["error"] = picture
 	elif picture != null:
-		request["image"] = LTX2Requests.image_input(picture, int(_width.value), int(_height.value))
+		request["image"] = picture
 	return request
 
 
-## The picture the clip starts from: the texture named, or the editor viewport; null for none,
-## a message when it cannot be read.
+## The picture the clip starts from, as the request's image map (scaled and cropped to the
+## form's size): the texture named, or the editor viewport; null for none, a message when it
+## cannot be read.
 func _picture() -> Variant:
+	var width := int(_width.value)
+	var height := int(_height.value)
 	if _use_viewport.button_pressed:
 		var scene := EditorInterface.get_edited_scene_root()
 		var viewport: Viewport = EditorInterface.get_editor_viewport_3d(0)
 		if scene is Node2D or scene is Control:
 			viewport = EditorInterface.get_editor_viewport_2d()
-		var condition := LTX2Requests.capture_viewport(viewport, int(_width.value), int(_height.value))
+		var condition := LTX2Requests.capture_viewport(viewport, width, height)
 		if condition.is_empty():
 			return "The editor viewport has no picture to read (a headless editor renders none)."
-		var pixels: Dictionary = condition["pixels"]
-		return Image.create_from_data(
-			int(pixels["width"]), int(pixels["height"]), false, Image.FORMAT_RGB8, pixels["rgb"]
-		)
+		return condition
 	var path := _image_path.text.strip_edges()
 	if path.is_empty():
 		return null
@@ -185,7 +185,7 @@ func _picture() -> Variant:
 	var image := Image.load_from_file(path)
 	if image == null or image.is_empty():
 		return "Cannot read the picture %s (png, jpeg or webp)." % path
-	return image
+	return LTX2Requests.image_input(image, width, height)
 
 
 func _build() -> void:
